@@ -1,0 +1,60 @@
+//! `server [--host H] [--port P]`: see the crate docs and `python/server.py`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tutorial::cli::{exit_with, parse_args, EXIT_INTERRUPTED};
+use tutorial::transcript::ready_line;
+use tutorial::{parse_port, resolve_ipv4, AppError};
+
+const PROG: &str = "server";
+
+/// Listen on HOST:PORT, accept one client and print every chunk it sends.
+///
+/// Exit codes: 0 served one client, 1 runtime failure, 2 bad command line,
+/// 130 interrupted.
+#[derive(Parser)]
+#[command(name = PROG)]
+struct Args {
+    /// IPv4 host name or address to bind
+    #[arg(long, default_value = "localhost")]
+    host: String,
+    /// TCP port; 0 picks a free one
+    #[arg(long, default_value = "1712", allow_negative_numbers = true)]
+    port: String,
+}
+
+fn main() -> ExitCode {
+    let args: Args = match parse_args(PROG) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    match serve(&args) {
+        Ok(server::Outcome::Served) => ExitCode::SUCCESS,
+        Ok(server::Outcome::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
+        Err(err) => exit_with(PROG, &err),
+    }
+}
+
+fn serve(args: &Args) -> Result<server::Outcome, AppError> {
+    let port = parse_port(&args.port, 0)?;
+    let addr = resolve_ipv4(&args.host, port)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::Runtime(e.to_string()))?;
+    runtime.block_on(async {
+        let listener = server::bind(addr)?;
+        let bound = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(ready_line(bound).as_bytes())
+            .and_then(|()| stdout.flush())
+            .map_err(|e| AppError::Stdout(e.to_string()))?;
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        server::run(listener, &mut stdout, shutdown).await
+    })
+}

@@ -1,0 +1,274 @@
+//! Child processes with bounded waits and no way to be left behind.
+//!
+//! Every pairing starts two programs. A harness that hangs on a server that
+//! never gets ready, or leaves a server listening after a failed run, is
+//! worse than no harness, so every wait here has a deadline, a [`Child`]
+//! kills its process when dropped, and on Linux the kernel kills it too if
+//! the harness itself dies (`PR_SET_PDEATHSIG`).
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Why a wait ended without what it waited for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    #[error("{name} did not start: {reason}")]
+    Spawn { name: String, reason: String },
+    #[error("{name} printed no ready line within {}", fmt_duration(*.after))]
+    NotReady { name: String, after: Duration },
+    #[error("{name} exited before printing its ready line ({status})")]
+    ExitedEarly { name: String, status: String },
+    #[error("{name} did not exit within {}", fmt_duration(*.after))]
+    Hung { name: String, after: Duration },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+fn fmt_duration(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// What a finished child left behind.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    /// `None` when the process had to be killed.
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, if any.
+    pub signal: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    /// "exit 0", "exit 1", "killed by signal 9".
+    pub fn status_text(&self) -> String {
+        match (self.exit_code, self.signal) {
+            (Some(code), _) => format!("exit {code}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            (None, None) => "not finished".to_string(),
+        }
+    }
+}
+
+/// A running program whose output is collected as it arrives.
+pub struct Child {
+    name: String,
+    process: std::process::Child,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    lines: Receiver<String>,
+    readers: Vec<JoinHandle<()>>,
+    status: Option<ExitStatus>,
+}
+
+impl Child {
+    /// Starts `argv` with piped stdout and stderr and no stdin.
+    pub fn spawn(name: &str, argv: &[String], cwd: Option<&Path>) -> Result<Child, WaitError> {
+        let spawn_err = |reason: String| WaitError::Spawn {
+            name: name.to_string(),
+            reason,
+        };
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| spawn_err("empty command line".into()))?;
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(dir) = cwd {
+            command.current_dir(dir);
+        }
+        die_with_parent(&mut command);
+        let mut process = command
+            .spawn()
+            .map_err(|e| spawn_err(format!("{program}: {e}")))?;
+
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (line_tx, lines) = mpsc::channel();
+        let mut readers = Vec::new();
+        if let Some(pipe) = process.stdout.take() {
+            readers.push(collect(pipe, Arc::clone(&stdout), Some(line_tx)));
+        }
+        if let Some(pipe) = process.stderr.take() {
+            readers.push(collect(pipe, Arc::clone(&stderr), None));
+        }
+        Ok(Child {
+            name: name.to_string(),
+            process,
+            stdout,
+            stderr,
+            lines,
+            readers,
+            status: None,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    /// Waits for the first stdout line for which `is_ready` returns a value.
+    ///
+    /// This is how a single-client server is known to be listening: it
+    /// says so. Connecting to probe it would make the probe its one client.
+    pub fn wait_for_line<T>(
+        &mut self,
+        timeout: Duration,
+        cancelled: &dyn Fn() -> bool,
+        mut is_ready: impl FnMut(&str) -> Option<T>,
+    ) -> Result<T, WaitError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if cancelled() {
+                return Err(WaitError::Interrupted);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(WaitError::NotReady {
+                    name: self.name.clone(),
+                    after: timeout,
+                });
+            }
+            match self.lines.recv_timeout(left.min(POLL_CANCEL)) {
+                Ok(line) => {
+                    if let Some(value) = is_ready(&line) {
+                        return Ok(value);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    // stdout closed: the process is gone or going.
+                    let status = self
+                        .wait(Duration::from_secs(1), cancelled)
+                        .map(|o| o.status_text())
+                        .unwrap_or_else(|_| "stdout closed".to_string());
+                    return Err(WaitError::ExitedEarly {
+                        name: self.name.clone(),
+                        status,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own.
+    pub fn wait(
+        &mut self,
+        timeout: Duration,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Output, WaitError> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_micros(200);
+        while self.status.is_none() {
+            if let Ok(Some(status)) = self.process.try_wait() {
+                self.status = Some(status);
+                break;
+            }
+            if cancelled() {
+                return Err(WaitError::Interrupted);
+            }
+            if Instant::now() >= deadline {
+                return Err(WaitError::Hung {
+                    name: self.name.clone(),
+                    after: timeout,
+                });
+            }
+            // Short first, so a quick exit is seen at once; capped, so a
+            // slow one costs little CPU.
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+        Ok(self.output())
+    }
+
+    /// Kills the process if it still runs, reaps it, and returns what it left.
+    pub fn kill(&mut self) -> Output {
+        if self.status.is_none() {
+            let _ = self.process.kill();
+            self.status = self.process.wait().ok();
+        }
+        self.output()
+    }
+
+    fn output(&mut self) -> Output {
+        // The pipes close when the process exits; join the readers so no
+        // output written just before exit is lost.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        use std::os::unix::process::ExitStatusExt;
+        let status = self.status;
+        Output {
+            exit_code: status.and_then(|s| s.code()),
+            signal: status.and_then(|s| s.signal()),
+            stdout: self.stdout.lock().map(|b| b.clone()).unwrap_or_default(),
+            stderr: self.stderr.lock().map(|b| b.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
+    }
+}
+
+/// How often a blocked wait looks at the cancellation flag.
+const POLL_CANCEL: Duration = Duration::from_millis(50);
+
+fn collect(
+    mut pipe: impl Read + Send + 'static,
+    sink: Arc<Mutex<Vec<u8>>>,
+    lines: Option<mpsc::Sender<String>>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        let mut partial = Vec::new();
+        loop {
+            let n = match pipe.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if let Ok(mut all) = sink.lock() {
+                all.extend_from_slice(&chunk[..n]);
+            }
+            if let Some(tx) = &lines {
+                partial.extend_from_slice(&chunk[..n]);
+                while let Some(end) = partial.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = partial.drain(..=end).collect();
+                    let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+                }
+            }
+        }
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {}

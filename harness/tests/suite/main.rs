@@ -1,0 +1,6 @@
+//! The harness package's one integration-test binary (ripgrep-style): a
+//! small `util` module shared by every test module.
+
+mod util;
+
+mod parity;

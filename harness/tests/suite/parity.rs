@@ -1,0 +1,128 @@
+//! The four programs cannot be told apart by stdout and exit codes.
+//!
+//! For every payload, each of the four pairings must deliver it, and for the
+//! same client and payload the Python and Rust servers must print the same
+//! transcript once the peer port is normalized. Above one recv buffer, chunk
+//! boundaries depend on timing, so only the reassembled bytes are compared.
+
+use tutorial::transcript::{parse_transcript, RECV_SIZE};
+
+use crate::assert_same;
+use crate::util::{exchange, normalize_ports, LANGS};
+
+fn check_payload(payload: &[u8]) {
+    for client in LANGS {
+        let mut transcripts = Vec::new();
+        for server in LANGS {
+            let pairing = format!("{server:?} server × {client:?} client");
+            let run = exchange(server, client, payload);
+            assert_eq!(
+                run.client.exit_code,
+                Some(0),
+                "{pairing}: client {:?}",
+                run.client
+            );
+            assert_eq!(
+                run.server.exit_code,
+                Some(0),
+                "{pairing}: server {:?}",
+                run.server
+            );
+            let client_out = String::from_utf8_lossy(&run.client.stdout).into_owned();
+            assert_same!(
+                "client stdout",
+                client_out,
+                "expected",
+                "Sending data...\n".to_string()
+            );
+            let transcript = parse_transcript(&String::from_utf8_lossy(&run.server.stdout))
+                .unwrap_or_else(|e| panic!("{pairing}: transcript {e}"));
+            assert!(
+                transcript.received() == payload,
+                "{pairing}: received {} bytes, sent {}",
+                transcript.received().len(),
+                payload.len()
+            );
+            transcripts.push((server, normalize_ports(&run.server.stdout)));
+        }
+        if payload.len() <= RECV_SIZE {
+            let (python, rust) = (&transcripts[0], &transcripts[1]);
+            assert_same!(
+                format!("{:?} server", python.0),
+                python.1,
+                format!("{:?} server", rust.0),
+                rust.1
+            );
+        }
+    }
+}
+
+#[test]
+fn default_message() {
+    check_payload(b"Hello server!");
+}
+
+#[test]
+fn tutorial_variant_message() {
+    check_payload(b"Hola server, are you bored?");
+}
+
+#[test]
+fn nothing_at_all() {
+    check_payload(b"");
+}
+
+#[test]
+fn utf8_text() {
+    check_payload("Grüße, 服务器! ☕ — naïve façade".as_bytes());
+}
+
+#[test]
+fn all_byte_values() {
+    let all: Vec<u8> = (0..=255).collect();
+    check_payload(&all);
+}
+
+#[test]
+fn quotes_and_backslashes() {
+    check_payload(b"it's");
+    check_payload(b"say \"hi\"");
+    check_payload(b"both ' and \" and \\ and \\'");
+}
+
+#[test]
+fn one_mebibyte() {
+    let big: Vec<u8> = (0..1 << 20)
+        .map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    check_payload(&big);
+}
+
+#[test]
+fn inline_message_reaches_the_same_bytes() {
+    // --message is the tutorial's own way to change the text; every
+    // pairing must deliver exactly its bytes.
+    for server in LANGS {
+        for client in LANGS {
+            let (mut srv, port) = crate::util::start_server(server);
+            let port = port.to_string();
+            let out = crate::util::run_to_end(
+                "client",
+                &client.client_argv(&[
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port,
+                    "--message",
+                    "Hola server, are you bored?",
+                ]),
+            );
+            assert_eq!(out.exit_code, Some(0));
+            let served = srv
+                .wait(crate::util::WAIT, &|| false)
+                .expect("server exits");
+            let t = parse_transcript(&String::from_utf8_lossy(&served.stdout)).expect("transcript");
+            assert_eq!(t.received(), b"Hola server, are you bored?");
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! What every integration test needs: built programs, commands for the four
+//! implementations, and a way to run one pairing at the application level.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use harness::process::{Child, Output};
+use tutorial::transcript::parse_ready_line;
+
+/// Generous: a debug build under a loaded 2-core CI machine is slow, and a
+/// deadline here only turns a hang into a failure.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("harness lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// The directory holding `server`, `client` and `harness`, built once.
+///
+/// Cargo builds only this package's binaries for `cargo test -p harness`;
+/// the server and client are other packages, so build them here, into the
+/// same target directory and profile as the harness binary.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let harness = PathBuf::from(env!("CARGO_BIN_EXE_harness"));
+        let dir = harness
+            .parent()
+            .expect("binary has a directory")
+            .to_path_buf();
+        let profile_is_release = dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .current_dir(workspace_root())
+            .args(["build", "--quiet", "-p", "server", "-p", "client", "--bins"]);
+        if profile_is_release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building server and client failed");
+        dir
+    })
+}
+
+/// One of the four programs under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Python,
+    Rust,
+}
+
+pub const LANGS: [Lang; 2] = [Lang::Python, Lang::Rust];
+
+impl Lang {
+    fn program(self, role: &str) -> Vec<String> {
+        match self {
+            Lang::Python => vec![
+                "python3".into(),
+                workspace_root()
+                    .join("python")
+                    .join(format!("{role}.py"))
+                    .display()
+                    .to_string(),
+            ],
+            Lang::Rust => vec![bin_dir().join(role).display().to_string()],
+        }
+    }
+
+    pub fn server_argv(self, args: &[&str]) -> Vec<String> {
+        let mut argv = self.program("server");
+        argv.extend(args.iter().map(|a| a.to_string()));
+        argv
+    }
+
+    pub fn client_argv(self, args: &[&str]) -> Vec<String> {
+        let mut argv = self.program("client");
+        argv.extend(args.iter().map(|a| a.to_string()));
+        argv
+    }
+}
+
+fn never() -> bool {
+    false
+}
+
+/// A server started on an ephemeral port and known to be listening.
+pub fn start_server(lang: Lang) -> (Child, u16) {
+    let mut server = Child::spawn(
+        &format!("{lang:?} server"),
+        &lang.server_argv(&["--host", "127.0.0.1", "--port", "0"]),
+        None,
+    )
+    .expect("server starts");
+    let port = server
+        .wait_for_line(WAIT, &never, parse_ready_line)
+        .unwrap_or_else(|e| panic!("{e}; stderr: {}", stderr_of(&mut server)));
+    (server, port)
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    String::from_utf8_lossy(&child.kill().stderr).into_owned()
+}
+
+/// Runs `argv` to completion within [`WAIT`].
+pub fn run_to_end(name: &str, argv: &[String]) -> Output {
+    let mut child = Child::spawn(name, argv, None).expect("program starts");
+    child
+        .wait(WAIT, &never)
+        .unwrap_or_else(|e| panic!("{e}; stderr: {}", stderr_of(&mut child)))
+}
+
+/// Both sides' output after one pairing exchanged `payload`.
+pub struct Exchange {
+    pub server: Output,
+    pub client: Output,
+}
+
+/// Runs one server × client pairing with `payload` sent from a file.
+pub fn exchange(server_lang: Lang, client_lang: Lang, payload: &[u8]) -> Exchange {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), payload).expect("write payload");
+    let (mut server, port) = start_server(server_lang);
+    let port = port.to_string();
+    let path = file.path().display().to_string();
+    let client = run_to_end(
+        &format!("{client_lang:?} client"),
+        &client_lang.client_argv(&[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--message-file",
+            &path,
+        ]),
+    );
+    let server = server
+        .wait(WAIT, &never)
+        .unwrap_or_else(|e| panic!("{e}; client: {client:?}"));
+    Exchange { server, client }
+}
+
+/// Replaces the port numbers that differ from run to run, so two servers'
+/// transcripts can be compared byte for byte.
+pub fn normalize_ports(transcript: &[u8]) -> String {
+    let text = String::from_utf8_lossy(transcript);
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        if let Some(rest) = line.strip_prefix("FROM: ('") {
+            let host_end = rest.find("', ").map(|i| i + 3).unwrap_or(0);
+            let digits = rest[host_end..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            out.push_str("FROM: ('");
+            out.push_str(&rest[..host_end]);
+            out.push_str("PORT");
+            out.push_str(&rest[host_end + digits..]);
+        } else if parse_ready_line(line).is_some() {
+            out.push_str("I am listening on port PORT\n");
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// Asserts equality and, on failure, shows both sides in full.
+#[macro_export]
+macro_rules! assert_same {
+    ($left_name:expr, $left:expr, $right_name:expr, $right:expr) => {{
+        let (left, right) = (&$left, &$right);
+        if left != right {
+            panic!(
+                "\n{} and {} differ\n--- {}\n{}\n--- {}\n{}\n",
+                $left_name, $right_name, $left_name, left, $right_name, right
+            );
+        }
+    }};
+}
