@@ -1,4 +1,19 @@
 //! Capture, dissection, comparison and reports for the TCP tutorial's
 //! server × client pairings.
+//!
+//! The pipeline, one module per step:
+//! [`capture`] (libpcap) → [`dissect`] (etherparse, plus [`tcp_options`]) →
+//! [`conversation`] (connections, relative numbers, streams, phases) →
+//! [`checks`] (one pairing against the rules) and [`compare`] (one pairing
+//! against the reference) → [`report`].
 
+pub mod capture;
+pub mod checks;
+pub mod conversation;
+pub mod dissect;
+pub mod manifest;
 pub mod process;
+pub mod report;
+pub mod runner;
+pub mod signature;
+pub mod tcp_options;

@@ -33,6 +33,14 @@ fn fmt_duration(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
+/// One of a child's two output pipes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pipe {
+    Stdout,
+    Stderr,
+}
+
 /// What a finished child left behind.
 #[derive(Debug, Clone, Default)]
 pub struct Output {
@@ -61,7 +69,7 @@ pub struct Child {
     process: std::process::Child,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
-    lines: Receiver<String>,
+    lines: Receiver<(Pipe, String)>,
     readers: Vec<JoinHandle<()>>,
     status: Option<ExitStatus>,
 }
@@ -95,10 +103,15 @@ impl Child {
         let (line_tx, lines) = mpsc::channel();
         let mut readers = Vec::new();
         if let Some(pipe) = process.stdout.take() {
-            readers.push(collect(pipe, Arc::clone(&stdout), Some(line_tx)));
+            readers.push(collect(
+                pipe,
+                Arc::clone(&stdout),
+                Pipe::Stdout,
+                line_tx.clone(),
+            ));
         }
         if let Some(pipe) = process.stderr.take() {
-            readers.push(collect(pipe, Arc::clone(&stderr), None));
+            readers.push(collect(pipe, Arc::clone(&stderr), Pipe::Stderr, line_tx));
         }
         Ok(Child {
             name: name.to_string(),
@@ -119,7 +132,7 @@ impl Child {
         self.process.id()
     }
 
-    /// Waits for the first stdout line for which `is_ready` returns a value.
+    /// Waits for the first line on `pipe` for which `is_ready` returns a value.
     ///
     /// This is how a single-client server is known to be listening: it
     /// says so. Connecting to probe it would make the probe its one client.
@@ -127,6 +140,7 @@ impl Child {
         &mut self,
         timeout: Duration,
         cancelled: &dyn Fn() -> bool,
+        pipe: Pipe,
         mut is_ready: impl FnMut(&str) -> Option<T>,
     ) -> Result<T, WaitError> {
         let deadline = Instant::now() + timeout;
@@ -142,14 +156,16 @@ impl Child {
                 });
             }
             match self.lines.recv_timeout(left.min(POLL_CANCEL)) {
-                Ok(line) => {
-                    if let Some(value) = is_ready(&line) {
-                        return Ok(value);
+                Ok((from, line)) => {
+                    if from == pipe {
+                        if let Some(value) = is_ready(&line) {
+                            return Ok(value);
+                        }
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
-                    // stdout closed: the process is gone or going.
+                    // Both pipes closed: the process is gone or going.
                     let status = self
                         .wait(Duration::from_secs(1), cancelled)
                         .map(|o| o.status_text())
@@ -232,27 +248,26 @@ impl Drop for Child {
 const POLL_CANCEL: Duration = Duration::from_millis(50);
 
 fn collect(
-    mut pipe: impl Read + Send + 'static,
+    mut reader: impl Read + Send + 'static,
     sink: Arc<Mutex<Vec<u8>>>,
-    lines: Option<mpsc::Sender<String>>,
+    pipe: Pipe,
+    lines: mpsc::Sender<(Pipe, String)>,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut chunk = [0u8; 8192];
         let mut partial = Vec::new();
         loop {
-            let n = match pipe.read(&mut chunk) {
+            let n = match reader.read(&mut chunk) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
             if let Ok(mut all) = sink.lock() {
                 all.extend_from_slice(&chunk[..n]);
             }
-            if let Some(tx) = &lines {
-                partial.extend_from_slice(&chunk[..n]);
-                while let Some(end) = partial.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = partial.drain(..=end).collect();
-                    let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
-                }
+            partial.extend_from_slice(&chunk[..n]);
+            while let Some(end) = partial.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = partial.drain(..=end).collect();
+                let _ = lines.send((pipe, String::from_utf8_lossy(&line).into_owned()));
             }
         }
     })

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use harness::process::{Child, Output};
+use harness::process::{Child, Output, Pipe};
 use tutorial::transcript::parse_ready_line;
 
 /// Generous: a debug build under a loaded 2-core CI machine is slow, and a
@@ -98,7 +98,7 @@ pub fn start_server(lang: Lang) -> (Child, u16) {
     )
     .expect("server starts");
     let port = server
-        .wait_for_line(WAIT, &never, parse_ready_line)
+        .wait_for_line(WAIT, &never, Pipe::Stdout, parse_ready_line)
         .unwrap_or_else(|e| panic!("{e}; stderr: {}", stderr_of(&mut server)));
     (server, port)
 }

@@ -1,0 +1,334 @@
+//! The rules every pairing must meet on its own, whatever the reference
+//! does. Each check has a name and, when it fails, a message that says what
+//! was expected, what was seen and where (frame numbers).
+
+use tutorial::transcript::parse_transcript;
+
+use crate::capture::CaptureStats;
+use crate::conversation::{Connection, Direction, Phase};
+use crate::process::Output;
+
+/// One named check's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub passed: bool,
+    /// Why it failed, or a short confirmation of what passed.
+    pub detail: String,
+}
+
+fn pass(name: &'static str, detail: impl Into<String>) -> Check {
+    Check {
+        name,
+        passed: true,
+        detail: detail.into(),
+    }
+}
+
+fn fail(name: &'static str, detail: impl Into<String>) -> Check {
+    Check {
+        name,
+        passed: false,
+        detail: detail.into(),
+    }
+}
+
+/// Everything the checks look at for one pairing.
+pub struct Evidence<'a> {
+    pub message: &'a [u8],
+    pub connections: &'a [Connection],
+    pub server: Option<&'a Output>,
+    pub client: Option<&'a Output>,
+    /// Whether the server prints the reference transcript format.
+    pub server_transcript: bool,
+    pub stats: Option<CaptureStats>,
+    /// Whether the teardown was seen before the drain deadline.
+    pub teardown_seen: bool,
+    /// Frames that could not be dissected.
+    pub malformed: &'a [crate::dissect::DissectError],
+}
+
+/// The checks, in the order they are reported.
+pub const CHECK_NAMES: [&str; 6] = [
+    "capture",
+    "delivered",
+    "handshake",
+    "single attempt",
+    "orderly close",
+    "exits",
+];
+
+pub fn run_all(e: &Evidence<'_>) -> Vec<Check> {
+    let established = e.connections.iter().find(|c| c.established());
+    vec![
+        capture(e),
+        delivered(e, established),
+        handshake(established),
+        single_attempt(e.connections),
+        orderly_close(established),
+        exits(e),
+    ]
+}
+
+fn capture(e: &Evidence<'_>) -> Check {
+    let mut problems = Vec::new();
+    match e.stats {
+        None => problems.push("no capture statistics (the capture did not finish)".to_string()),
+        Some(s) if s.dropped > 0 || s.if_dropped > 0 => problems.push(format!(
+            "libpcap dropped {} packets (interface: {}); the capture is incomplete",
+            s.dropped, s.if_dropped
+        )),
+        Some(_) => {}
+    }
+    if !e.teardown_seen {
+        problems.push(
+            "the teardown (FIN from both sides, acknowledged, or an RST) was never seen".into(),
+        );
+    }
+    if let Some(first) = e.malformed.first() {
+        problems.push(format!(
+            "{} malformed frame(s), first {first}",
+            e.malformed.len()
+        ));
+    }
+    if problems.is_empty() {
+        let received = e.stats.map_or(0, |s| s.received);
+        pass("capture", format!("{received} packets, none dropped"))
+    } else {
+        fail("capture", format!("run invalid: {}", problems.join("; ")))
+    }
+}
+
+/// Index of the first differing byte, or the shorter length.
+fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()))
+}
+
+fn delivered(e: &Evidence<'_>, conn: Option<&Connection>) -> Check {
+    let Some(conn) = conn else {
+        return fail("delivered", "no connection was established");
+    };
+    let stream = &conn.client_stream;
+    if let Some((from, to)) = stream.gaps.first() {
+        return fail(
+            "delivered",
+            format!("client→server stream has a gap: bytes {from}..{to} never seen on the wire"),
+        );
+    }
+    if stream.uncaptured > 0 {
+        return fail(
+            "delivered",
+            format!(
+                "{} payload bytes were cut by the snapshot length; raise --snaplen",
+                stream.uncaptured
+            ),
+        );
+    }
+    if stream.bytes != e.message {
+        return fail(
+            "delivered",
+            format!(
+                "on the wire the client sent {} bytes, expected {} (first difference at byte {})",
+                stream.bytes.len(),
+                e.message.len(),
+                first_difference(&stream.bytes, e.message)
+            ),
+        );
+    }
+    if e.server_transcript {
+        let Some(server) = e.server else {
+            return fail("delivered", "the server's output is missing");
+        };
+        match parse_transcript(&String::from_utf8_lossy(&server.stdout)) {
+            Err(err) => {
+                return fail(
+                    "delivered",
+                    format!("server transcript unreadable at {err}"),
+                )
+            }
+            Ok(t) if t.received() != e.message => {
+                let got = t.received();
+                return fail(
+                    "delivered",
+                    format!(
+                        "the server printed {} bytes, expected {} (first difference at byte {})",
+                        got.len(),
+                        e.message.len(),
+                        first_difference(&got, e.message)
+                    ),
+                );
+            }
+            Ok(_) => {}
+        }
+    }
+    let how = if e.server_transcript {
+        "on the wire and in the server's transcript"
+    } else {
+        "on the wire"
+    };
+    pass("delivered", format!("{} bytes {how}", e.message.len()))
+}
+
+fn handshake(conn: Option<&Connection>) -> Check {
+    let Some(conn) = conn else {
+        return fail(
+            "handshake",
+            "no SYN/ACK: the connection was never established",
+        );
+    };
+    let first: Vec<_> = conn.segments.iter().take(3).collect();
+    // (label, direction, syn, ack, rel seq, rel ack)
+    let expected = [
+        ("SYN", Direction::ClientToServer, true, false, 0, 0),
+        ("SYN/ACK", Direction::ServerToClient, true, true, 0, 1),
+        ("ACK", Direction::ClientToServer, false, true, 1, 1),
+    ];
+    for (i, (label, dir, syn, ack, seq, rel_ack)) in expected.iter().enumerate() {
+        let Some(p) = first.get(i) else {
+            return fail(
+                "handshake",
+                format!(
+                    "segment {} should be the {label}, but the connection has only {} segments",
+                    i + 1,
+                    first.len()
+                ),
+            );
+        };
+        let f = p.segment.flags;
+        let shape_ok = p.direction == *dir
+            && f.syn == *syn
+            && f.ack == *ack
+            && !f.fin
+            && !f.rst
+            && p.phase == Phase::Handshake;
+        if !shape_ok {
+            return fail(
+                "handshake",
+                format!(
+                    "segment {} (frame {}) should be the {label} {}, but is [{}] {}",
+                    i + 1,
+                    p.segment.frame,
+                    dir.arrow(),
+                    f,
+                    p.direction.arrow()
+                ),
+            );
+        }
+        if p.rel_seq != *seq || p.rel_ack != *rel_ack {
+            return fail(
+                "handshake",
+                format!(
+                    "{label} (frame {}) has Seq={} Ack={}, expected Seq={seq} Ack={rel_ack}",
+                    p.segment.frame, p.rel_seq, p.rel_ack
+                ),
+            );
+        }
+    }
+    pass("handshake", "SYN, SYN/ACK, ACK with Seq/Ack 0/0, 0/1, 1/1")
+}
+
+fn single_attempt(connections: &[Connection]) -> Check {
+    let attempts: Vec<String> = connections
+        .iter()
+        .filter(|c| c.syn_count() > 0)
+        .flat_map(|c| {
+            let outcome = if c.refused() {
+                "refused"
+            } else if c.established() {
+                "established"
+            } else {
+                "unanswered"
+            };
+            (0..c.syn_count()).map(move |n| {
+                if n == 0 {
+                    format!("{} ({outcome})", c.label())
+                } else {
+                    format!("{} (SYN retransmitted)", c.label())
+                }
+            })
+        })
+        .collect();
+    match attempts.len() {
+        1 => pass("single attempt", attempts[0].clone()),
+        0 => fail(
+            "single attempt",
+            "no connection attempt (no SYN) was captured",
+        ),
+        n => fail(
+            "single attempt",
+            format!(
+                "{n} connection attempts, expected 1: {}",
+                attempts.join("; ")
+            ),
+        ),
+    }
+}
+
+fn orderly_close(conn: Option<&Connection>) -> Check {
+    let Some(conn) = conn else {
+        return fail("orderly close", "no connection was established");
+    };
+    let close = &conn.close;
+    if let Some((frame, dir)) = close.resets.first() {
+        return fail(
+            "orderly close",
+            format!(
+                "RST {} in frame {frame}; an orderly close has a FIN from each side and no RST",
+                dir.arrow()
+            ),
+        );
+    }
+    match (close.client_fin, close.server_fin) {
+        (true, true) => pass(
+            "orderly close",
+            format!(
+                "FIN from both sides, {} first",
+                if close.first_fin == Some(Direction::ClientToServer) {
+                    "client"
+                } else {
+                    "server"
+                }
+            ),
+        ),
+        (false, _) => fail("orderly close", "the client never sent a FIN"),
+        (_, false) => fail("orderly close", "the server never sent a FIN"),
+    }
+}
+
+fn exits(e: &Evidence<'_>) -> Check {
+    let describe = |who: &str, out: Option<&Output>| -> Option<String> {
+        match out {
+            None => Some(format!("the {who} did not run to the end")),
+            Some(o) if o.exit_code == Some(0) => None,
+            Some(o) => {
+                let stderr = String::from_utf8_lossy(&o.stderr);
+                let last = stderr
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                Some(format!(
+                    "the {who} ended with {}{}",
+                    o.status_text(),
+                    if last.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {last}")
+                    }
+                ))
+            }
+        }
+    };
+    let problems: Vec<String> = [describe("server", e.server), describe("client", e.client)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if problems.is_empty() {
+        pass("exits", "both exited 0")
+    } else {
+        fail("exits", problems.join("; "))
+    }
+}

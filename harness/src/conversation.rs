@@ -1,0 +1,298 @@
+//! From segments to conversations: connections, relative numbers, streams
+//! and phases.
+//!
+//! A connection is keyed by its 4-tuple and oriented by its first SYN, so
+//! "client" is whoever opened it. Sequence and acknowledgement numbers are
+//! made relative to each side's ISN, as Wireshark shows them by default.
+//! Each direction's payload is reassembled by sequence number, so
+//! retransmissions and overlaps do not change the stream, and gaps are
+//! reported rather than papered over.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use crate::dissect::Segment;
+
+/// Which way a segment travels within its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    ClientToServer,
+    ServerToClient,
+}
+
+impl Direction {
+    pub fn arrow(self) -> &'static str {
+        match self {
+            Direction::ClientToServer => "client→server",
+            Direction::ServerToClient => "server→client",
+        }
+    }
+}
+
+/// Where in the conversation a segment belongs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Handshake,
+    Data,
+    Teardown,
+}
+
+/// A segment placed in its connection.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Placed {
+    pub direction: Direction,
+    pub phase: Phase,
+    /// Relative to the sender's ISN (0 for the SYN).
+    pub rel_seq: u32,
+    /// Relative to the receiver's ISN; 0 when the ACK flag is not set.
+    pub rel_ack: u32,
+    pub segment: Segment,
+}
+
+/// One direction's reassembled bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stream {
+    /// In-order bytes from relative seq 1 up to the first gap.
+    pub bytes: Vec<u8>,
+    /// Byte ranges `[start, end)` (offsets into the stream) never seen.
+    pub gaps: Vec<(u32, u32)>,
+    /// Payload bytes that were sent more than once.
+    pub retransmitted: u32,
+    /// Payload bytes that lay beyond the snapshot length and were not captured.
+    pub uncaptured: u32,
+}
+
+/// How a connection ended, in terms the comparison uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Close {
+    /// The side whose FIN came first, if any.
+    pub first_fin: Option<Direction>,
+    pub client_fin: bool,
+    pub server_fin: bool,
+    /// Frames of RST segments, with their direction.
+    pub resets: Vec<(usize, Direction)>,
+    /// Both FINs were sent and acknowledged, or an RST was seen: nothing
+    /// more is expected on the wire.
+    pub complete: bool,
+}
+
+/// One TCP connection (or connection attempt).
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub client_isn: Option<u32>,
+    pub server_isn: Option<u32>,
+    pub segments: Vec<Placed>,
+    pub client_stream: Stream,
+    pub server_stream: Stream,
+    pub close: Close,
+}
+
+impl Connection {
+    /// SYN segments the client sent (more than one means it retried).
+    pub fn syn_count(&self) -> usize {
+        self.segments
+            .iter()
+            .filter(|p| {
+                p.direction == Direction::ClientToServer
+                    && p.segment.flags.syn
+                    && !p.segment.flags.ack
+            })
+            .count()
+    }
+
+    /// Refused: the server answered the SYN with a RST and never a SYN/ACK.
+    pub fn refused(&self) -> bool {
+        self.server_isn.is_none()
+            && self
+                .segments
+                .iter()
+                .any(|p| p.direction == Direction::ServerToClient && p.segment.flags.rst)
+    }
+
+    /// Opened: a SYN/ACK came back.
+    pub fn established(&self) -> bool {
+        self.server_isn.is_some()
+    }
+
+    pub fn label(&self) -> String {
+        format!("{} → {}", self.client, self.server)
+    }
+}
+
+/// Groups segments into connections, in order of their first segment.
+pub fn build(segments: &[Segment]) -> Vec<Connection> {
+    // Key: (client, server) once oriented. A later SYN on the same 4-tuple
+    // after a completed close is a new connection (port reuse).
+    let mut connections: Vec<Connection> = Vec::new();
+    let mut open: BTreeMap<(SocketAddr, SocketAddr), usize> = BTreeMap::new();
+    for segment in segments {
+        let forward = (segment.src, segment.dst);
+        let backward = (segment.dst, segment.src);
+        let fresh_syn = segment.flags.syn && !segment.flags.ack;
+        let existing = open.get(&forward).or_else(|| open.get(&backward)).copied();
+        let index = match existing {
+            Some(i) if !(fresh_syn && connections[i].close.complete) => i,
+            _ => {
+                // Orient by the SYN; without one (capture started late),
+                // the first sender is taken as the client.
+                let (client, server) = if segment.flags.syn && segment.flags.ack {
+                    backward
+                } else {
+                    forward
+                };
+                connections.push(Connection {
+                    client,
+                    server,
+                    client_isn: None,
+                    server_isn: None,
+                    segments: Vec::new(),
+                    client_stream: Stream::default(),
+                    server_stream: Stream::default(),
+                    close: Close::default(),
+                });
+                let i = connections.len() - 1;
+                open.insert((client, server), i);
+                i
+            }
+        };
+        place(&mut connections[index], segment.clone());
+    }
+    for connection in &mut connections {
+        connection.client_stream = reassemble(connection, Direction::ClientToServer);
+        connection.server_stream = reassemble(connection, Direction::ServerToClient);
+    }
+    connections
+}
+
+fn place(conn: &mut Connection, segment: Segment) {
+    let direction = if segment.src == conn.client {
+        Direction::ClientToServer
+    } else {
+        Direction::ServerToClient
+    };
+    let flags = segment.flags;
+    match direction {
+        Direction::ClientToServer if flags.syn && conn.client_isn.is_none() => {
+            conn.client_isn = Some(segment.seq)
+        }
+        Direction::ServerToClient if flags.syn && conn.server_isn.is_none() => {
+            conn.server_isn = Some(segment.seq)
+        }
+        _ => {}
+    }
+    // Without a SYN, the first seq seen stands in for ISN + 1.
+    let (own_isn, peer_isn) = match direction {
+        Direction::ClientToServer => (&mut conn.client_isn, conn.server_isn),
+        Direction::ServerToClient => (&mut conn.server_isn, conn.client_isn),
+    };
+    let own = *own_isn.get_or_insert(segment.seq.wrapping_sub(1));
+    let rel_seq = segment.seq.wrapping_sub(own);
+    let rel_ack = if flags.ack {
+        peer_isn.map_or(segment.ack, |isn| segment.ack.wrapping_sub(isn))
+    } else {
+        0
+    };
+
+    let phase = if flags.fin
+        || flags.rst
+        || conn.close.client_fin
+        || conn.close.server_fin
+        || !conn.close.resets.is_empty()
+    {
+        Phase::Teardown
+    } else if flags.syn || handshake_ack(conn, direction, &segment, rel_ack) {
+        Phase::Handshake
+    } else {
+        Phase::Data
+    };
+
+    if flags.fin {
+        conn.close.first_fin.get_or_insert(direction);
+        match direction {
+            Direction::ClientToServer => conn.close.client_fin = true,
+            Direction::ServerToClient => conn.close.server_fin = true,
+        }
+    }
+    if flags.rst {
+        conn.close.resets.push((segment.frame, direction));
+    }
+    conn.segments.push(Placed {
+        direction,
+        phase,
+        rel_seq,
+        rel_ack,
+        segment,
+    });
+    conn.close.complete = !conn.close.resets.is_empty()
+        || (fin_acked(conn, Direction::ClientToServer)
+            && fin_acked(conn, Direction::ServerToClient));
+}
+
+/// The third segment of the handshake: the client's first ACK of the
+/// server's SYN, before anything else from the client.
+fn handshake_ack(conn: &Connection, direction: Direction, segment: &Segment, rel_ack: u32) -> bool {
+    direction == Direction::ClientToServer
+        && segment.flags.ack
+        && rel_ack == 1
+        && conn.server_isn.is_some()
+        && !conn
+            .segments
+            .iter()
+            .any(|p| p.direction == Direction::ClientToServer && !p.segment.flags.syn)
+}
+
+/// Whether `sender`'s FIN was sent and then acknowledged by the peer.
+fn fin_acked(conn: &Connection, sender: Direction) -> bool {
+    let Some(fin) = conn
+        .segments
+        .iter()
+        .find(|p| p.direction == sender && p.segment.flags.fin)
+    else {
+        return false;
+    };
+    let fin_end = fin.rel_seq.wrapping_add(fin.segment.seq_len());
+    conn.segments
+        .iter()
+        .any(|p| p.direction != sender && p.segment.flags.ack && p.rel_ack == fin_end)
+}
+
+fn reassemble(conn: &Connection, direction: Direction) -> Stream {
+    // Offsets are relative seq minus 1: the first data byte follows the SYN.
+    let mut pieces: Vec<(u32, &[u8], u32)> = conn
+        .segments
+        .iter()
+        .filter(|p| p.direction == direction && p.segment.payload_len > 0)
+        .map(|p| {
+            // Data starts one past the SYN, which occupies relative seq 0.
+            let offset = (p.rel_seq + u32::from(p.segment.flags.syn)).wrapping_sub(1);
+            (offset, p.segment.payload.as_slice(), p.segment.payload_len)
+        })
+        .collect();
+    pieces.sort_by_key(|(offset, _, _)| *offset);
+    let mut stream = Stream::default();
+    let mut end: u32 = 0;
+    let mut sent: u64 = 0;
+    for (offset, captured, len) in pieces {
+        sent += u64::from(len);
+        stream.uncaptured += len - captured.len() as u32;
+        if offset > end {
+            stream.gaps.push((end, offset));
+        }
+        let piece_end = offset + len;
+        if piece_end > end {
+            let skip = end.saturating_sub(offset) as usize;
+            if stream.gaps.is_empty() && skip <= captured.len() {
+                stream.bytes.extend_from_slice(&captured[skip..]);
+            }
+            end = piece_end;
+        }
+    }
+    let missing: u64 = stream.gaps.iter().map(|(a, b)| u64::from(b - a)).sum();
+    let unique = u64::from(end) - missing;
+    stream.retransmitted = sent.saturating_sub(unique) as u32;
+    stream
+}

@@ -1,0 +1,282 @@
+//! From captured frames to TCP segments.
+//!
+//! Link, IP and TCP headers are read by etherparse; only the link types it
+//! does not know (BSD NULL/LOOP) and the TCP options area are handled here.
+//! A frame that cannot be read is an error carrying its frame number, the
+//! same number Wireshark shows, so a user can jump straight to it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+
+use crate::tcp_options::{self, TcpOption};
+
+/// Link-layer header types (the `LINKTYPE_*` numbers of pcap files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum LinkType {
+    /// 0: BSD loopback, 4-byte address family in host byte order (macOS `lo0`).
+    Null,
+    /// 1: Ethernet; Linux `lo` has all-zero MAC addresses.
+    Ethernet,
+    /// 101 (or 12 on some systems): raw IPv4/IPv6.
+    Raw,
+    /// 108: OpenBSD loopback, family in network byte order.
+    Loop,
+    /// 113: Linux cooked capture v1 (`-i any`).
+    LinuxSll,
+}
+
+impl LinkType {
+    pub fn from_dlt(dlt: i32) -> Option<LinkType> {
+        match dlt {
+            0 => Some(LinkType::Null),
+            1 => Some(LinkType::Ethernet),
+            12 | 14 | 101 => Some(LinkType::Raw),
+            108 => Some(LinkType::Loop),
+            113 => Some(LinkType::LinuxSll),
+            _ => None,
+        }
+    }
+
+    pub fn dlt(self) -> i32 {
+        match self {
+            LinkType::Null => 0,
+            LinkType::Ethernet => 1,
+            LinkType::Raw => 101,
+            LinkType::Loop => 108,
+            LinkType::LinuxSll => 113,
+        }
+    }
+}
+
+/// One captured frame, owned.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Time since the Unix epoch, as libpcap stamps it.
+    pub timestamp: Duration,
+    /// Bytes on the wire; `data` may be shorter when a snaplen cut it.
+    pub wire_len: u32,
+    pub data: Vec<u8>,
+}
+
+/// The TCP flags of a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Flags {
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
+    pub psh: bool,
+    pub urg: bool,
+    pub ece: bool,
+    pub cwr: bool,
+}
+
+impl std::fmt::Display for Flags {
+    /// Wireshark's flow-graph spelling: `SYN, ACK`, `FIN, ACK`, `PSH, ACK`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = [
+            (self.fin, "FIN"),
+            (self.syn, "SYN"),
+            (self.rst, "RST"),
+            (self.psh, "PSH"),
+            (self.ack, "ACK"),
+            (self.urg, "URG"),
+            (self.ece, "ECE"),
+            (self.cwr, "CWR"),
+        ];
+        let set: Vec<&str> = names
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect();
+        if set.is_empty() {
+            f.write_str("<none>")
+        } else {
+            f.write_str(&set.join(", "))
+        }
+    }
+}
+
+/// The IP fields a handshake signature looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct IpInfo {
+    pub version: u8,
+    /// TTL (IPv4) or hop limit (IPv6).
+    pub ttl: u8,
+    /// Don't Fragment; always false for IPv6, which has no such bit.
+    pub df: bool,
+    /// IPv4 header with options, or IPv6 header with extension headers.
+    pub header_len: u16,
+    /// IPv4 identification; ignored by every comparison.
+    pub id: u16,
+}
+
+/// One TCP segment as the conversation model needs it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Segment {
+    /// 1-based, as in Wireshark.
+    pub frame: usize,
+    #[serde(skip)]
+    pub timestamp: Duration,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub ip: IpInfo,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: Flags,
+    pub window: u16,
+    pub header_len: u8,
+    pub options: Vec<TcpOption>,
+    /// Payload length from the IP length fields, even if the capture was
+    /// cut short by a snaplen.
+    pub payload_len: u32,
+    /// The captured payload bytes (possibly fewer than `payload_len`).
+    #[serde(skip)]
+    pub payload: Vec<u8>,
+}
+
+impl Segment {
+    /// Sequence space this segment occupies: payload plus SYN and FIN.
+    pub fn seq_len(&self) -> u32 {
+        self.payload_len + u32::from(self.flags.syn) + u32::from(self.flags.fin)
+    }
+}
+
+/// Why a frame could not be dissected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[error("frame {frame}: {problem}")]
+pub struct DissectError {
+    pub frame: usize,
+    pub problem: String,
+}
+
+/// Reads one frame. `Ok(None)` means a well-formed frame that is not TCP
+/// (ARP, UDP, …), which a capture filter would normally have excluded.
+pub fn dissect(
+    link: LinkType,
+    frame_number: usize,
+    frame: &Frame,
+) -> Result<Option<Segment>, DissectError> {
+    let err = |problem: String| DissectError {
+        frame: frame_number,
+        problem,
+    };
+    let data = frame.data.as_slice();
+    let sliced = match link {
+        LinkType::Ethernet => SlicedPacket::from_ethernet(data),
+        LinkType::LinuxSll => SlicedPacket::from_linux_sll(data),
+        LinkType::Raw => SlicedPacket::from_ip(data),
+        LinkType::Null | LinkType::Loop => {
+            let header: [u8; 4] = data
+                .get(..4)
+                .and_then(|h| h.try_into().ok())
+                .ok_or_else(|| err("truncated loopback header (needs 4 bytes)".into()))?;
+            // The family is in the writer's byte order for NULL and in
+            // network order for LOOP; accept either, as Wireshark does.
+            let family = if link == LinkType::Loop {
+                u32::from_be_bytes(header)
+            } else {
+                let le = u32::from_le_bytes(header);
+                if le < 256 {
+                    le
+                } else {
+                    u32::from_be_bytes(header)
+                }
+            };
+            match family {
+                2 | 24 | 28 | 30 => SlicedPacket::from_ip(&data[4..]),
+                other => {
+                    return Err(err(format!(
+                        "loopback address family {other} is neither IPv4 nor IPv6"
+                    )))
+                }
+            }
+        }
+    }
+    .map_err(|e| err(format!("cannot read headers: {e}")))?;
+
+    let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else {
+        return Ok(None);
+    };
+    let (ip, src_ip, dst_ip, ip_payload_len) = match &sliced.net {
+        Some(NetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            let ip = IpInfo {
+                version: 4,
+                ttl: h.ttl(),
+                df: h.dont_fragment(),
+                header_len: u16::from(h.ihl()) * 4,
+                id: h.identification(),
+            };
+            let payload = u32::from(h.total_len()).saturating_sub(u32::from(ip.header_len));
+            (
+                ip,
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                payload,
+            )
+        }
+        Some(NetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            let header_len = (tcp.slice().as_ptr() as usize - h.slice().as_ptr() as usize) as u16;
+            let ip = IpInfo {
+                version: 6,
+                ttl: h.hop_limit(),
+                df: false,
+                header_len,
+                id: 0,
+            };
+            // IPv6 payload length counts extension headers too.
+            let payload = u32::from(h.payload_length()).saturating_sub(u32::from(header_len - 40));
+            (
+                ip,
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                payload,
+            )
+        }
+        None => return Err(err("TCP without an IP header".into())),
+    };
+    let header_len = tcp.data_offset() * 4;
+    let payload_len = ip_payload_len.saturating_sub(u32::from(header_len));
+    Ok(Some(Segment {
+        frame: frame_number,
+        timestamp: frame.timestamp,
+        src: SocketAddr::new(src_ip, tcp.source_port()),
+        dst: SocketAddr::new(dst_ip, tcp.destination_port()),
+        ip,
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        flags: Flags {
+            syn: tcp.syn(),
+            ack: tcp.ack(),
+            fin: tcp.fin(),
+            rst: tcp.rst(),
+            psh: tcp.psh(),
+            urg: tcp.urg(),
+            ece: tcp.ece(),
+            cwr: tcp.cwr(),
+        },
+        window: tcp.window_size(),
+        header_len,
+        options: tcp_options::parse(tcp.options()),
+        payload_len,
+        payload: tcp.payload().to_vec(),
+    }))
+}
+
+/// Every TCP segment of a capture, with the frames that could not be read.
+pub fn dissect_all(link: LinkType, frames: &[Frame]) -> (Vec<Segment>, Vec<DissectError>) {
+    let mut segments = Vec::new();
+    let mut errors = Vec::new();
+    for (index, frame) in frames.iter().enumerate() {
+        match dissect(link, index + 1, frame) {
+            Ok(Some(segment)) => segments.push(segment),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    (segments, errors)
+}
