@@ -332,3 +332,193 @@ fn exits(e: &Evidence<'_>) -> Check {
         fail("exits", problems.join("; "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversation::build;
+    use crate::dissect::{dissect_all, LinkType};
+    use crate::fixtures::{self, Spec};
+
+    fn ok_output() -> Output {
+        Output {
+            exit_code: Some(0),
+            signal: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        }
+    }
+
+    fn check(frames: &[crate::dissect::Frame], name: &str) -> Check {
+        let (segments, _) = dissect_all(LinkType::Ethernet, frames);
+        let connections = build(&segments);
+        let out = ok_output();
+        let e = Evidence {
+            message: b"Hello server!",
+            connections: &connections,
+            server: Some(&out),
+            client: Some(&out),
+            server_transcript: false,
+            stats: Some(CaptureStats::default()),
+            teardown_seen: true,
+            malformed: &[],
+        };
+        run_all(&e)
+            .into_iter()
+            .find(|c| c.name == name)
+            .expect("named check")
+    }
+
+    #[test]
+    fn the_tutorial_conversation_passes_every_check() {
+        let frames = fixtures::tutorial(LinkType::Ethernet);
+        for name in CHECK_NAMES {
+            let c = check(&frames, name);
+            assert!(c.passed, "{name}: {}", c.detail);
+        }
+    }
+
+    #[test]
+    fn handshake_fails_when_the_third_segment_is_not_an_ack() {
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        frames.remove(2); // the ACK; the data segment takes its place
+        frames.remove(2);
+        let c = check(&frames, "handshake");
+        assert!(!c.passed);
+        assert!(c.detail.contains("ACK"), "{}", c.detail);
+    }
+
+    #[test]
+    fn delivered_fails_on_other_bytes() {
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        frames[3] = fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                seq: fixtures::CLIENT_ISN.wrapping_add(1),
+                ack: Some(fixtures::SERVER_ISN + 1),
+                payload: b"Hello server?",
+                ..Spec::default()
+            },
+        );
+        let c = check(&frames, "delivered");
+        assert!(!c.passed);
+        assert!(
+            c.detail.contains("first difference at byte 12"),
+            "{}",
+            c.detail
+        );
+    }
+
+    #[test]
+    fn orderly_close_fails_on_rst() {
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        frames.truncate(5);
+        frames.push(fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                rst: true,
+                seq: fixtures::CLIENT_ISN.wrapping_add(14),
+                ack: Some(fixtures::SERVER_ISN + 1),
+                ..Spec::default()
+            },
+        ));
+        let c = check(&frames, "orderly close");
+        assert!(!c.passed);
+        assert!(
+            c.detail.contains("RST client→server in frame 6"),
+            "{}",
+            c.detail
+        );
+    }
+
+    #[test]
+    fn single_attempt_names_the_extra_attempt() {
+        let mut frames = vec![
+            fixtures::frame(
+                LinkType::Ethernet,
+                &Spec {
+                    syn: true,
+                    seq: 9,
+                    ..Spec::default()
+                },
+            ),
+            fixtures::frame(
+                LinkType::Ethernet,
+                &Spec {
+                    from_client: false,
+                    rst: true,
+                    ack: Some(10),
+                    ..Spec::default()
+                },
+            ),
+        ];
+        // The same 4-tuple again after the refusal: a second attempt.
+        frames.extend(fixtures::tutorial(LinkType::Ethernet));
+        let c = check(&frames, "single attempt");
+        assert!(!c.passed);
+        assert!(
+            c.detail.contains("2 connection attempts") && c.detail.contains("refused"),
+            "{}",
+            c.detail
+        );
+    }
+
+    #[test]
+    fn capture_is_invalid_when_packets_were_dropped_or_teardown_unseen() {
+        let frames = fixtures::tutorial(LinkType::Ethernet);
+        let (segments, _) = dissect_all(LinkType::Ethernet, &frames);
+        let connections = build(&segments);
+        let out = ok_output();
+        let mut e = Evidence {
+            message: b"Hello server!",
+            connections: &connections,
+            server: Some(&out),
+            client: Some(&out),
+            server_transcript: false,
+            stats: Some(CaptureStats {
+                received: 8,
+                dropped: 2,
+                if_dropped: 0,
+            }),
+            teardown_seen: true,
+            malformed: &[],
+        };
+        assert!(run_all(&e)[0].detail.contains("dropped 2"));
+        e.stats = Some(CaptureStats::default());
+        e.teardown_seen = false;
+        let c = &run_all(&e)[0];
+        assert!(!c.passed && c.detail.contains("teardown"), "{}", c.detail);
+    }
+
+    #[test]
+    fn exits_fail_with_the_last_stderr_line() {
+        let frames = fixtures::tutorial(LinkType::Ethernet);
+        let (segments, _) = dissect_all(LinkType::Ethernet, &frames);
+        let connections = build(&segments);
+        let ok = ok_output();
+        let bad = Output {
+            exit_code: Some(1),
+            signal: None,
+            stdout: vec![],
+            stderr: b"client: error: boom\n".to_vec(),
+        };
+        let e = Evidence {
+            message: b"Hello server!",
+            connections: &connections,
+            server: Some(&ok),
+            client: Some(&bad),
+            server_transcript: false,
+            stats: Some(CaptureStats::default()),
+            teardown_seen: true,
+            malformed: &[],
+        };
+        let c = run_all(&e).into_iter().find(|c| c.name == "exits").unwrap();
+        assert!(
+            !c.passed
+                && c.detail
+                    .contains("client ended with exit 1: client: error: boom"),
+            "{}",
+            c.detail
+        );
+    }
+}

@@ -83,8 +83,14 @@ pub struct Close {
 pub struct Connection {
     pub client: SocketAddr,
     pub server: SocketAddr,
+    /// From the client's SYN, if it was captured.
     pub client_isn: Option<u32>,
+    /// From the server's SYN/ACK, if there was one.
     pub server_isn: Option<u32>,
+    /// What relative numbers are counted from: the ISN, or without a SYN
+    /// the first seq seen minus one.
+    client_base: Option<u32>,
+    server_base: Option<u32>,
     pub segments: Vec<Placed>,
     pub client_stream: Stream,
     pub server_stream: Stream,
@@ -149,6 +155,8 @@ pub fn build(segments: &[Segment]) -> Vec<Connection> {
                     server,
                     client_isn: None,
                     server_isn: None,
+                    client_base: None,
+                    server_base: None,
                     segments: Vec::new(),
                     client_stream: Stream::default(),
                     server_stream: Stream::default(),
@@ -175,21 +183,25 @@ fn place(conn: &mut Connection, segment: Segment) {
         Direction::ServerToClient
     };
     let flags = segment.flags;
-    match direction {
-        Direction::ClientToServer if flags.syn && conn.client_isn.is_none() => {
-            conn.client_isn = Some(segment.seq)
-        }
-        Direction::ServerToClient if flags.syn && conn.server_isn.is_none() => {
-            conn.server_isn = Some(segment.seq)
-        }
-        _ => {}
+    let (own_isn, own_base, peer_base) = match direction {
+        Direction::ClientToServer => (
+            &mut conn.client_isn,
+            &mut conn.client_base,
+            conn.server_base,
+        ),
+        Direction::ServerToClient => (
+            &mut conn.server_isn,
+            &mut conn.server_base,
+            conn.client_base,
+        ),
+    };
+    if flags.syn && own_isn.is_none() {
+        *own_isn = Some(segment.seq);
+        *own_base = Some(segment.seq);
     }
     // Without a SYN, the first seq seen stands in for ISN + 1.
-    let (own_isn, peer_isn) = match direction {
-        Direction::ClientToServer => (&mut conn.client_isn, conn.server_isn),
-        Direction::ServerToClient => (&mut conn.server_isn, conn.client_isn),
-    };
-    let own = *own_isn.get_or_insert(segment.seq.wrapping_sub(1));
+    let own = *own_base.get_or_insert(segment.seq.wrapping_sub(1));
+    let peer_isn = peer_base;
     let rel_seq = segment.seq.wrapping_sub(own);
     let rel_ack = if flags.ack {
         peer_isn.map_or(segment.ack, |isn| segment.ack.wrapping_sub(isn))
@@ -295,4 +307,122 @@ fn reassemble(conn: &Connection, direction: Direction) -> Stream {
     let unique = u64::from(end) - missing;
     stream.retransmitted = sent.saturating_sub(unique) as u32;
     stream
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dissect::{dissect_all, LinkType};
+    use crate::fixtures::{self, Spec, CLIENT_ISN, SERVER_ISN};
+
+    fn connections(frames: &[crate::dissect::Frame]) -> Vec<Connection> {
+        let (segments, errors) = dissect_all(LinkType::Ethernet, frames);
+        assert!(errors.is_empty());
+        build(&segments)
+    }
+
+    #[test]
+    fn tutorial_conversation_is_modelled() {
+        let conns = connections(&fixtures::tutorial(LinkType::Ethernet));
+        assert_eq!(conns.len(), 1);
+        let c = &conns[0];
+        assert_eq!(c.client.port(), 50514);
+        let rel: Vec<(u32, u32)> = c.segments.iter().map(|p| (p.rel_seq, p.rel_ack)).collect();
+        assert_eq!(
+            rel,
+            [
+                (0, 0),
+                (0, 1),
+                (1, 1),
+                (1, 1),
+                (1, 14),
+                (14, 1),
+                (1, 15),
+                (15, 2)
+            ]
+        );
+        let phases: Vec<Phase> = c.segments.iter().map(|p| p.phase).collect();
+        use Phase::*;
+        assert_eq!(
+            phases,
+            [Handshake, Handshake, Handshake, Data, Data, Teardown, Teardown, Teardown]
+        );
+        assert_eq!(c.client_stream.bytes, b"Hello server!");
+        assert!(c.server_stream.bytes.is_empty());
+        assert_eq!(c.close.first_fin, Some(Direction::ClientToServer));
+        assert!(c.close.complete);
+        assert_eq!(c.syn_count(), 1);
+    }
+
+    #[test]
+    fn retransmissions_and_overlaps_do_not_change_the_stream() {
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        let base = CLIENT_ISN.wrapping_add(1);
+        // "Hello " again, then "lo server!" overlapping it, out of order.
+        let extra = [
+            Spec {
+                seq: base.wrapping_add(3),
+                ack: Some(SERVER_ISN + 1),
+                payload: b"lo server!",
+                ..Spec::default()
+            },
+            Spec {
+                seq: base,
+                ack: Some(SERVER_ISN + 1),
+                payload: b"Hello ",
+                ..Spec::default()
+            },
+        ];
+        for (i, spec) in extra.iter().enumerate() {
+            frames.insert(4 + i, fixtures::frame(LinkType::Ethernet, spec));
+        }
+        let c = &connections(&frames)[0];
+        assert_eq!(c.client_stream.bytes, b"Hello server!");
+        assert_eq!(c.client_stream.retransmitted, 16);
+        assert!(c.client_stream.gaps.is_empty());
+    }
+
+    #[test]
+    fn a_missing_segment_is_a_gap() {
+        let base = CLIENT_ISN.wrapping_add(1);
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        frames[3] = fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                seq: base.wrapping_add(6),
+                ack: Some(SERVER_ISN + 1),
+                payload: b"server!",
+                ..Spec::default()
+            },
+        );
+        let c = &connections(&frames)[0];
+        assert_eq!(c.client_stream.gaps, [(0, 6)]);
+        assert!(c.client_stream.bytes.is_empty());
+    }
+
+    #[test]
+    fn refused_attempt_is_its_own_connection() {
+        let refused = [
+            Spec {
+                syn: true,
+                seq: 5,
+                ..Spec::default()
+            },
+            Spec {
+                from_client: false,
+                rst: true,
+                seq: 0,
+                ack: Some(6),
+                ..Spec::default()
+            },
+        ];
+        let frames: Vec<_> = refused
+            .iter()
+            .map(|s| fixtures::frame(LinkType::Ethernet, s))
+            .collect();
+        let c = &connections(&frames)[0];
+        assert!(c.refused());
+        assert!(!c.established());
+        assert!(c.close.complete);
+    }
 }

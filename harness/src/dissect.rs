@@ -280,3 +280,137 @@ pub fn dissect_all(link: LinkType, frames: &[Frame]) -> (Vec<Segment>, Vec<Disse
     }
     (segments, errors)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{self, Spec, ALL_LINKS};
+
+    #[test]
+    fn every_link_type_gives_the_same_segment() {
+        for link in ALL_LINKS {
+            let frames = fixtures::tutorial(link);
+            let (segments, errors) = dissect_all(link, &frames);
+            assert!(errors.is_empty(), "{link:?}: {errors:?}");
+            assert_eq!(segments.len(), 8, "{link:?}");
+            let syn = &segments[0];
+            assert!(syn.flags.syn && !syn.flags.ack, "{link:?}");
+            assert_eq!(syn.seq, fixtures::CLIENT_ISN);
+            assert_eq!(syn.window, 65495);
+            assert_eq!(syn.src.port(), 50514);
+            assert_eq!(syn.ip.version, 4);
+            assert_eq!(syn.ip.ttl, 64);
+            assert_eq!(syn.header_len, 40);
+            assert_eq!(tcp_options::emit(&syn.options), fixtures::SYN_OPTIONS);
+            let data = &segments[3];
+            assert_eq!(data.payload, b"Hello server!");
+            assert_eq!(data.payload_len, 13);
+            assert_eq!(data.frame, 4);
+        }
+    }
+
+    #[test]
+    fn unknown_option_kind_and_nop_padding_survive_dissection() {
+        let options = [1, 1, 34, 2, 2, 4, 5, 180, 1, 0, 0, 0];
+        let f = fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                syn: true,
+                options: &options,
+                ..Spec::default()
+            },
+        );
+        let s = dissect(LinkType::Ethernet, 1, &f).unwrap().unwrap();
+        let names: Vec<String> = s.options.iter().map(TcpOption::short_name).collect();
+        assert_eq!(names, ["NOP", "NOP", "kind34", "MSS", "NOP", "EOL"]);
+    }
+
+    #[test]
+    fn ipv6_on_raw_ip() {
+        let mut data = Vec::new();
+        etherparse::PacketBuilder::ipv6([0; 16], [0; 16], 64)
+            .tcp(1, 2, 3, 4)
+            .syn()
+            .write(&mut data, b"")
+            .unwrap();
+        let f = Frame {
+            timestamp: Duration::ZERO,
+            wire_len: data.len() as u32,
+            data,
+        };
+        let s = dissect(LinkType::Raw, 1, &f).unwrap().unwrap();
+        assert_eq!(s.ip.version, 6);
+        assert_eq!(s.ip.header_len, 40);
+        assert_eq!(s.ip.ttl, 64);
+        assert!(!s.ip.df);
+    }
+
+    #[test]
+    fn truncated_frames_are_errors_with_their_frame_number() {
+        let whole = fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                payload: b"abcdef",
+                ..Spec::default()
+            },
+        );
+        for cut in [0, 3, 13, 20, 40, 50] {
+            let f = Frame {
+                data: whole.data[..cut].to_vec(),
+                ..whole.clone()
+            };
+            let frames = vec![whole.clone(), f];
+            let (segments, errors) = dissect_all(LinkType::Ethernet, &frames);
+            assert_eq!(segments.len(), 1, "cut at {cut}");
+            assert_eq!(errors.len(), 1, "cut at {cut}");
+            assert_eq!(errors[0].frame, 2);
+        }
+        let short_null = Frame {
+            data: vec![2, 0],
+            ..whole
+        };
+        assert_eq!(
+            dissect(LinkType::Null, 7, &short_null).unwrap_err().frame,
+            7
+        );
+    }
+
+    #[test]
+    fn non_tcp_frames_are_skipped() {
+        let mut data = Vec::new();
+        etherparse::PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+            .udp(1, 2)
+            .write(&mut data, b"x")
+            .unwrap();
+        let f = Frame {
+            timestamp: Duration::ZERO,
+            wire_len: data.len() as u32,
+            data,
+        };
+        assert!(dissect(LinkType::Ethernet, 1, &f).unwrap().is_none());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut seed = 0x1234_5678u32;
+        for len in 0..300 {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    seed as u8
+                })
+                .collect();
+            let f = Frame {
+                timestamp: Duration::ZERO,
+                wire_len: len,
+                data,
+            };
+            for link in ALL_LINKS {
+                let _ = dissect(link, 1, &f);
+            }
+        }
+    }
+}

@@ -11,6 +11,8 @@ pub mod capture;
 pub mod checks;
 pub mod conversation;
 pub mod dissect;
+#[cfg(test)]
+mod fixtures;
 pub mod manifest;
 pub mod process;
 pub mod report;

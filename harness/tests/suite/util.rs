@@ -183,3 +183,42 @@ macro_rules! assert_same {
         }
     }};
 }
+
+/// Whether a live capture can be opened. Without the privilege the capture
+/// tests skip with the remedy printed, unless HARNESS_REQUIRE_CAPTURE=1
+/// (as in CI), where they fail instead.
+pub fn capture_or_skip() -> bool {
+    let config = harness::capture::CaptureConfig::default();
+    match harness::capture::LiveCapture::start(&config, "tcp port 9") {
+        Ok(_) => true,
+        Err(e) => {
+            if std::env::var("HARNESS_REQUIRE_CAPTURE").is_ok_and(|v| v == "1") {
+                panic!("HARNESS_REQUIRE_CAPTURE=1 but no capture: {e}");
+            }
+            eprintln!("skipping: {e}");
+            false
+        }
+    }
+}
+
+/// Runs the harness binary with `--json --artifacts DIR`; returns its exit
+/// code and parsed summary.
+pub fn harness_json(args: &[&str], artifacts: &Path) -> (i32, serde_json::Value) {
+    let _ = bin_dir();
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(workspace_root())
+        .args(args)
+        .arg("--json")
+        .arg("--artifacts")
+        .arg(artifacts)
+        .output()
+        .expect("harness runs");
+    let code = out.status.code().unwrap_or(-1);
+    let summary = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "harness exited {code} without a JSON summary ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (code, summary)
+}

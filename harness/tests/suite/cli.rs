@@ -1,0 +1,120 @@
+//! The harness command line: bad input is one clear line and exit code 2.
+
+use std::process::{Command, Output};
+
+use crate::util::workspace_root;
+
+fn harness(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(workspace_root())
+        .args(args)
+        .output()
+        .expect("harness runs")
+}
+
+fn one_line_error(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr}");
+    stderr
+}
+
+#[test]
+fn unknown_subcommand_is_a_usage_error() {
+    let e = one_line_error(&harness(&["runn"]));
+    assert!(e.contains("runn"), "{e}");
+}
+
+#[test]
+fn missing_manifest_names_the_file_and_the_fix() {
+    let e = one_line_error(&harness(&["run", "--manifest", "/nonexistent/m.toml"]));
+    assert!(
+        e.contains("/nonexistent/m.toml") && e.contains("--manifest"),
+        "{e}"
+    );
+}
+
+#[test]
+fn malformed_manifest_names_file_entry_and_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(workspace_root().join("tests/implementations.toml"))
+        .unwrap()
+        .replacen("\"{port}\"", "\"{prot}\"", 1);
+    std::fs::write(&path, text).unwrap();
+    let e = one_line_error(&harness(&["run", "--manifest", path.to_str().unwrap()]));
+    assert!(
+        e.contains("bad.toml") && e.contains("implementation 'python'") && e.contains("{prot}"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_timeout_and_jobs_are_usage_errors() {
+    let e = one_line_error(&harness(&["run", "--drain-timeout=0"]));
+    assert!(e.contains("drain-timeout"), "{e}");
+    let e = one_line_error(&harness(&["run", "--jobs", "0"]));
+    assert!(e.contains("--jobs"), "{e}");
+}
+
+#[test]
+fn no_selected_client_names_the_choices() {
+    let e = one_line_error(&harness(&["run", "--client", "nosuch*"]));
+    assert!(e.contains("python") && e.contains("rust"), "{e}");
+}
+
+#[test]
+fn policy_table_lists_every_policy() {
+    let out = harness(&["policy"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "exact",
+        "relative to ISN",
+        "by meaning",
+        "ignored",
+        "wscale",
+        "ip.id",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}
+
+/// Without CAP_NET_RAW the harness stops with exit 2 and the remedy. Only
+/// checkable when running as root, by dropping to `nobody` with setpriv.
+#[test]
+fn without_capture_privilege_exit_2_with_the_remedy() {
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let setpriv = std::path::Path::new("/usr/bin/setpriv");
+    if !is_root || !setpriv.exists() {
+        eprintln!("skipping: needs root and setpriv to drop privileges");
+        return;
+    }
+    let _ = crate::util::bin_dir();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let out = Command::new(setpriv)
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", "--artifacts"])
+        .arg(dir.path())
+        .current_dir(workspace_root())
+        .output()
+        .expect("setpriv runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(
+        stderr.contains("setcap cap_net_raw,cap_net_admin=eip") && stderr.contains("root"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,288 @@
+//! The harness end to end, with a real libpcap capture of real loopback
+//! traffic: the default matrix passes, tshark agrees with the dissection,
+//! and every deliberately deviant client is caught with the field named.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::{capture_or_skip, harness_json, workspace_root};
+
+#[test]
+fn default_matrix_passes_and_tshark_agrees() {
+    if !capture_or_skip() {
+        return;
+    }
+    let artifacts = tempfile::tempdir().expect("temp dir");
+    let (code, summary) = harness_json(&["run"], artifacts.path());
+    let cells = summary["cells"].as_array().expect("cells");
+    let verdicts: Vec<String> = cells
+        .iter()
+        .map(|c| {
+            format!(
+                "{}×{}={}",
+                c["server"].as_str().unwrap(),
+                c["client"].as_str().unwrap(),
+                c["verdict"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(cells.len(), 4, "{verdicts:?}");
+    for cell in cells {
+        assert_eq!(
+            cell["verdict"],
+            "PASS",
+            "{}",
+            serde_json::to_string_pretty(cell).unwrap()
+        );
+        for check in cell["checks"].as_array().unwrap() {
+            assert_eq!(check["passed"], true, "{check}");
+        }
+    }
+    assert_eq!(code, 0);
+    assert!(artifacts.path().join("summary.json").is_file());
+
+    let tshark_present = Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !tshark_present {
+        assert!(
+            std::env::var("HARNESS_REQUIRE_CAPTURE").is_err(),
+            "tshark is required in CI (.ci/deps installs it)"
+        );
+        eprintln!(
+            "skipping the tshark cross-check: tshark is not installed (make deps installs it)"
+        );
+        return;
+    }
+    for cell in cells {
+        let file = artifacts
+            .path()
+            .join(cell["capture_file"].as_str().expect("capture saved"));
+        cross_check_with_tshark(&file);
+    }
+}
+
+/// tshark's reading of every frame must agree with the harness's.
+fn cross_check_with_tshark(file: &Path) {
+    let fields = [
+        "frame.number",
+        "tcp.flags",
+        "tcp.seq",
+        "tcp.ack",
+        "tcp.window_size_value",
+        "tcp.len",
+        "tcp.options",
+        "_ws.malformed",
+    ];
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-r"]).arg(file).args([
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-o",
+        "tcp.relative_sequence_numbers:TRUE",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("tshark runs");
+    assert!(
+        out.status.success(),
+        "tshark failed on {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+
+    let (link, frames) = harness::capture::read_file(file).expect("harness reads its own capture");
+    let (segments, errors) = harness::dissect::dissect_all(link, &frames);
+    assert!(errors.is_empty(), "{errors:?}");
+    let connections = harness::conversation::build(&segments);
+    let mut placed: Vec<_> = connections.iter().flat_map(|c| c.segments.iter()).collect();
+    placed.sort_by_key(|p| p.segment.frame);
+
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        placed.len(),
+        "{}: tshark saw {} frames, the harness {}",
+        file.display(),
+        lines.len(),
+        placed.len()
+    );
+    for (line, p) in lines.iter().zip(placed) {
+        let cols: Vec<&str> = line.split('|').collect();
+        let s = &p.segment;
+        let flags = u16::from_str_radix(cols[1].trim_start_matches("0x"), 16).expect("flags hex");
+        let ours = u16::from(s.flags.fin)
+            | u16::from(s.flags.syn) << 1
+            | u16::from(s.flags.rst) << 2
+            | u16::from(s.flags.psh) << 3
+            | u16::from(s.flags.ack) << 4
+            | u16::from(s.flags.urg) << 5
+            | u16::from(s.flags.ece) << 6
+            | u16::from(s.flags.cwr) << 7;
+        let options_hex: String = harness::tcp_options::emit(&s.options)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let theirs_options = cols[6].replace(':', "");
+        let what = format!("{} frame {}", file.display(), s.frame);
+        assert_eq!(cols[0], s.frame.to_string(), "{what}");
+        assert_eq!(flags & 0xff, ours, "{what}: flags");
+        assert_eq!(cols[2], p.rel_seq.to_string(), "{what}: seq");
+        assert_eq!(
+            cols[3],
+            if s.flags.ack {
+                p.rel_ack.to_string()
+            } else {
+                "0".into()
+            },
+            "{what}: ack"
+        );
+        assert_eq!(cols[4], s.window.to_string(), "{what}: window");
+        assert_eq!(cols[5], s.payload_len.to_string(), "{what}: len");
+        assert_eq!(theirs_options, options_hex, "{what}: options");
+        assert_eq!(cols[7], "", "{what}: tshark reports a malformed packet");
+    }
+}
+
+/// A manifest with the default implementations plus the deviant clients,
+/// each added as data only.
+fn deviant_manifest(dir: &Path) -> std::path::PathBuf {
+    let mut text = std::fs::read_to_string(workspace_root().join("tests/implementations.toml"))
+        .expect("default manifest");
+    for mode in [
+        "rcvbuf",
+        "rst",
+        "two-writes",
+        "wrong-bytes",
+        "twice",
+        "exit3",
+    ] {
+        text.push_str(&format!(
+            r#"
+[[implementation]]
+name = "deviant-{mode}"
+language = "Python"
+roles = ["client"]
+client = ["python3", "{{root}}/harness/tests/fixtures/deviant_client.py", "--mode", "{mode}", "--host", "{{host}}", "--port", "{{port}}", "--message-file", "{{message_file}}"]
+"#
+        ));
+    }
+    let path = dir.join("implementations.toml");
+    std::fs::write(&path, text).expect("write manifest");
+    path
+}
+
+fn cell<'a>(summary: &'a Value, client: &str) -> &'a Value {
+    summary["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client"] == client)
+        .unwrap_or_else(|| panic!("no cell for {client}"))
+}
+
+fn differs_in(cell: &Value, segment: &str, field: &str) -> bool {
+    cell["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["segment"] == segment && d["field"] == field)
+}
+
+fn failed_check<'a>(cell: &'a Value, name: &str) -> Option<&'a str> {
+    cell["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name && c["passed"] == false)
+        .and_then(|c| c["detail"].as_str())
+}
+
+#[test]
+fn negative_controls_are_caught_and_named() {
+    if !capture_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = deviant_manifest(dir.path());
+    let artifacts = dir.path().join("artifacts");
+    let (code, summary) = harness_json(
+        &[
+            "run",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--server",
+            "python",
+            "--client",
+            "deviant-*",
+        ],
+        &artifacts,
+    );
+    assert_eq!(code, 1, "deviations must make the run fail");
+    let show = |c: &Value| serde_json::to_string_pretty(c).unwrap();
+
+    let c = cell(&summary, "deviant-rcvbuf");
+    assert_eq!(c["verdict"], "DIFFERS", "{}", show(c));
+    assert!(
+        differs_in(c, "SYN", "window") && differs_in(c, "SYN", "wscale"),
+        "{}",
+        show(c)
+    );
+
+    let c = cell(&summary, "deviant-rst");
+    assert_eq!(c["verdict"], "FAIL", "{}", show(c));
+    assert!(
+        failed_check(c, "orderly close").is_some_and(|d| d.contains("RST client→server")),
+        "{}",
+        show(c)
+    );
+    assert!(differs_in(c, "conversation", "reset"), "{}", show(c));
+
+    let c = cell(&summary, "deviant-two-writes");
+    assert_eq!(c["verdict"], "DIFFERS", "{}", show(c));
+    assert!(
+        differs_in(c, "conversation", "client→server writes"),
+        "{}",
+        show(c)
+    );
+
+    let c = cell(&summary, "deviant-wrong-bytes");
+    assert_eq!(c["verdict"], "FAIL", "{}", show(c));
+    assert!(
+        failed_check(c, "delivered").is_some_and(|d| d.contains("first difference at byte 12")),
+        "{}",
+        show(c)
+    );
+
+    let c = cell(&summary, "deviant-twice");
+    assert_eq!(c["verdict"], "FAIL", "{}", show(c));
+    assert!(
+        failed_check(c, "single attempt").is_some_and(|d| d.contains("connection attempts")),
+        "{}",
+        show(c)
+    );
+
+    let c = cell(&summary, "deviant-exit3");
+    assert_eq!(c["verdict"], "FAIL", "{}", show(c));
+    assert!(
+        failed_check(c, "exits").is_some_and(|d| d.contains("exit 3")),
+        "{}",
+        show(c)
+    );
+
+    // The reference pairing ran too, and passed: it is what they differ from.
+    let reference = summary["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client"] == "python")
+        .expect("reference cell");
+    assert_eq!(reference["verdict"], "PASS");
+}
