@@ -156,6 +156,16 @@ pub fn run_pairing(
         return Ok(result);
     }
 
+    let manifest_dir = manifest.path.parent().unwrap_or(Path::new("."));
+    let substitutions = |port| Substitutions {
+        root: &env.root,
+        bin: &env.bin,
+        manifest_dir,
+        host: &env.host,
+        port,
+        message_file: &message_file,
+    };
+
     const PORT_TRIES: usize = 3;
     let mut attempt = 0;
     let (live, mut server_child, port) = loop {
@@ -169,15 +179,10 @@ pub fn run_pairing(
         };
         result.port = port;
         let live = LiveCapture::start(&env.capture, &format!("tcp port {port}"))?;
-        let subs = Substitutions {
-            root: &env.root,
-            bin: &env.bin,
-            manifest_dir: manifest.path.parent().unwrap_or(Path::new(".")),
-            host: &env.host,
-            port,
-            message_file: &message_file,
-        };
-        let argv = manifest::expand(server.server.as_deref().unwrap_or_default(), &subs);
+        let argv = manifest::expand(
+            server.server.as_deref().unwrap_or_default(),
+            &substitutions(port),
+        );
         let mut child =
             match Child::spawn(&format!("{} server", server.name), &argv, Some(&env.root)) {
                 Ok(c) => c,
@@ -229,15 +234,10 @@ pub fn run_pairing(
         }
     };
 
-    let subs = Substitutions {
-        root: &env.root,
-        bin: &env.bin,
-        manifest_dir: manifest.path.parent().unwrap_or(Path::new(".")),
-        host: &env.host,
-        port,
-        message_file: &message_file,
-    };
-    let argv = manifest::expand(client.client.as_deref().unwrap_or_default(), &subs);
+    let argv = manifest::expand(
+        client.client.as_deref().unwrap_or_default(),
+        &substitutions(port),
+    );
     let mut client_child =
         match Child::spawn(&format!("{} client", client.name), &argv, Some(&env.root)) {
             Ok(c) => c,
