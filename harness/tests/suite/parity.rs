@@ -126,3 +126,72 @@ fn inline_message_reaches_the_same_bytes() {
         }
     }
 }
+
+/// Every bad input gets the same exit code, the same (empty) stdout and the
+/// same one-line message, apart from the program's name, in both languages.
+#[test]
+fn errors_are_alike_in_both_languages() {
+    use crate::util::run_to_end;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_port = taken.local_addr().unwrap().port().to_string();
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let cases: Vec<(&str, Vec<&str>, i32)> = vec![
+        ("server", vec!["--port", "http"], 2),
+        ("server", vec!["--port", "65536"], 2),
+        ("server", vec!["--port", "-1"], 2),
+        (
+            "server",
+            vec!["--host", "127.0.0.1", "--port", &taken_port],
+            1,
+        ),
+        (
+            "server",
+            vec!["--host", "no-such-host.invalid", "--port", "0"],
+            1,
+        ),
+        ("client", vec!["--port", "0"], 2),
+        (
+            "client",
+            vec!["--host", "127.0.0.1", "--port", &free_port],
+            1,
+        ),
+        ("client", vec!["--host", "no-such-host.invalid"], 1),
+        ("client", vec!["--message-file", "/nonexistent/message"], 1),
+    ];
+    for (role, args, code) in cases {
+        let mut seen = Vec::new();
+        for lang in LANGS {
+            let argv = if role == "server" {
+                lang.server_argv(&args)
+            } else {
+                lang.client_argv(&args)
+            };
+            let out = run_to_end(role, &argv);
+            assert_eq!(
+                out.exit_code,
+                Some(code),
+                "{lang:?} {role} {args:?}: {out:?}"
+            );
+            assert!(
+                out.stdout.is_empty(),
+                "{lang:?} {role} {args:?} printed {:?}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert_eq!(
+                stderr.lines().count(),
+                1,
+                "{lang:?} {role} {args:?}: {stderr}"
+            );
+            // "server.py: error: …" and "server: error: …" say the same thing.
+            seen.push(stderr.replacen(".py:", ":", 1));
+        }
+        assert_same!("Python", seen[0], "Rust", seen[1]);
+    }
+    drop(taken);
+}
