@@ -255,14 +255,7 @@ fn capture_loop(
     loop {
         match capture.next_packet() {
             Ok(packet) => {
-                let frame = Frame {
-                    timestamp: Duration::new(
-                        packet.header.ts.tv_sec as u64,
-                        packet.header.ts.tv_usec as u32 * 1000,
-                    ),
-                    wire_len: packet.header.len,
-                    data: packet.data.to_vec(),
-                };
+                let frame = owned_frame(&packet);
                 if let Ok(mut all) = frames.lock() {
                     all.push(frame);
                 }
@@ -290,6 +283,16 @@ fn capture_loop(
         dropped: stat.dropped,
         if_dropped: stat.if_dropped,
     })
+}
+
+/// Copies a libpcap packet out of its buffer, which the next read reuses.
+fn owned_frame(packet: &pcap::Packet<'_>) -> Frame {
+    let ts = packet.header.ts;
+    Frame {
+        timestamp: Duration::new(ts.tv_sec as u64, ts.tv_usec as u32 * 1000),
+        wire_len: packet.header.len,
+        data: packet.data.to_vec(),
+    }
 }
 
 /// Writes frames as a classic pcap file, which Wireshark and tshark open.
@@ -327,14 +330,7 @@ pub fn read_file(path: &Path) -> Result<(LinkType, Vec<Frame>), CaptureError> {
     let mut frames = Vec::new();
     loop {
         match capture.next_packet() {
-            Ok(packet) => frames.push(Frame {
-                timestamp: Duration::new(
-                    packet.header.ts.tv_sec as u64,
-                    packet.header.ts.tv_usec as u32 * 1000,
-                ),
-                wire_len: packet.header.len,
-                data: packet.data.to_vec(),
-            }),
+            Ok(packet) => frames.push(owned_frame(&packet)),
             Err(pcap::Error::NoMorePackets) => break,
             Err(e) => return Err(read_err(format!("after {} frames: {e}", frames.len()))),
         }

@@ -201,10 +201,9 @@ fn place(conn: &mut Connection, segment: Segment) {
     }
     // Without a SYN, the first seq seen stands in for ISN + 1.
     let own = *own_base.get_or_insert(segment.seq.wrapping_sub(1));
-    let peer_isn = peer_base;
     let rel_seq = segment.seq.wrapping_sub(own);
     let rel_ack = if flags.ack {
-        peer_isn.map_or(segment.ack, |isn| segment.ack.wrapping_sub(isn))
+        peer_base.map_or(segment.ack, |base| segment.ack.wrapping_sub(base))
     } else {
         0
     };

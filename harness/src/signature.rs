@@ -225,7 +225,6 @@ fn meaning(conn: &Connection) -> Vec<(&'static str, Value)> {
             .filter(|p| p.direction == Direction::ClientToServer && p.segment.payload_len > 0)
             .map(|p| p.rel_seq)
             .collect();
-        starts.dedup();
         starts.sort_unstable();
         starts.dedup();
         Some(starts.len().to_string())
