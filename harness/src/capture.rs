@@ -297,25 +297,12 @@ fn owned_frame(packet: &pcap::Packet<'_>) -> Frame {
 
 /// Writes frames as a classic pcap file, which Wireshark and tshark open.
 pub fn save_pcap(path: &Path, link: LinkType, frames: &[Frame]) -> Result<(), CaptureError> {
-    let write_err = |message: String| CaptureError::Write {
-        path: path.display().to_string(),
-        message,
-    };
-    let dead =
-        pcap::Capture::dead(pcap::Linktype(link.dlt())).map_err(|e| write_err(e.to_string()))?;
-    let mut file = dead.savefile(path).map_err(|e| write_err(e.to_string()))?;
-    for frame in frames {
-        let header = pcap::PacketHeader {
-            ts: libc::timeval {
-                tv_sec: frame.timestamp.as_secs() as libc::time_t,
-                tv_usec: frame.timestamp.subsec_micros() as libc::suseconds_t,
-            },
-            caplen: frame.data.len() as u32,
-            len: frame.wire_len,
-        };
-        file.write(&pcap::Packet::new(&header, &frame.data));
-    }
-    file.flush().map_err(|e| write_err(e.to_string()))
+    crate::savefile::write_atomically(path, &crate::savefile::pcap_bytes(link, frames)).map_err(
+        |e| CaptureError::Write {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        },
+    )
 }
 
 /// Reads a pcap or pcapng file (libpcap reads both).

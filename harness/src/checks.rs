@@ -6,7 +6,9 @@ use tutorial::transcript::parse_transcript;
 
 use crate::capture::CaptureStats;
 use crate::conversation::{Connection, Direction, Phase};
+use crate::manifest::ServerStdout;
 use crate::process::Output;
+use crate::scenario::Outcome;
 
 /// One named check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -36,11 +38,13 @@ fn fail(name: &'static str, detail: impl Into<String>) -> Check {
 /// Everything the checks look at for one pairing.
 pub struct Evidence<'a> {
     pub message: &'a [u8],
+    /// What the scenario expects: delivery, or a refused connection.
+    pub outcome: Outcome,
     pub connections: &'a [Connection],
     pub server: Option<&'a Output>,
     pub client: Option<&'a Output>,
-    /// Whether the server prints the reference transcript format.
-    pub server_transcript: bool,
+    /// What the server's stdout holds (nothing is read when no server ran).
+    pub server_stdout: ServerStdout,
     pub stats: Option<CaptureStats>,
     /// Whether the teardown was seen before the drain deadline.
     pub teardown_seen: bool,
@@ -48,7 +52,7 @@ pub struct Evidence<'a> {
     pub malformed: &'a [crate::dissect::DissectError],
 }
 
-/// The checks, in the order they are reported.
+/// The checks of a delivered scenario, in the order they are reported.
 pub const CHECK_NAMES: [&str; 6] = [
     "capture",
     "delivered",
@@ -58,16 +62,86 @@ pub const CHECK_NAMES: [&str; 6] = [
     "exits",
 ];
 
+/// The checks of a refused scenario, in the order they are reported.
+pub const REFUSED_CHECK_NAMES: [&str; 4] = ["capture", "refused", "single attempt", "exits"];
+
 pub fn run_all(e: &Evidence<'_>) -> Vec<Check> {
-    let established = e.connections.iter().find(|c| c.established());
-    vec![
-        capture(e),
-        delivered(e, established),
-        handshake(established),
-        single_attempt(e.connections),
-        orderly_close(established),
-        exits(e),
-    ]
+    match e.outcome {
+        Outcome::Delivered => {
+            let established = e.connections.iter().find(|c| c.established());
+            vec![
+                capture(e),
+                delivered(e, established),
+                handshake(established),
+                single_attempt(e.connections),
+                orderly_close(established),
+                exits(e),
+            ]
+        }
+        Outcome::Refused => vec![
+            capture(e),
+            refused(e.connections),
+            single_attempt(e.connections),
+            client_fails(e.client),
+        ],
+    }
+}
+
+/// Nobody listens, so the kernel must answer the SYN with RST/ACK, and the
+/// client must neither connect nor carry on as if it had.
+fn refused(connections: &[Connection]) -> Check {
+    let Some(conn) = connections.first() else {
+        return fail("refused", "no connection attempt (no SYN) was captured");
+    };
+    if conn.established() {
+        return fail(
+            "refused",
+            format!(
+                "{} was answered by a SYN/ACK: something is listening",
+                conn.label()
+            ),
+        );
+    }
+    let answer = conn
+        .segments
+        .iter()
+        .find(|p| p.direction == Direction::ServerToClient);
+    match answer {
+        Some(p) if p.segment.flags.rst && p.segment.flags.ack => pass(
+            "refused",
+            format!("SYN answered by RST/ACK in frame {}", p.segment.frame),
+        ),
+        Some(p) => fail(
+            "refused",
+            format!(
+                "the SYN was answered by [{}] in frame {}, expected RST/ACK",
+                p.segment.flags, p.segment.frame
+            ),
+        ),
+        None => fail("refused", "the SYN was never answered"),
+    }
+}
+
+/// A refused client must say so with a non-zero exit, by itself.
+fn client_fails(client: Option<&Output>) -> Check {
+    match client {
+        None => fail("exits", "the client did not run to the end"),
+        Some(o) if o.exit_code == Some(0) => fail(
+            "exits",
+            "the client exited 0 although its connection was refused",
+        ),
+        Some(o) if o.exit_code.is_none() => fail(
+            "exits",
+            format!(
+                "the client ended with {}; expected a non-zero exit",
+                o.status_text()
+            ),
+        ),
+        Some(o) => pass(
+            "exits",
+            format!("the client ended with {}", o.status_text()),
+        ),
+    }
 }
 
 fn capture(e: &Evidence<'_>) -> Check {
@@ -138,36 +212,39 @@ fn delivered(e: &Evidence<'_>, conn: Option<&Connection>) -> Check {
             ),
         );
     }
-    if e.server_transcript {
-        let Some(server) = e.server else {
-            return fail("delivered", "the server's output is missing");
-        };
-        match parse_transcript(&String::from_utf8_lossy(&server.stdout)) {
-            Err(err) => {
-                return fail(
-                    "delivered",
-                    format!("server transcript unreadable at {err}"),
-                )
+    let printed = match (e.server_stdout, e.server) {
+        (ServerStdout::Unchecked, _) => None,
+        (_, None) => return fail("delivered", "the server's output is missing"),
+        (ServerStdout::Received, Some(server)) => Some(server.stdout.clone()),
+        (ServerStdout::Transcript, Some(server)) => {
+            match parse_transcript(&String::from_utf8_lossy(&server.stdout)) {
+                Err(err) => {
+                    return fail(
+                        "delivered",
+                        format!("server transcript unreadable at {err}"),
+                    )
+                }
+                Ok(t) => Some(t.received()),
             }
-            Ok(t) if t.received() != e.message => {
-                let got = t.received();
-                return fail(
-                    "delivered",
-                    format!(
-                        "the server printed {} bytes, expected {} (first difference at byte {})",
-                        got.len(),
-                        e.message.len(),
-                        first_difference(&got, e.message)
-                    ),
-                );
-            }
-            Ok(_) => {}
+        }
+    };
+    if let Some(got) = printed {
+        if got != e.message {
+            return fail(
+                "delivered",
+                format!(
+                    "the server printed {} bytes, expected {} (first difference at byte {})",
+                    got.len(),
+                    e.message.len(),
+                    first_difference(&got, e.message)
+                ),
+            );
         }
     }
-    let how = if e.server_transcript {
-        "on the wire and in the server's transcript"
-    } else {
-        "on the wire"
+    let how = match e.server_stdout {
+        ServerStdout::Transcript => "on the wire and in the server's transcript",
+        ServerStdout::Received => "on the wire and on the server's stdout",
+        ServerStdout::Unchecked => "on the wire",
     };
     pass("delivered", format!("{} bytes {how}", e.message.len()))
 }
@@ -358,7 +435,8 @@ mod tests {
             connections: &connections,
             server: Some(&out),
             client: Some(&out),
-            server_transcript: false,
+            outcome: Outcome::Delivered,
+            server_stdout: ServerStdout::Unchecked,
             stats: Some(CaptureStats::default()),
             teardown_seen: true,
             malformed: &[],
@@ -474,7 +552,8 @@ mod tests {
             connections: &connections,
             server: Some(&out),
             client: Some(&out),
-            server_transcript: false,
+            outcome: Outcome::Delivered,
+            server_stdout: ServerStdout::Unchecked,
             stats: Some(CaptureStats {
                 received: 8,
                 dropped: 2,
@@ -507,7 +586,8 @@ mod tests {
             connections: &connections,
             server: Some(&ok),
             client: Some(&bad),
-            server_transcript: false,
+            outcome: Outcome::Delivered,
+            server_stdout: ServerStdout::Unchecked,
             stats: Some(CaptureStats::default()),
             teardown_seen: true,
             malformed: &[],

@@ -7,13 +7,17 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use harness::baseline::{self, Baseline};
 use harness::capture::CaptureConfig;
-use harness::manifest::{self, Manifest};
-use harness::report;
-use harness::runner::{self, Environment, Scenario, Timeouts, INTERRUPTED};
+use harness::manifest::Manifest;
+use harness::plan::{self, PlannedCell, Selection};
+use harness::report::{self, Cell};
+use harness::runner::{self, Environment, Timeouts, INTERRUPTED};
+use harness::scenario::{self, Scenario};
 
-/// Exit codes: 0 everything conforms, 1 something differs or failed,
-/// 2 usage or environment error, 130 interrupted.
+/// Exit codes: 0 everything conforms (matches the baseline, or without one
+/// every cell passed), 1 a cell changed, differs or failed, 2 usage or
+/// environment error, 130 interrupted.
 const EXIT_USAGE: u8 = 2;
 const EXIT_INTERRUPTED: u8 = 130;
 
@@ -26,8 +30,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the matrix and report verdicts (exit 0 all pass, 1 anything differs or fails, 2 usage/environment error).
-    Run(RunArgs),
+    /// Run the matrix and report verdicts (exit 0 as the baseline expects, 1 a change or failure, 2 usage/environment error, 130 interrupted).
+    Run(Box<RunArgs>),
     /// Print the field policy table: what is compared exactly, relative to the ISN, by meaning, or ignored.
     Policy,
 }
@@ -37,6 +41,21 @@ struct RunArgs {
     /// Implementations manifest [default: tests/implementations.toml in the workspace]
     #[arg(long, value_name = "PATH")]
     manifest: Option<PathBuf>,
+    /// Directory of scenario files [default: tests/scenarios in the workspace]
+    #[arg(long, value_name = "DIR")]
+    scenarios: Option<PathBuf>,
+    /// Expected verdicts [default: tests/baseline.toml in the workspace, if it exists]
+    #[arg(long, value_name = "PATH", conflicts_with = "no_baseline")]
+    baseline: Option<PathBuf>,
+    /// Grade without a baseline: exit 0 only if every cell that ran is PASS
+    #[arg(long)]
+    no_baseline: bool,
+    /// Write this run's verdicts into the baseline file instead of comparing
+    #[arg(long, conflicts_with = "no_baseline")]
+    update_baseline: bool,
+    /// List the implementations and scenarios, with what each supports, and exit
+    #[arg(long)]
+    list: bool,
     /// Workspace root, for {root} in commands [default: found from the current directory]
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
@@ -55,6 +74,9 @@ struct RunArgs {
     /// Only clients whose name matches this glob (repeatable)
     #[arg(long, value_name = "GLOB")]
     client: Vec<String>,
+    /// Only scenarios whose name matches this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    scenario: Vec<String>,
     /// Seconds to wait for a server's ready line
     #[arg(long, default_value = "10", value_name = "SECS")]
     ready_timeout: f64,
@@ -104,7 +126,7 @@ fn main() -> ExitCode {
             print!("{}", report::render_policy());
             ExitCode::SUCCESS
         }
-        Command::Run(args) => match run(args) {
+        Command::Run(args) => match run(*args) {
             Ok(code) => ExitCode::from(code),
             Err(message) => {
                 eprintln!("harness: {message}");
@@ -129,17 +151,87 @@ fn seconds(name: &str, value: f64) -> Result<Duration, String> {
         .ok_or_else(|| format!("--{name} must be a positive number of seconds, got {value}"))
 }
 
-fn glob_matches(patterns: &[String], name: &str) -> Result<bool, String> {
-    if patterns.is_empty() {
-        return Ok(true);
-    }
-    for p in patterns {
-        let pattern = glob::Pattern::new(p).map_err(|e| format!("invalid glob '{p}': {e}"))?;
-        if pattern.matches(name) {
-            return Ok(true);
+/// The implementations and scenarios, with what each supports: the rows
+/// and columns of the matrix before anything runs.
+fn render_list(manifest: &Manifest, scenarios: &[Scenario]) -> String {
+    let mut rows = vec![
+        ["implementation", "language", "roles", "features", "status"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for i in &manifest.implementations {
+        let roles: Vec<&str> = [
+            ("server", i.server.is_some()),
+            ("client", i.client.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(r, has)| has.then_some(r))
+        .collect();
+        let missing = i.missing_programs();
+        let mut status = if missing.is_empty() {
+            "available".to_string()
+        } else {
+            format!("UNAVAILABLE: missing {}", missing.join(", "))
+        };
+        if i.name == manifest.reference {
+            status.push_str(", the reference");
         }
+        let features: Vec<&str> = i.features.iter().map(String::as_str).collect();
+        rows.push(vec![
+            i.name.clone(),
+            i.language.clone(),
+            roles.join(", "),
+            if features.is_empty() {
+                "-".into()
+            } else {
+                features.join(", ")
+            },
+            status,
+        ]);
     }
-    Ok(false)
+    let mut out = format!(
+        "Implementations ({}):\n\n{}",
+        manifest.path.display(),
+        report::table(&rows)
+    );
+    let mut rows = vec![[
+        "scenario",
+        "sends",
+        "on",
+        "expects",
+        "reference",
+        "unsupported by",
+        "description",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for s in scenarios {
+        let unsupported: Vec<&str> = manifest
+            .implementations
+            .iter()
+            .filter(|i| i.unsupported_reason(&s.name, &s.requires).is_some())
+            .map(|i| i.name.as_str())
+            .collect();
+        rows.push(vec![
+            s.name.clone(),
+            format!("{} bytes", s.message.len()),
+            match s.port {
+                Some(p) => format!("{} port {p}", s.host),
+                None => s.host.clone(),
+            },
+            format!("{:?}", s.outcome).to_lowercase(),
+            plan::reference_of(manifest, s).to_string(),
+            if unsupported.is_empty() {
+                "-".into()
+            } else {
+                unsupported.join(", ")
+            },
+            s.description.clone(),
+        ]);
+    }
+    out.push_str("\nScenarios:\n\n");
+    out.push_str(&report::table(&rows));
+    out
 }
 
 fn run(args: RunArgs) -> Result<u8, String> {
@@ -164,6 +256,43 @@ fn run(args: RunArgs) -> Result<u8, String> {
         .manifest
         .unwrap_or_else(|| root.join("tests/implementations.toml"));
     let manifest = Manifest::load(&manifest_path).map_err(|e| e.to_string())?;
+    if manifest
+        .implementations
+        .iter()
+        .any(|i| i.name == runner::NO_SERVER)
+    {
+        return Err(format!(
+            "{}: implementation '{}': the name is reserved for scenarios without a server; rename it",
+            manifest.path.display(),
+            runner::NO_SERVER
+        ));
+    }
+    let scenarios_dir = args
+        .scenarios
+        .unwrap_or_else(|| root.join("tests/scenarios"));
+    let scenarios = scenario::load_dir(&scenarios_dir).map_err(|e| e.to_string())?;
+    if args.list {
+        print!("{}", render_list(&manifest, &scenarios));
+        return Ok(0);
+    }
+    let baseline_path = match (&args.baseline, args.no_baseline) {
+        (_, true) => None,
+        (Some(path), false) => Some(path.clone()),
+        (None, false) => {
+            let default = root.join("tests/baseline.toml");
+            (default.is_file() || args.update_baseline).then_some(default)
+        }
+    };
+    let baseline = match &baseline_path {
+        Some(path) if path.is_file() => Baseline::load(path).map_err(|e| e.to_string())?,
+        Some(path) if !args.update_baseline => {
+            return Err(format!(
+                "cannot read the baseline {}: no such file; create it with --update-baseline, or pass --no-baseline",
+                path.display()
+            ))
+        }
+        _ => Baseline::default(),
+    };
     let timeouts = Timeouts {
         ready: seconds("ready-timeout", args.ready_timeout)?,
         exit: seconds("exit-timeout", args.exit_timeout)?,
@@ -175,70 +304,13 @@ fn run(args: RunArgs) -> Result<u8, String> {
     if jobs == 0 {
         return Err("--jobs must be at least 1".into());
     }
-
-    // Selection; implementations whose required programs are missing are skipped.
-    let mut skipped = Vec::new();
-    let mut available = |i: &manifest::Implementation| {
-        let missing: Vec<&String> = i
-            .requires
-            .iter()
-            .filter(|p| !manifest::on_path(p))
-            .collect();
-        if missing.is_empty() {
-            true
-        } else {
-            skipped.push(format!(
-                "{} (missing {})",
-                i.name,
-                missing
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            false
-        }
+    let selection = Selection {
+        servers: args.server,
+        clients: args.client,
+        scenarios: args.scenario,
     };
-    let mut servers = Vec::new();
-    for i in manifest.servers() {
-        if glob_matches(&args.server, &i.name)? && available(i) {
-            servers.push(i.name.clone());
-        }
-    }
-    let mut clients = Vec::new();
-    for i in manifest.clients() {
-        if glob_matches(&args.client, &i.name)? && available(i) {
-            clients.push(i.name.clone());
-        }
-    }
-    if servers.is_empty() || clients.is_empty() {
-        return Err(format!(
-            "no {} matches the selection; names in {}: {}",
-            if servers.is_empty() {
-                "server"
-            } else {
-                "client"
-            },
-            manifest.path.display(),
-            manifest
-                .implementations
-                .iter()
-                .map(|i| i.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    // The reference pairing always runs: every other cell is compared with it.
-    let reference = manifest.reference.clone();
-    let scenario = Scenario::hello();
-    let mut pairings = vec![(scenario.clone(), reference.clone(), reference.clone())];
-    for s in &servers {
-        for c in &clients {
-            if !(s == &reference && c == &reference) {
-                pairings.push((scenario.clone(), s.clone(), c.clone()));
-            }
-        }
-    }
+    let planned: Vec<PlannedCell> = plan::plan(&manifest, &scenarios, &selection)?;
+    let runnable = planned.iter().filter(|c| c.skip.is_none()).count();
 
     let artifacts = match args.artifacts {
         Some(dir) => dir,
@@ -262,7 +334,6 @@ fn run(args: RunArgs) -> Result<u8, String> {
     let env = Environment {
         root: root.clone(),
         bin,
-        host: "127.0.0.1".into(),
         capture: CaptureConfig {
             device: args.device,
             ..CaptureConfig::default()
@@ -278,19 +349,52 @@ fn run(args: RunArgs) -> Result<u8, String> {
     };
     if !quiet {
         eprintln!(
-            "harness: {} pairings, {} at a time, artifacts in {}",
-            pairings.len(),
-            jobs.min(pairings.len()),
+            "harness: {} cells in {} scenarios, {runnable} to run, {} at a time; artifacts in {}",
+            planned.len(),
+            scenarios.len(),
+            jobs.min(runnable.max(1)),
             artifacts.display()
         );
-        for s in &skipped {
-            eprintln!("harness: skipping {s}");
+    }
+    let results = runner::run_matrix(
+        &env, &manifest, &scenarios, &planned, &artifacts, jobs, &progress,
+    )
+    .map_err(|e| e.to_string())?;
+    let cells = report::grade(&manifest, &scenarios, &planned, results);
+
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    let mut comparison = None;
+    if let Some(path) = &baseline_path {
+        if args.update_baseline {
+            if interrupted {
+                return Err("interrupted: the baseline was not updated".into());
+            }
+            let text = baseline.updated(&cells).to_toml();
+            std::fs::write(path, text)
+                .map_err(|e| format!("cannot write the baseline {}: {e}", path.display()))?;
+            eprintln!("harness: baseline written to {}", path.display());
+        } else {
+            comparison = Some(baseline::compare(&baseline, path, &cells));
         }
     }
-    let results = runner::run_matrix(&env, &manifest, &pairings, &artifacts, jobs, &progress)
-        .map_err(|e| e.to_string())?;
-    let cells = report::grade(results, &reference);
-    let summary = report::summary(&cells, &reference, &artifacts);
+    let code = match &comparison {
+        Some(c) => i32::from(!c.conforms()),
+        None if args.update_baseline => 0,
+        None => report::exit_code(&cells),
+    };
+    let summary = report::Summary {
+        schema: 2,
+        reference: &manifest.reference,
+        artifacts: artifacts.display().to_string(),
+        exit_code: if interrupted {
+            i32::from(EXIT_INTERRUPTED)
+        } else {
+            code
+        },
+        counts: report::Counts::of(&cells),
+        baseline: comparison.as_ref(),
+        cells: &cells,
+    };
     let json = serde_json::to_string_pretty(&summary)
         .map_err(|e| format!("cannot encode the summary: {e}"))?;
     let summary_path = artifacts.join("summary.json");
@@ -299,11 +403,30 @@ fn run(args: RunArgs) -> Result<u8, String> {
     if quiet {
         println!("{json}");
     } else {
-        let cell_refs: Vec<&report::Cell> = cells.iter().collect();
-        print!(
-            "{}",
-            report::render_scenario(&scenario.name, &cell_refs, &reference)
-        );
+        let mut shown = Vec::new();
+        for (index, scenario) in scenarios.iter().enumerate() {
+            let cell_refs: Vec<&Cell> = planned
+                .iter()
+                .zip(&cells)
+                .filter(|(p, _)| p.scenario == index)
+                .map(|(_, c)| c)
+                .collect();
+            if !cell_refs.is_empty() {
+                println!(
+                    "{}",
+                    report::render_scenario(
+                        scenario,
+                        &cell_refs,
+                        plan::reference_of(&manifest, scenario),
+                        &mut shown
+                    )
+                );
+            }
+        }
+        println!("Verdicts: {}", summary.counts);
+        if let Some(c) = &comparison {
+            print!("{}", baseline::render(c));
+        }
         print!("{}", report::render_artifacts(&cells, &artifacts));
         println!("  summary: {}", summary_path.display());
     }
@@ -313,8 +436,8 @@ fn run(args: RunArgs) -> Result<u8, String> {
         #[cfg(unix)]
         let _ = std::os::unix::fs::symlink(&artifacts, &latest);
     }
-    if INTERRUPTED.load(Ordering::SeqCst) {
+    if interrupted {
         return Ok(EXIT_INTERRUPTED);
     }
-    Ok(report::exit_code(&cells) as u8)
+    Ok(code as u8)
 }

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
+use crate::declaration;
+
 /// Placeholders a command template may use.
 pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("root", "the workspace root"),
@@ -18,7 +20,15 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
         "the directory holding the harness binary (and cargo's server and client)",
     ),
     ("manifest_dir", "the directory of the manifest file"),
-    ("host", "the address to listen on or connect to"),
+    (
+        "host",
+        "the address to listen on or connect to: 127.0.0.1 or ::1",
+    ),
+    (
+        "host_bracketed",
+        "the address as in a URL: 127.0.0.1 or [::1]",
+    ),
+    ("ip_version", "4 or 6"),
     ("port", "the TCP port"),
     (
         "message_file",
@@ -46,14 +56,43 @@ struct RawImplementation {
     #[serde(default)]
     ready_stream: Option<String>,
     #[serde(default)]
-    transcript: bool,
+    stdin: Option<String>,
+    #[serde(default)]
+    stdout: Option<String>,
     #[serde(default)]
     features: Vec<String>,
+    #[serde(default)]
+    scenarios: Option<Vec<String>>,
     #[serde(default)]
     requires: Vec<String>,
 }
 
 pub use crate::process::Pipe;
+
+/// What a server's stdout holds, and so what the harness can check in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerStdout {
+    /// The reference transcript: a FROM/MESSAGE block per recv chunk.
+    Transcript,
+    /// Exactly the bytes received, as `nc -l` or `socat … STDOUT` print them.
+    Received,
+    /// Anything; only the wire is checked.
+    Unchecked,
+}
+
+impl ServerStdout {
+    const NAMES: &'static str = "\"transcript\", \"received\" or \"unchecked\"";
+
+    fn parse(name: &str) -> Option<ServerStdout> {
+        match name {
+            "transcript" => Some(ServerStdout::Transcript),
+            "received" => Some(ServerStdout::Received),
+            "unchecked" => Some(ServerStdout::Unchecked),
+            _ => None,
+        }
+    }
+}
 
 /// One declared program.
 #[derive(Debug, Clone)]
@@ -64,10 +103,16 @@ pub struct Implementation {
     pub client: Option<Vec<String>>,
     pub ready: Option<Regex>,
     pub ready_stream: Pipe,
-    /// Whether its server prints the reference transcript format, so the
-    /// application-level checks can read what it received.
-    pub transcript: bool,
+    /// A file template the client reads its message from on stdin, for
+    /// programs like `nc` that take no file argument.
+    pub stdin: Option<String>,
+    /// What the server's stdout holds, so the application-level checks know
+    /// how to read what it received.
+    pub stdout: ServerStdout,
+    /// Optional capabilities a scenario may require, e.g. "ipv6".
     pub features: BTreeSet<String>,
+    /// Globs of the scenarios it takes part in; `None` is all of them.
+    pub scenarios: Option<Vec<glob::Pattern>>,
     /// Programs that must be on PATH; if one is missing the cells say
     /// "unavailable" rather than "failed".
     pub requires: Vec<String>,
@@ -82,42 +127,17 @@ pub struct Manifest {
     pub implementations: Vec<Implementation>,
 }
 
-/// A manifest mistake: file, entry and problem in one line.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{file}: {entry}: {problem}")]
-pub struct ManifestError {
-    pub file: String,
-    pub entry: String,
-    pub problem: String,
-}
+pub use crate::declaration::DeclarationError as ManifestError;
 
 impl Manifest {
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
-            file: path.display().to_string(),
-            entry: "file".into(),
-            problem: format!("cannot read it: {e}; pass --manifest PATH"),
-        })?;
+        let text = declaration::read(path, "--manifest PATH")?;
         Manifest::parse(path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
-        let file = path.display().to_string();
-        let fail = |entry: &str, problem: String| ManifestError {
-            file: file.clone(),
-            entry: entry.to_string(),
-            problem,
-        };
-        let raw: RawManifest = toml::from_str(text).map_err(|e| {
-            let message = e.message().to_string();
-            fail(
-                "syntax",
-                format!(
-                    "{message} (byte {:?})",
-                    e.span().map(|s| s.start).unwrap_or(0)
-                ),
-            )
-        })?;
+        let fail = |entry: &str, problem: String| ManifestError::new(path, entry, problem);
+        let raw: RawManifest = declaration::parse_toml(path, text)?;
         let mut seen = BTreeSet::new();
         let mut implementations = Vec::new();
         for raw_impl in raw.implementations {
@@ -185,6 +205,45 @@ impl Manifest {
                     ))
                 }
             };
+            if let Some(stdin) = &raw_impl.stdin {
+                if !has_role("client") {
+                    return Err(fail(
+                        &entry,
+                        "`stdin` feeds the client, but 'client' is not in roles".into(),
+                    ));
+                }
+                check_placeholders(stdin).map_err(|p| {
+                    fail(
+                        &entry,
+                        format!(
+                            "unknown placeholder {{{p}}} in `stdin`; known: {}",
+                            known_placeholders()
+                        ),
+                    )
+                })?;
+            }
+            let stdout = match raw_impl.stdout.as_deref() {
+                None => ServerStdout::Unchecked,
+                Some(name) => ServerStdout::parse(name).ok_or_else(|| {
+                    fail(
+                        &entry,
+                        format!("stdout '{name}' must be {}", ServerStdout::NAMES),
+                    )
+                })?,
+            };
+            let scenarios = match raw_impl.scenarios {
+                None => None,
+                Some(globs) => Some(
+                    globs
+                        .iter()
+                        .map(|g| {
+                            glob::Pattern::new(g).map_err(|e| {
+                                fail(&entry, format!("scenario glob '{g}' is invalid: {e}"))
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
             implementations.push(Implementation {
                 name: raw_impl.name,
                 language: raw_impl.language,
@@ -192,8 +251,10 @@ impl Manifest {
                 client: raw_impl.client,
                 ready,
                 ready_stream,
-                transcript: raw_impl.transcript,
+                stdin: raw_impl.stdin,
+                stdout,
                 features: raw_impl.features.into_iter().collect(),
+                scenarios,
                 requires: raw_impl.requires,
             });
         }
@@ -229,6 +290,34 @@ impl Manifest {
 
     pub fn clients(&self) -> impl Iterator<Item = &Implementation> {
         self.implementations.iter().filter(|i| i.client.is_some())
+    }
+}
+
+impl Implementation {
+    /// The programs it needs that are not installed; the cells it is in are
+    /// then "unavailable", not failed.
+    pub fn missing_programs(&self) -> Vec<&str> {
+        self.requires
+            .iter()
+            .filter(|p| !on_path(p))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Why it cannot take part in a scenario needing `features`, if it cannot.
+    pub fn unsupported_reason(&self, scenario: &str, features: &[String]) -> Option<String> {
+        if let Some(globs) = &self.scenarios {
+            if !globs.iter().any(|g| g.matches(scenario)) {
+                return Some(format!("{} does not take part in '{scenario}'", self.name));
+            }
+        }
+        let lacking: Vec<&str> = features
+            .iter()
+            .filter(|f| !self.features.contains(*f))
+            .map(String::as_str)
+            .collect();
+        (!lacking.is_empty())
+            .then(|| format!("{} does not declare {}", self.name, lacking.join(", ")))
     }
 }
 
@@ -270,18 +359,25 @@ pub struct Substitutions<'a> {
 
 /// Fills in a command template.
 pub fn expand(template: &[String], subs: &Substitutions<'_>) -> Vec<String> {
-    let port = subs.port.to_string();
-    template
-        .iter()
-        .map(|arg| {
-            arg.replace("{root}", &subs.root.display().to_string())
-                .replace("{bin}", &subs.bin.display().to_string())
-                .replace("{manifest_dir}", &subs.manifest_dir.display().to_string())
-                .replace("{host}", subs.host)
-                .replace("{port}", &port)
-                .replace("{message_file}", &subs.message_file.display().to_string())
-        })
-        .collect()
+    template.iter().map(|arg| expand_one(arg, subs)).collect()
+}
+
+/// Fills in one template string, such as a `stdin` path.
+pub fn expand_one(arg: &str, subs: &Substitutions<'_>) -> String {
+    let v6 = subs.host.contains(':');
+    let bracketed = if v6 {
+        format!("[{}]", subs.host)
+    } else {
+        subs.host.to_string()
+    };
+    arg.replace("{root}", &subs.root.display().to_string())
+        .replace("{bin}", &subs.bin.display().to_string())
+        .replace("{manifest_dir}", &subs.manifest_dir.display().to_string())
+        .replace("{host_bracketed}", &bracketed)
+        .replace("{host}", subs.host)
+        .replace("{ip_version}", if v6 { "6" } else { "4" })
+        .replace("{port}", &subs.port.to_string())
+        .replace("{message_file}", &subs.message_file.display().to_string())
 }
 
 /// Whether `program` can be run: a path that exists, or a name on PATH.
@@ -310,14 +406,14 @@ roles = ["server", "client"]
 server = ["python3", "{root}/python/server.py", "--port", "{port}"]
 client = ["python3", "{root}/python/client.py", "--port", "{port}", "--message-file", "{message_file}"]
 ready = '^I am listening on port \d+'
-transcript = true
+stdout = "transcript"
 "#;
 
     #[test]
     fn good_manifest_loads() {
         let m = parse(GOOD).unwrap();
         assert_eq!(m.implementations.len(), 1);
-        assert!(m.get("py").unwrap().transcript);
+        assert_eq!(m.get("py").unwrap().stdout, ServerStdout::Transcript);
     }
 
     #[test]
@@ -347,6 +443,95 @@ transcript = true
     fn unknown_reference_is_named() {
         let e = parse(&GOOD.replace("reference = \"py\"", "reference = \"pyy\"")).unwrap_err();
         assert_eq!(e.entry, "reference");
+    }
+
+    #[test]
+    fn unknown_role_is_named() {
+        let e = parse(&GOOD.replace(
+            "roles = [\"server\", \"client\"]",
+            "roles = [\"server\", \"clinet\"]",
+        ))
+        .unwrap_err();
+        assert!(e.problem.contains("unknown role 'clinet'"), "{e}");
+    }
+
+    #[test]
+    fn command_without_its_role_is_named() {
+        let e = parse(&GOOD.replace("roles = [\"server\", \"client\"]", "roles = [\"server\"]"))
+            .unwrap_err();
+        assert!(
+            e.problem
+                .contains("has a `client` command but 'client' is not in roles"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_ready_regex_is_named() {
+        let e = parse(&GOOD.replace("'^I am listening on port \\d+'", "'(unclosed'")).unwrap_err();
+        assert!(e.problem.contains("`ready` is not a valid regex"), "{e}");
+    }
+
+    #[test]
+    fn unknown_stdout_kind_is_named() {
+        let e = parse(&GOOD.replace("stdout = \"transcript\"", "stdout = \"raw\"")).unwrap_err();
+        assert!(e.problem.contains("stdout 'raw' must be"), "{e}");
+    }
+
+    #[test]
+    fn unknown_placeholder_in_stdin_is_named() {
+        let e = parse(&GOOD.replace(
+            "stdout = \"transcript\"",
+            "stdout = \"transcript\"\nstdin = \"{mesage_file}\"",
+        ))
+        .unwrap_err();
+        assert!(e.problem.contains("{mesage_file} in `stdin`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let e = parse(&GOOD.replace("transcript", "transcript\"\ntranscrpt = \"x")).unwrap_err();
+        assert!(
+            e.entry.starts_with("line ") && e.problem.contains("transcrpt"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn support_follows_features_and_scenario_globs() {
+        let m = parse(&GOOD.replace(
+            "stdout = \"transcript\"",
+            "stdout = \"transcript\"\nfeatures = [\"ipv6\"]\nscenarios = [\"h*\"]",
+        ))
+        .unwrap();
+        let py = m.get("py").unwrap();
+        assert!(py.unsupported_reason("hello", &["ipv6".into()]).is_none());
+        assert!(py
+            .unsupported_reason("large", &[])
+            .unwrap()
+            .contains("does not take part"));
+        let plain = parse(GOOD).unwrap();
+        assert!(plain
+            .get("py")
+            .unwrap()
+            .unsupported_reason("ipv6", &["ipv6".into()])
+            .unwrap()
+            .contains("does not declare ipv6"));
+    }
+
+    #[test]
+    fn host_placeholders_follow_the_address_family() {
+        let subs = |host| Substitutions {
+            root: Path::new("/r"),
+            bin: Path::new("/b"),
+            manifest_dir: Path::new("/m"),
+            host,
+            port: 7,
+            message_file: Path::new("/msg"),
+        };
+        let t = "TCP{ip_version}:{host_bracketed}:{port}";
+        assert_eq!(expand_one(t, &subs("127.0.0.1")), "TCP4:127.0.0.1:7");
+        assert_eq!(expand_one(t, &subs("::1")), "TCP6:[::1]:7");
     }
 
     #[test]

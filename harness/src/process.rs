@@ -75,8 +75,14 @@ pub struct Child {
 }
 
 impl Child {
-    /// Starts `argv` with piped stdout and stderr and no stdin.
-    pub fn spawn(name: &str, argv: &[String], cwd: Option<&Path>) -> Result<Child, WaitError> {
+    /// Starts `argv` with piped stdout and stderr, and `stdin` (a file) or
+    /// nothing as its input.
+    pub fn spawn(
+        name: &str,
+        argv: &[String],
+        cwd: Option<&Path>,
+        stdin: Option<&Path>,
+    ) -> Result<Child, WaitError> {
         let spawn_err = |reason: String| WaitError::Spawn {
             name: name.to_string(),
             reason,
@@ -84,10 +90,16 @@ impl Child {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| spawn_err("empty command line".into()))?;
+        let input = match stdin {
+            None => Stdio::null(),
+            Some(path) => std::fs::File::open(path)
+                .map(Stdio::from)
+                .map_err(|e| spawn_err(format!("cannot open {} for stdin: {e}", path.display())))?,
+        };
         let mut command = Command::new(program);
         command
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(input)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(dir) = cwd {

@@ -4,11 +4,16 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::manifest::Manifest;
+use crate::plan::{self, PlannedCell, Skip};
 use crate::runner::PairingResult;
-use crate::signature::{self, Difference, HANDSHAKE_LABELS, POLICIES};
+use crate::scenario::Scenario;
+use crate::signature::{self, Difference, POLICIES};
 
-/// A cell's grade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// A cell's grade, from best to worst; the last two mean "not run".
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Verdict {
     /// Every check passed and the wire matches the reference.
@@ -17,83 +22,173 @@ pub enum Verdict {
     Differs,
     /// A check failed, or the run could not complete.
     Fail,
+    /// An implementation does not declare what the scenario needs.
+    Unsupported,
+    /// A program an implementation needs is not installed.
+    Unavailable,
 }
 
 impl Verdict {
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Pass,
+        Verdict::Differs,
+        Verdict::Fail,
+        Verdict::Unsupported,
+        Verdict::Unavailable,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "PASS",
             Verdict::Differs => "DIFFERS",
             Verdict::Fail => "FAIL",
+            Verdict::Unsupported => "UNSUPPORTED",
+            Verdict::Unavailable => "UNAVAILABLE",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.as_str() == text)
     }
 }
 
-/// One graded pairing.
+/// One graded cell: scenario × server × client.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Cell {
+    pub scenario: String,
+    pub server: String,
+    pub client: String,
     pub verdict: Verdict,
-    #[serde(flatten)]
-    pub result: PairingResult,
-    pub display_filter: String,
+    /// Why the cell was not run, or could not finish.
+    pub reason: Option<String>,
     /// Against the reference pairing of the same scenario.
     pub differences: Vec<Difference>,
+    pub display_filter: Option<String>,
+    /// What running it produced; absent for cells that were not run.
+    #[serde(flatten)]
+    pub run: Option<PairingResult>,
 }
 
-/// Grades results against the reference pairing's signature.
-pub fn grade(results: Vec<PairingResult>, reference: &str) -> Vec<Cell> {
-    let reference_sig = |scenario: &str| {
-        results
+impl Cell {
+    pub fn label(&self) -> String {
+        format!("{} server × {} client", self.server, self.client)
+    }
+
+    pub fn signature(&self) -> Option<&signature::Signature> {
+        self.run.as_ref().and_then(|r| r.signature.as_ref())
+    }
+
+    /// The differing fields as `segment.field`, the form the baseline keeps.
+    pub fn differing_fields(&self) -> Vec<String> {
+        let mut fields: Vec<String> = self
+            .differences
             .iter()
-            .find(|r| r.scenario == scenario && r.server == reference && r.client == reference)
+            .map(|d| format!("{}.{}", d.segment, d.field))
+            .collect();
+        fields.dedup();
+        fields
+    }
+}
+
+/// Grades every planned cell: skipped cells keep their reason; run cells
+/// are checked, then compared with their scenario's reference pairing.
+pub fn grade(
+    manifest: &Manifest,
+    scenarios: &[Scenario],
+    planned: &[PlannedCell],
+    results: Vec<Option<PairingResult>>,
+) -> Vec<Cell> {
+    let reference_sig = |scenario: &Scenario| -> Option<signature::Signature> {
+        let reference = plan::reference_of(manifest, scenario);
+        planned
+            .iter()
+            .zip(&results)
+            .find(|(p, _)| {
+                scenarios[p.scenario].name == scenario.name
+                    && p.client == reference
+                    && p.server.as_deref().is_none_or(|s| s == reference)
+            })
+            .and_then(|(_, r)| r.as_ref())
             .filter(|r| r.passed_checks())
             .and_then(|r| r.signature.clone())
     };
-    let sigs: Vec<_> = results.iter().map(|r| reference_sig(&r.scenario)).collect();
-    results
-        .into_iter()
-        .zip(sigs)
-        .map(|(result, reference_sig)| {
-            let mut differences = match (&reference_sig, &result.signature) {
-                (Some(reference), Some(actual)) => signature::compare(reference, actual),
-                _ => Vec::new(),
+    let references: Vec<Option<signature::Signature>> =
+        scenarios.iter().map(reference_sig).collect();
+    planned
+        .iter()
+        .zip(results)
+        .map(|(p, result)| {
+            let scenario = &scenarios[p.scenario];
+            let mut cell = Cell {
+                scenario: scenario.name.clone(),
+                server: p.server_name().to_string(),
+                client: p.client.clone(),
+                verdict: Verdict::Fail,
+                reason: None,
+                differences: Vec::new(),
+                display_filter: None,
+                run: None,
             };
-            let verdict = if !result.passed_checks() {
-                Verdict::Fail
-            } else if reference_sig.is_none() {
-                differences.push(Difference {
-                    segment: "conversation".into(),
-                    field: "reference".into(),
-                    reference: "(reference pairing failed)".into(),
-                    actual: "-".into(),
-                    frame: None,
+            if let Some((skip, reason)) = &p.skip {
+                cell.verdict = match skip {
+                    Skip::Unsupported => Verdict::Unsupported,
+                    Skip::Unavailable => Verdict::Unavailable,
+                };
+                cell.reason = Some(reason.clone());
+                return cell;
+            }
+            let Some(result) = result else {
+                cell.reason = Some("not run: the matrix was interrupted".into());
+                return cell;
+            };
+            let reference = &references[p.scenario];
+            if let (Some(reference), Some(actual)) = (reference, &result.signature) {
+                cell.differences = signature::compare(reference, actual, &scenario.ignored);
+            }
+            cell.verdict = if !result.passed_checks() {
+                cell.reason = result.error.clone().or_else(|| {
+                    result
+                        .checks
+                        .iter()
+                        .find(|c| !c.passed)
+                        .map(|c| format!("{}: {}", c.name, c.detail))
                 });
+                Verdict::Fail
+            } else if reference.is_none() {
+                cell.reason = Some(format!(
+                    "the reference pairing {0} × {0} failed, so the wire was not compared",
+                    plan::reference_of(manifest, scenario)
+                ));
                 Verdict::Differs
-            } else if differences.is_empty() {
+            } else if cell.differences.is_empty() {
                 Verdict::Pass
             } else {
                 Verdict::Differs
             };
-            Cell {
-                verdict,
-                display_filter: format!("tcp.port == {}", result.port),
-                result,
-                differences,
-            }
+            cell.display_filter = Some(format!("tcp.port == {}", result.port));
+            cell.run = Some(result);
+            cell
         })
         .collect()
 }
 
-/// 0 when everything conforms, 1 otherwise.
+/// 0 when every cell that ran conforms, 1 otherwise (without a baseline).
 pub fn exit_code(cells: &[Cell]) -> i32 {
-    if cells.iter().all(|c| c.verdict == Verdict::Pass) {
+    let conforms = |c: &Cell| {
+        matches!(
+            c.verdict,
+            Verdict::Pass | Verdict::Unsupported | Verdict::Unavailable
+        )
+    };
+    if cells.iter().all(conforms) {
         0
     } else {
         1
     }
 }
 
-fn table(rows: &[Vec<String>]) -> String {
+/// Rows as aligned columns, the first row underlined as a header.
+pub fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|i| {
@@ -126,17 +221,34 @@ fn table(rows: &[Vec<String>]) -> String {
 }
 
 /// The terminal report for one scenario's cells.
-pub fn render_scenario(scenario: &str, cells: &[&Cell], reference: &str) -> String {
+///
+/// `shown` holds the wire tables already printed, by scenario: a table the
+/// same as an earlier one is named rather than printed again.
+pub fn render_scenario(
+    scenario: &Scenario,
+    cells: &[&Cell],
+    reference: &str,
+    shown: &mut Vec<(String, String)>,
+) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "== scenario {scenario}: servers (rows) × clients (columns); reference: {reference} × {reference}\n");
+    let reference_server = if scenario.has_server() {
+        reference
+    } else {
+        crate::runner::NO_SERVER
+    };
+    let _ = writeln!(
+        out,
+        "== scenario {}: {}\n   servers (rows) × clients (columns); reference: {reference_server} × {reference}\n",
+        scenario.name, scenario.description
+    );
     let mut servers: Vec<&str> = Vec::new();
     let mut clients: Vec<&str> = Vec::new();
     for c in cells {
-        if !servers.contains(&c.result.server.as_str()) {
-            servers.push(&c.result.server);
+        if !servers.contains(&c.server.as_str()) {
+            servers.push(&c.server);
         }
-        if !clients.contains(&c.result.client.as_str()) {
-            clients.push(&c.result.client);
+        if !clients.contains(&c.client.as_str()) {
+            clients.push(&c.client);
         }
     }
     let mut rows = vec![std::iter::once("server \\ client".to_string())
@@ -147,85 +259,59 @@ pub fn render_scenario(scenario: &str, cells: &[&Cell], reference: &str) -> Stri
         for client in &clients {
             let cell = cells
                 .iter()
-                .find(|c| c.result.server == *server && c.result.client == *client);
+                .find(|c| c.server == *server && c.client == *client);
             row.push(cell.map_or("-".to_string(), |c| c.verdict.as_str().to_string()));
         }
         rows.push(row);
     }
     out.push_str(&table(&rows));
 
-    // Failed checks.
+    // Why cells failed or were not run.
     for cell in cells.iter().filter(|c| c.verdict == Verdict::Fail) {
-        let _ = writeln!(out, "\nFAIL {}:", cell.result.label());
-        if let Some(error) = &cell.result.error {
-            let _ = writeln!(out, "  run: {error}");
+        let _ = writeln!(out, "\nFAIL {}:", cell.label());
+        let run = cell.run.as_ref();
+        match run.and_then(|r| r.error.as_ref()).or(cell.reason.as_ref()) {
+            Some(error) if run.is_none_or(|r| r.error.is_some()) => {
+                let _ = writeln!(out, "  run: {error}");
+            }
+            _ => {}
         }
-        for check in cell.result.checks.iter().filter(|c| !c.passed) {
+        for check in run.iter().flat_map(|r| &r.checks).filter(|c| !c.passed) {
             let _ = writeln!(out, "  {}: {}", check.name, check.detail);
         }
     }
-
-    // Handshake tables side by side.
-    let with_sig: Vec<&&Cell> = cells
+    let not_run: Vec<&&Cell> = cells
         .iter()
-        .filter(|c| c.result.signature.is_some())
+        .filter(|c| matches!(c.verdict, Verdict::Unsupported | Verdict::Unavailable))
         .collect();
-    if !with_sig.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nHandshake (Seq/Ack relative to each side's ISN, as Wireshark shows them):\n"
-        );
-        let mut rows = vec![["segment", "field"]
+    if !not_run.is_empty() {
+        let mut reasons: Vec<String> = not_run
             .iter()
-            .map(|s| s.to_string())
-            .chain(
-                with_sig
-                    .iter()
-                    .map(|c| format!("{}×{}", c.result.server, c.result.client)),
-            )
-            .collect::<Vec<_>>()];
-        let fields = [
-            "flags",
-            "seq",
-            "ack",
-            "window",
-            "len",
-            "options",
-            "mss",
-            "wscale",
-            "sack_perm",
-            "ts",
-            "ip.ttl",
-            "ip.df",
-        ];
-        for label in HANDSHAKE_LABELS {
-            for (i, field) in fields.iter().enumerate() {
-                let mut row = vec![
-                    if i == 0 {
-                        label.to_string()
-                    } else {
-                        String::new()
-                    },
-                    field.to_string(),
-                ];
-                for cell in &with_sig {
-                    let sig = cell.result.signature.as_ref().expect("filtered");
-                    let value = sig
-                        .field(label, field)
-                        .cloned()
-                        .flatten()
-                        .unwrap_or_else(|| "-".into());
-                    let differs = cell
-                        .differences
-                        .iter()
-                        .any(|d| d.segment == label && d.field == *field);
-                    row.push(if differs { format!("{value} *") } else { value });
-                }
-                rows.push(row);
-            }
+            .map(|c| {
+                format!(
+                    "{}: {}",
+                    c.verdict.as_str(),
+                    c.reason.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        reasons.sort();
+        reasons.dedup();
+        let _ = writeln!(out, "\nNot run ({} cells):", not_run.len());
+        for reason in reasons {
+            let _ = writeln!(out, "  {reason}");
         }
-        out.push_str(&table(&rows));
-        let _ = writeln!(out, "(* differs from the reference)");
+    }
+
+    let wire = render_wire_table(cells, reference);
+    match shown.iter().find(|(_, table)| *table == wire) {
+        Some((earlier, _)) if !wire.is_empty() => {
+            let _ = writeln!(out, "\nOn the wire: as in scenario {earlier} above.");
+        }
+        _ => {
+            out.push_str(&wire);
+            shown.push((scenario.name.clone(), wire));
+        }
     }
 
     // Differences.
@@ -246,7 +332,7 @@ pub fn render_scenario(scenario: &str, cells: &[&Cell], reference: &str) -> Stri
         for cell in differing {
             for d in &cell.differences {
                 rows.push(vec![
-                    cell.result.label(),
+                    cell.label(),
                     d.segment.clone(),
                     d.field.clone(),
                     d.reference.clone(),
@@ -257,20 +343,161 @@ pub fn render_scenario(scenario: &str, cells: &[&Cell], reference: &str) -> Stri
         }
         out.push_str(&table(&rows));
     }
+    if !scenario.ignored.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n(not compared in this scenario: {})",
+            scenario
+                .ignored
+                .iter()
+                .map(|i| match &i.segment {
+                    Some(s) => format!("{s}.{}", i.field),
+                    None => i.field.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     out
 }
 
-/// Where the captures are, and how to look at each in Wireshark.
+/// The compared segments field by field, one column per distinct
+/// conversation: pairings that look the same on the wire share a column, so
+/// sixteen identical pairings make one column, not sixteen.
+fn render_wire_table(cells: &[&Cell], reference: &str) -> String {
+    const FIELDS: [&str; 12] = [
+        "flags",
+        "seq",
+        "ack",
+        "window",
+        "len",
+        "options",
+        "mss",
+        "wscale",
+        "sack_perm",
+        "ts",
+        "ip.ttl",
+        "ip.df",
+    ];
+    let is_reference = |c: &Cell| {
+        c.client == reference && (c.server == reference || c.server == crate::runner::NO_SERVER)
+    };
+    let mut with_sig: Vec<(&Cell, &signature::Signature)> = cells
+        .iter()
+        .filter_map(|c| c.signature().map(|s| (*c, s)))
+        .collect();
+    // The reference first, so it is column #1.
+    with_sig.sort_by_key(|(c, _)| !is_reference(c));
+    let Some((_, first)) = with_sig.first() else {
+        return String::new();
+    };
+    let rows: Vec<(&str, &str)> = first
+        .handshake
+        .iter()
+        .flat_map(|seg| FIELDS.iter().map(move |f| (seg.label, *f)))
+        // The streams' bytes are the `delivered` check's business, and a
+        // hash per scenario would keep equal tables from being recognised.
+        .chain(
+            first
+                .meaning
+                .iter()
+                .filter(|(f, _)| !f.ends_with(" bytes"))
+                .map(|(f, _)| ("conversation", *f)),
+        )
+        .collect();
+    let column_of = |cell: &Cell, sig: &signature::Signature| -> Vec<String> {
+        rows.iter()
+            .map(|(label, field)| {
+                let value = sig
+                    .field(label, field)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_else(|| "-".into());
+                let differs = cell
+                    .differences
+                    .iter()
+                    .any(|d| d.segment == *label && d.field == *field);
+                if differs {
+                    format!("{value} *")
+                } else {
+                    value
+                }
+            })
+            .collect()
+    };
+    let mut columns: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    for (cell, sig) in &with_sig {
+        let values = column_of(cell, sig);
+        let name = format!("{}×{}", cell.server, cell.client);
+        match columns.iter_mut().find(|(v, _)| *v == values) {
+            Some((_, names)) => names.push(name),
+            None => columns.push((values, vec![name])),
+        }
+    }
+    let mut out = String::from(
+        "\nOn the wire (Seq/Ack relative to each side's ISN, as Wireshark shows them):\n\n",
+    );
+    let mut table_rows = vec![["segment", "field"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain((1..=columns.len()).map(|n| format!("#{n}")))
+        .collect::<Vec<_>>()];
+    for (i, (label, field)) in rows.iter().enumerate() {
+        let first_of_segment = i == 0 || rows[i - 1].0 != *label;
+        table_rows.push(
+            [
+                if first_of_segment {
+                    label.to_string()
+                } else {
+                    String::new()
+                },
+                field.to_string(),
+            ]
+            .into_iter()
+            .chain(columns.iter().map(|(values, _)| values[i].clone()))
+            .collect(),
+        );
+    }
+    out.push_str(&table(&table_rows));
+    for (n, (_, names)) in columns.iter().enumerate() {
+        let who = if columns.len() == 1 {
+            format!("all {} pairings", names.len())
+        } else {
+            names.join(", ")
+        };
+        let _ = writeln!(out, "#{}: {who}", n + 1);
+    }
+    if columns
+        .iter()
+        .any(|(v, _)| v.iter().any(|x| x.ends_with(" *")))
+    {
+        let _ = writeln!(out, "(* differs from the reference)");
+    }
+    out
+}
+
+/// Where the artifacts are, and the captures worth opening first: those of
+/// cells that did not pass.
 pub fn render_artifacts(cells: &[Cell], artifacts: &Path) -> String {
-    let mut out = format!("\nArtifacts: {}\n", artifacts.display());
-    for cell in cells {
-        if let Some(file) = &cell.result.capture_file {
+    let mut out = format!(
+        "\nArtifacts: {}\n  one folder per cell, SCENARIO/SERVER__CLIENT/: capture.pcap (open it in Wireshark), message.bin, and each program's .stdout, .stderr and .exit\n",
+        artifacts.display()
+    );
+    for cell in cells
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Differs))
+    {
+        let (Some(run), Some(filter)) = (&cell.run, &cell.display_filter) else {
+            continue;
+        };
+        if let Some(file) = &run.capture_file {
             let _ = writeln!(
                 out,
-                "  {:<28} {}  (Wireshark filter: {})",
-                cell.result.label(),
+                "  {} {} {}: {}  (Wireshark filter: {filter})",
+                cell.verdict.as_str(),
+                cell.scenario,
+                cell.label(),
                 artifacts.join(file).display(),
-                cell.display_filter
             );
         }
     }
@@ -300,7 +527,7 @@ pub fn render_policy() -> String {
     table(&rows)
 }
 
-/// The JSON summary written next to the artifacts.
+/// The JSON summary written next to the artifacts (schema in the README).
 #[derive(serde::Serialize)]
 pub struct Summary<'a> {
     pub schema: u32,
@@ -308,6 +535,8 @@ pub struct Summary<'a> {
     pub artifacts: String,
     pub exit_code: i32,
     pub counts: Counts,
+    /// The comparison with the baseline file, when one was used.
+    pub baseline: Option<&'a crate::baseline::Comparison>,
     pub cells: &'a [Cell],
 }
 
@@ -316,23 +545,32 @@ pub struct Counts {
     pub pass: usize,
     pub differs: usize,
     pub fail: usize,
+    pub unsupported: usize,
+    pub unavailable: usize,
 }
 
-pub fn summary<'a>(cells: &'a [Cell], reference: &'a str, artifacts: &Path) -> Summary<'a> {
-    let mut counts = Counts::default();
-    for c in cells {
-        match c.verdict {
-            Verdict::Pass => counts.pass += 1,
-            Verdict::Differs => counts.differs += 1,
-            Verdict::Fail => counts.fail += 1,
+impl Counts {
+    pub fn of(cells: &[Cell]) -> Counts {
+        let mut counts = Counts::default();
+        for c in cells {
+            *match c.verdict {
+                Verdict::Pass => &mut counts.pass,
+                Verdict::Differs => &mut counts.differs,
+                Verdict::Fail => &mut counts.fail,
+                Verdict::Unsupported => &mut counts.unsupported,
+                Verdict::Unavailable => &mut counts.unavailable,
+            } += 1;
         }
+        counts
     }
-    Summary {
-        schema: 1,
-        reference,
-        artifacts: artifacts.display().to_string(),
-        exit_code: exit_code(cells),
-        counts,
-        cells,
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} PASS, {} DIFFERS, {} FAIL, {} UNSUPPORTED, {} UNAVAILABLE",
+            self.pass, self.differs, self.fail, self.unsupported, self.unavailable
+        )
     }
 }

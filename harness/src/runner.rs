@@ -16,8 +16,14 @@ use crate::capture::{self, CaptureConfig, CaptureError, CaptureStats, LiveCaptur
 use crate::checks::{self, Check, Evidence};
 use crate::conversation::{self, Connection};
 use crate::dissect::{self, DissectError, Frame, LinkType};
-use crate::manifest::{self, Implementation, Manifest, Substitutions};
+use crate::manifest::{self, Implementation, Manifest, ServerStdout, Substitutions};
+use crate::plan::PlannedCell;
+use crate::port_lock;
+
+/// How long a pairing waits for another run to free a fixed port.
+const PORT_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
 use crate::process::{Child, Output, WaitError};
+use crate::scenario::Scenario;
 use crate::signature::{self, Signature};
 
 /// Set by the Ctrl-C handler; every wait looks at it.
@@ -48,29 +54,14 @@ impl Default for Timeouts {
     }
 }
 
-/// One scenario: what the client sends.
-#[derive(Debug, Clone)]
-pub struct Scenario {
-    pub name: String,
-    pub message: Vec<u8>,
-}
-
-impl Scenario {
-    /// The tutorial's defaults.
-    pub fn hello() -> Scenario {
-        Scenario {
-            name: "hello".into(),
-            message: b"Hello server!".to_vec(),
-        }
-    }
-}
+/// The server column of a scenario where no server runs (refused).
+pub const NO_SERVER: &str = "none";
 
 /// Where things are and how to run them.
 #[derive(Debug, Clone)]
 pub struct Environment {
     pub root: PathBuf,
     pub bin: PathBuf,
-    pub host: String,
     pub capture: CaptureConfig,
     pub timeouts: Timeouts,
 }
@@ -78,8 +69,11 @@ pub struct Environment {
 /// What running one pairing produced, before any comparison.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PairingResult {
+    #[serde(skip)]
     pub scenario: String,
+    #[serde(skip)]
     pub server: String,
+    #[serde(skip)]
     pub client: String,
     pub port: u16,
     /// Relative to the artifacts root.
@@ -99,6 +93,32 @@ pub struct PairingResult {
 }
 
 impl PairingResult {
+    /// A pairing that could not start, with the reason.
+    fn not_started(
+        scenario: &Scenario,
+        server: Option<&Implementation>,
+        client: &Implementation,
+        reason: String,
+    ) -> PairingResult {
+        let server = server.map_or(NO_SERVER, |s| s.name.as_str()).to_string();
+        PairingResult {
+            scenario: scenario.name.clone(),
+            dir: format!("{}/{}__{}", scenario.name, server, client.name),
+            server,
+            client: client.name.clone(),
+            port: scenario.port.unwrap_or(0),
+            capture_file: None,
+            error: Some(reason),
+            checks: Vec::new(),
+            stats: None,
+            connections: Vec::new(),
+            signature: None,
+            link: None,
+            server_exit: None,
+            client_exit: None,
+        }
+    }
+
     pub fn passed_checks(&self) -> bool {
         self.error.is_none() && self.checks.iter().all(|c| c.passed)
     }
@@ -116,33 +136,19 @@ fn free_port(host: &str) -> std::io::Result<u16> {
     listener.local_addr().map(|a| a.port())
 }
 
-/// Runs one pairing and writes its artifacts under `dir`.
+/// Runs one pairing and writes its artifacts under `dir`. With no `server`
+/// (a refused scenario) only the client runs, against a port nobody holds.
 pub fn run_pairing(
     env: &Environment,
     manifest: &Manifest,
     scenario: &Scenario,
-    server: &Implementation,
+    server: Option<&Implementation>,
     client: &Implementation,
     artifacts_root: &Path,
 ) -> Result<PairingResult, CaptureError> {
-    let rel_dir = format!("{}/{}__{}", scenario.name, server.name, client.name);
-    let dir = artifacts_root.join(&rel_dir);
-    let mut result = PairingResult {
-        scenario: scenario.name.clone(),
-        server: server.name.clone(),
-        client: client.name.clone(),
-        port: 0,
-        dir: rel_dir,
-        capture_file: None,
-        error: None,
-        checks: Vec::new(),
-        stats: None,
-        connections: Vec::new(),
-        signature: None,
-        link: None,
-        server_exit: None,
-        client_exit: None,
-    };
+    let mut result = PairingResult::not_started(scenario, server, client, String::new());
+    result.error = None;
+    let dir = artifacts_root.join(&result.dir);
     if let Err(e) = std::fs::create_dir_all(&dir) {
         result.error = Some(format!(
             "cannot create artifacts directory {}: {e}",
@@ -156,42 +162,65 @@ pub fn run_pairing(
         return Ok(result);
     }
 
+    let host = scenario.host.as_str();
     let manifest_dir = manifest.path.parent().unwrap_or(Path::new("."));
     let substitutions = |port| Substitutions {
         root: &env.root,
         bin: &env.bin,
         manifest_dir,
-        host: &env.host,
+        host,
         port,
         message_file: &message_file,
     };
+    let server_stdout = server.map_or(ServerStdout::Unchecked, |s| s.stdout);
+    let finish = |result: &mut PairingResult, live, server_out, client_out, teardown_seen| {
+        finish(
+            result,
+            &dir,
+            live,
+            server_out,
+            client_out,
+            teardown_seen,
+            scenario,
+            server_stdout,
+        )
+    };
 
+    // A free port can be taken by another process before the server binds
+    // it; then the server exits early and a new port is tried. A fixed port
+    // is the scenario's point, so it is never swapped.
     const PORT_TRIES: usize = 3;
     let mut attempt = 0;
     let (live, mut server_child, port) = loop {
         attempt += 1;
-        let port = match free_port(&env.host) {
-            Ok(p) => p,
-            Err(e) => {
-                result.error = Some(format!("cannot find a free port on {}: {e}", env.host));
-                return Ok(result);
-            }
+        let port = match scenario.port {
+            Some(port) => port,
+            None => match free_port(host) {
+                Ok(p) => p,
+                Err(e) => {
+                    result.error = Some(format!("cannot find a free port on {host}: {e}"));
+                    return Ok(result);
+                }
+            },
         };
         result.port = port;
         let live = LiveCapture::start(&env.capture, &format!("tcp port {port}"))?;
+        let Some(server) = server else {
+            break (live, None, port);
+        };
         let argv = manifest::expand(
             server.server.as_deref().unwrap_or_default(),
             &substitutions(port),
         );
-        let mut child =
-            match Child::spawn(&format!("{} server", server.name), &argv, Some(&env.root)) {
-                Ok(c) => c,
-                Err(e) => {
-                    result.error = Some(e.to_string());
-                    finish(&mut result, &dir, live, None, None, false, scenario, server);
-                    return Ok(result);
-                }
-            };
+        let name = format!("{} server", server.name);
+        let mut child = match Child::spawn(&name, &argv, Some(&env.root), None) {
+            Ok(c) => c,
+            Err(e) => {
+                result.error = Some(e.to_string());
+                finish(&mut result, live, None, None, false);
+                return Ok(result);
+            }
+        };
         let ready = server.ready.clone();
         let wait = child.wait_for_line(
             env.timeouts.ready,
@@ -206,12 +235,10 @@ pub fn run_pairing(
             },
         );
         match wait {
-            Ok(()) => break (live, child, port),
+            Ok(()) => break (live, Some(child), port),
             Err(WaitError::ExitedEarly { .. })
-                if attempt < PORT_TRIES
-                    && TcpListener::bind((env.host.as_str(), port)).is_err() =>
+                if attempt < PORT_TRIES && scenario.port.is_none() =>
             {
-                // Someone took the port between our check and the server's bind.
                 let _ = child.kill();
                 drop(live);
                 continue;
@@ -219,97 +246,86 @@ pub fn run_pairing(
             Err(e) => {
                 let output = child.kill();
                 result.error = Some(e.to_string());
-                finish(
-                    &mut result,
-                    &dir,
-                    live,
-                    Some(output),
-                    None,
-                    false,
-                    scenario,
-                    server,
-                );
+                finish(&mut result, live, Some(output), None, false);
                 return Ok(result);
             }
         }
     };
 
-    let argv = manifest::expand(
-        client.client.as_deref().unwrap_or_default(),
-        &substitutions(port),
-    );
-    let mut client_child =
-        match Child::spawn(&format!("{} client", client.name), &argv, Some(&env.root)) {
-            Ok(c) => c,
-            Err(e) => {
-                result.error = Some(e.to_string());
-                let server_out = server_child.kill();
-                finish(
-                    &mut result,
-                    &dir,
-                    live,
-                    Some(server_out),
-                    None,
-                    false,
-                    scenario,
-                    server,
-                );
-                return Ok(result);
-            }
-        };
-    let client_out = client_child.wait(env.timeouts.exit, &interrupted);
-    let server_out = server_child.wait(env.timeouts.exit, &interrupted);
+    let subs = substitutions(port);
+    let argv = manifest::expand(client.client.as_deref().unwrap_or_default(), &subs);
+    let stdin = client
+        .stdin
+        .as_deref()
+        .map(|template| PathBuf::from(manifest::expand_one(template, &subs)));
+    let name = format!("{} client", client.name);
+    let mut client_child = match Child::spawn(&name, &argv, Some(&env.root), stdin.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            result.error = Some(e.to_string());
+            let server_out = server_child.as_mut().map(Child::kill);
+            finish(&mut result, live, server_out, None, false);
+            return Ok(result);
+        }
+    };
     let mut errors = Vec::new();
-    let client_out = client_out.unwrap_or_else(|e| {
-        errors.push(e.to_string());
-        client_child.kill()
-    });
-    let server_out = server_out.unwrap_or_else(|e| {
-        errors.push(e.to_string());
-        server_child.kill()
+    let client_out = client_child
+        .wait(env.timeouts.exit, &interrupted)
+        .unwrap_or_else(|e| {
+            errors.push(e.to_string());
+            client_child.kill()
+        });
+    let server_out = server_child.as_mut().map(|child| {
+        child
+            .wait(env.timeouts.exit, &interrupted)
+            .unwrap_or_else(|e| {
+                errors.push(e.to_string());
+                child.kill()
+            })
     });
     if !errors.is_empty() {
         result.error = Some(errors.join("; "));
     }
 
-    // Drain until the conversation is over on the wire.
-    let deadline = Instant::now() + env.timeouts.drain;
+    let teardown_seen = drain(&live, env.timeouts.drain);
+    if interrupted() && result.error.is_none() {
+        result.error = Some("interrupted".into());
+    }
+    finish(
+        &mut result,
+        live,
+        server_out,
+        Some(client_out),
+        teardown_seen,
+    );
+    Ok(result)
+}
+
+/// Waits until the capture shows every connection over (both FINs
+/// acknowledged, or an RST), or `timeout`. Both programs have exited by now,
+/// so only the kernel's last segments can still be on their way.
+fn drain(live: &LiveCapture, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
     let link = live.link();
-    let mut teardown_seen = false;
     let mut quiet_since = (Instant::now(), 0usize);
     while Instant::now() < deadline && !interrupted() {
         let frames = live.snapshot();
         let (segments, _) = dissect::dissect_all(link, &frames);
         let connections = conversation::build(&segments);
         if !connections.is_empty() && connections.iter().all(|c| c.close.complete) {
-            teardown_seen = true;
-            break;
+            return true;
         }
         // No connection at all: nothing more will come once it is quiet.
         if connections.is_empty() {
             if frames.len() != quiet_since.1 {
                 quiet_since = (Instant::now(), frames.len());
             } else if quiet_since.0.elapsed() > Duration::from_millis(50) {
-                teardown_seen = true;
-                break;
+                return true;
             }
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    if interrupted() && result.error.is_none() {
-        result.error = Some("interrupted".into());
-    }
-    finish(
-        &mut result,
-        &dir,
-        live,
-        Some(server_out),
-        Some(client_out),
-        teardown_seen,
-        scenario,
-        server,
-    );
-    Ok(result)
+    false
 }
 
 /// Stops the capture, saves every artifact, and analyses what was captured.
@@ -322,7 +338,7 @@ fn finish(
     client_out: Option<Output>,
     teardown_seen: bool,
     scenario: &Scenario,
-    server: &Implementation,
+    server_stdout: ServerStdout,
 ) {
     let mut save_errors = Vec::new();
     for (who, out) in [("server", &server_out), ("client", &client_out)] {
@@ -373,7 +389,7 @@ fn finish(
         stats,
         teardown_seen,
         scenario,
-        server,
+        server_stdout,
     );
 }
 
@@ -387,7 +403,7 @@ fn analyse(
     stats: Option<CaptureStats>,
     teardown_seen: bool,
     scenario: &Scenario,
-    server: &Implementation,
+    server_stdout: ServerStdout,
 ) {
     let (segments, malformed): (Vec<_>, Vec<DissectError>) = dissect::dissect_all(link, frames);
     // Only this pairing's port: a stray packet that slipped in before the
@@ -400,10 +416,11 @@ fn analyse(
     let connections = conversation::build(&segments);
     let evidence = Evidence {
         message: &scenario.message,
+        outcome: scenario.outcome,
         connections: &connections,
         server: server_out,
         client: client_out,
-        server_transcript: server.transcript,
+        server_stdout,
         stats,
         teardown_seen,
         malformed: &malformed,
@@ -411,42 +428,61 @@ fn analyse(
     result.checks = checks::run_all(&evidence);
     result.signature = connections
         .iter()
-        .find(|c| c.established())
+        .find(|c| c.established() || c.refused())
         .map(signature::signature);
     result.connections = connections;
     result.link = Some(link);
 }
 
-/// Runs `pairings` on up to `jobs` threads, calling `on_done` as each ends.
-/// Results come back in the order of `pairings`.
+/// Runs the runnable `cells` on up to `jobs` threads, calling `on_done` as
+/// each ends. Results come back in the order of `cells`; skipped cells are
+/// not run and have no result. Cells of a scenario with a fixed port run one
+/// at a time, since only one server can hold the port.
 pub fn run_matrix(
     env: &Environment,
     manifest: &Manifest,
-    pairings: &[(Scenario, String, String)],
+    scenarios: &[Scenario],
+    cells: &[PlannedCell],
     artifacts_root: &Path,
     jobs: usize,
     on_done: &(dyn Fn(&PairingResult) + Sync),
-) -> Result<Vec<PairingResult>, CaptureError> {
+) -> Result<Vec<Option<PairingResult>>, CaptureError> {
+    let runnable: Vec<usize> = (0..cells.len())
+        .filter(|i| cells[*i].skip.is_none())
+        .collect();
     let next = Mutex::new(0usize);
-    let results: Mutex<Vec<Option<PairingResult>>> = Mutex::new(vec![None; pairings.len()]);
+    let results: Mutex<Vec<Option<PairingResult>>> = Mutex::new(vec![None; cells.len()]);
     let fatal: Mutex<Option<CaptureError>> = Mutex::new(None);
     std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1).min(pairings.len().max(1)) {
+        for _ in 0..jobs.max(1).min(runnable.len().max(1)) {
             scope.spawn(|| loop {
                 let index = {
                     let mut n = next.lock().expect("queue lock");
-                    if *n >= pairings.len() || fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    let stop = fatal.lock().map(|f| f.is_some()).unwrap_or(true) || interrupted();
+                    if *n >= runnable.len() || stop {
                         return;
                     }
                     *n += 1;
-                    *n - 1
+                    runnable[*n - 1]
                 };
-                let (scenario, server, client) = &pairings[index];
-                let (Some(server), Some(client)) = (manifest.get(server), manifest.get(client))
-                else {
+                let cell = &cells[index];
+                let scenario = &scenarios[cell.scenario];
+                let server = cell.server.as_deref().and_then(|name| manifest.get(name));
+                let Some(client) = manifest.get(&cell.client) else {
                     continue;
                 };
-                match run_pairing(env, manifest, scenario, server, client, artifacts_root) {
+                // Held for the whole pairing, so no other server takes the port.
+                let port_lock = scenario
+                    .port
+                    .map(|p| port_lock::lock(p, PORT_LOCK_TIMEOUT, &interrupted))
+                    .transpose();
+                let outcome = match port_lock {
+                    Ok(_guard) => {
+                        run_pairing(env, manifest, scenario, server, client, artifacts_root)
+                    }
+                    Err(reason) => Ok(PairingResult::not_started(scenario, server, client, reason)),
+                };
+                match outcome {
                     Ok(result) => {
                         on_done(&result);
                         results.lock().expect("results lock")[index] = Some(result);
@@ -462,10 +498,5 @@ pub fn run_matrix(
     if let Some(e) = fatal.into_inner().expect("fatal lock") {
         return Err(e);
     }
-    Ok(results
-        .into_inner()
-        .expect("results lock")
-        .into_iter()
-        .flatten()
-        .collect())
+    Ok(results.into_inner().expect("results lock"))
 }

@@ -64,6 +64,19 @@ pub const POLICIES: &[FieldPolicy] = &[
 /// The handshake segment labels, in order.
 pub const HANDSHAKE_LABELS: [&str; 3] = ["SYN", "SYN/ACK", "ACK"];
 
+/// A refused attempt's segments: the client's SYN and the kernel's answer.
+pub const REFUSED_LABELS: [&str; 2] = ["SYN", "RST/ACK"];
+
+/// The names of the fields that are compared (not ignored), for checking a
+/// scenario's overrides.
+pub fn compared_fields() -> Vec<&'static str> {
+    POLICIES
+        .iter()
+        .filter(|p| p.policy != Policy::Ignored)
+        .map(|p| p.field)
+        .collect()
+}
+
 /// A field's value in one pairing; `None` where it does not apply.
 pub type Value = Option<String>;
 
@@ -95,34 +108,42 @@ impl Signature {
     }
 }
 
-/// The signature of an established connection.
+/// The signature of a connection: its handshake, or for a refused attempt
+/// its SYN and RST/ACK, field by field, and the rest by meaning.
 pub fn signature(conn: &Connection) -> Signature {
-    let handshake: Vec<_> = conn
-        .segments
-        .iter()
-        .filter(|p| p.phase == Phase::Handshake)
-        .collect();
-    let wanted = [
-        (Direction::ClientToServer, true, false),
-        (Direction::ServerToClient, true, true),
-        (Direction::ClientToServer, false, true),
+    type Wanted = (&'static str, Direction, fn(&crate::dissect::Flags) -> bool);
+    let handshake: &[Wanted] = &[
+        ("SYN", Direction::ClientToServer, |f| f.syn && !f.ack),
+        ("SYN/ACK", Direction::ServerToClient, |f| f.syn && f.ack),
+        ("ACK", Direction::ClientToServer, |f| !f.syn && f.ack),
     ];
-    let mut segments = Vec::new();
-    for (i, label) in HANDSHAKE_LABELS.iter().enumerate() {
-        let (direction, syn, ack) = wanted[i];
-        let found = handshake.iter().find(|p| {
-            p.direction == direction && p.segment.flags.syn == syn && p.segment.flags.ack == ack
-        });
-        let fields = match found {
-            Some(p) => segment_fields(p, label == &"SYN"),
-            None => vec![("flags", Some("(missing)".to_string()))],
-        };
-        segments.push(SegmentSignature {
-            label,
-            frame: found.map(|p| p.segment.frame),
-            fields,
-        });
-    }
+    let refused: &[Wanted] = &[
+        ("SYN", Direction::ClientToServer, |f| f.syn && !f.ack),
+        ("RST/ACK", Direction::ServerToClient, |f| f.rst),
+    ];
+    let (wanted, phase_matters) = if conn.refused() {
+        (refused, false)
+    } else {
+        (handshake, true)
+    };
+    let segments = wanted
+        .iter()
+        .map(|(label, direction, flags)| {
+            let found = conn.segments.iter().find(|p| {
+                (!phase_matters || p.phase == Phase::Handshake)
+                    && p.direction == *direction
+                    && flags(&p.segment.flags)
+            });
+            SegmentSignature {
+                label,
+                frame: found.map(|p| p.segment.frame),
+                fields: match found {
+                    Some(p) => segment_fields(p, *label == "SYN"),
+                    None => vec![("flags", Some("(missing)".to_string()))],
+                },
+            }
+        })
+        .collect();
     Signature {
         handshake: segments,
         meaning: meaning(conn),
@@ -272,7 +293,12 @@ pub struct Difference {
 /// Every field of `actual` that differs from `reference` under the policies.
 /// A field that does not apply on either side (`None`) is compared only when
 /// it is a presence (e.g. an option that one side sends and the other not).
-pub fn compare(reference: &Signature, actual: &Signature) -> Vec<Difference> {
+/// Fields a scenario ignores (see [`crate::scenario::IgnoredField`]) are left out.
+pub fn compare(
+    reference: &Signature,
+    actual: &Signature,
+    ignored: &[crate::scenario::IgnoredField],
+) -> Vec<Difference> {
     let mut out = Vec::new();
     let show = |v: &Value| v.clone().unwrap_or_else(|| "-".to_string());
     for (ref_seg, act_seg) in reference.handshake.iter().zip(&actual.handshake) {
@@ -326,5 +352,6 @@ pub fn compare(reference: &Signature, actual: &Signature) -> Vec<Difference> {
             });
         }
     }
+    out.retain(|d| !ignored.iter().any(|i| i.covers(&d.segment, &d.field)));
     out
 }

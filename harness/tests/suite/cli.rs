@@ -118,3 +118,56 @@ fn without_capture_privilege_exit_2_with_the_remedy() {
         "{stderr}"
     );
 }
+
+#[test]
+fn malformed_scenario_names_file_entry_and_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("odd.toml"),
+        "description = \"d\"\nhost = \"192.0.2.1\"\n",
+    )
+    .unwrap();
+    let out = harness(&["run", "--scenarios", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = one_line_error(&out);
+    assert!(
+        e.contains("odd.toml: host: '192.0.2.1' is not a loopback address"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_scenario_glob_names_the_scenarios() {
+    let out = harness(&["run", "--scenario", "helo"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = one_line_error(&out);
+    assert!(
+        e.contains("no scenario matches --scenario helo") && e.contains("hello"),
+        "{e}"
+    );
+}
+
+#[test]
+fn list_shows_implementations_scenarios_and_support() {
+    let out = harness(&["run", "--list"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "python", "rust", "nc", "socat", "hello", "hola", "refused", "ipv6", "large",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+    let ipv6 = text.lines().find(|l| l.starts_with("ipv6")).unwrap();
+    assert!(ipv6.contains("python, rust"), "{ipv6}");
+}
+
+#[test]
+fn unreadable_baseline_names_the_fix() {
+    let out = harness(&["run", "--baseline", "/nonexistent/b.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = one_line_error(&out);
+    assert!(
+        e.contains("/nonexistent/b.toml") && e.contains("--update-baseline"),
+        "{e}"
+    );
+}

@@ -9,38 +9,40 @@ use serde_json::Value;
 
 use crate::util::{capture_or_skip, harness_json, workspace_root};
 
+/// `cargo test -p harness` runs the whole suite: every scenario against
+/// every available implementation, compared with the checked-in baseline.
 #[test]
-fn default_matrix_passes_and_tshark_agrees() {
+fn whole_suite_matches_the_baseline_and_tshark_agrees() {
     if !capture_or_skip() {
         return;
     }
     let artifacts = tempfile::tempdir().expect("temp dir");
     let (code, summary) = harness_json(&["run"], artifacts.path());
     let cells = summary["cells"].as_array().expect("cells");
-    let verdicts: Vec<String> = cells
+    let changes = &summary["baseline"]["changes"];
+    assert_eq!(
+        changes.as_array().map(Vec::len),
+        Some(0),
+        "the suite no longer matches tests/baseline.toml: {changes:#}"
+    );
+    assert_eq!(code, 0, "counts: {}", summary["counts"]);
+    let scenarios: std::collections::BTreeSet<&str> = cells
         .iter()
-        .map(|c| {
-            format!(
-                "{}×{}={}",
-                c["server"].as_str().unwrap(),
-                c["client"].as_str().unwrap(),
-                c["verdict"].as_str().unwrap()
-            )
-        })
+        .map(|c| c["scenario"].as_str().unwrap())
         .collect();
-    assert_eq!(cells.len(), 4, "{verdicts:?}");
-    for cell in cells {
-        assert_eq!(
-            cell["verdict"],
-            "PASS",
-            "{}",
-            serde_json::to_string_pretty(cell).unwrap()
+    for expected in [
+        "hello", "hola", "empty", "utf8", "binary", "large", "refused", "ipv6",
+    ] {
+        assert!(
+            scenarios.contains(expected),
+            "scenario {expected} did not run"
         );
+    }
+    for cell in cells.iter().filter(|c| c["verdict"] == "PASS") {
         for check in cell["checks"].as_array().unwrap() {
             assert_eq!(check["passed"], true, "{check}");
         }
     }
-    assert_eq!(code, 0);
     assert!(artifacts.path().join("summary.json").is_file());
 
     let tshark_present = Command::new("tshark")
@@ -57,12 +59,19 @@ fn default_matrix_passes_and_tshark_agrees() {
         );
         return;
     }
+    // Every capture of the scenarios that cover IPv4, IPv6, RST/ACK and
+    // hundreds of segments; the others are the same shapes again.
+    let mut checked = 0;
     for cell in cells {
-        let file = artifacts
-            .path()
-            .join(cell["capture_file"].as_str().expect("capture saved"));
-        cross_check_with_tshark(&file);
+        let scenario = cell["scenario"].as_str().unwrap();
+        let interesting = matches!(scenario, "hello" | "refused" | "ipv6")
+            || (scenario == "large" && cell["server"] == cell["client"]);
+        if let (true, Some(file)) = (interesting, cell["capture_file"].as_str()) {
+            cross_check_with_tshark(&artifacts.path().join(file));
+            checked += 1;
+        }
     }
+    assert!(checked >= 16, "only {checked} captures cross-checked");
 }
 
 /// tshark's reading of every frame must agree with the harness's.
@@ -163,6 +172,8 @@ fn deviant_manifest(dir: &Path) -> std::path::PathBuf {
         "wrong-bytes",
         "twice",
         "exit3",
+        "retry",
+        "ignore-refusal",
     ] {
         text.push_str(&format!(
             r#"
@@ -186,6 +197,10 @@ fn cell<'a>(summary: &'a Value, client: &str) -> &'a Value {
         .iter()
         .find(|c| c["client"] == client)
         .unwrap_or_else(|| panic!("no cell for {client}"))
+}
+
+fn show(c: &Value) -> String {
+    serde_json::to_string_pretty(c).unwrap()
 }
 
 fn differs_in(cell: &Value, segment: &str, field: &str) -> bool {
@@ -222,11 +237,13 @@ fn negative_controls_are_caught_and_named() {
             "python",
             "--client",
             "deviant-*",
+            "--scenario",
+            "hello",
+            "--no-baseline",
         ],
         &artifacts,
     );
     assert_eq!(code, 1, "deviations must make the run fail");
-    let show = |c: &Value| serde_json::to_string_pretty(c).unwrap();
 
     let c = cell(&summary, "deviant-rcvbuf");
     assert_eq!(c["verdict"], "DIFFERS", "{}", show(c));
@@ -285,4 +302,199 @@ fn negative_controls_are_caught_and_named() {
         .find(|c| c["client"] == "python")
         .expect("reference cell");
     assert_eq!(reference["verdict"], "PASS");
+}
+
+#[test]
+fn refused_scenario_catches_a_retry_and_a_false_success() {
+    if !capture_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = deviant_manifest(dir.path());
+    let (code, summary) = harness_json(
+        &[
+            "run",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--client",
+            "deviant-retry",
+            "--client",
+            "deviant-ignore-refusal",
+            "--scenario",
+            "refused",
+            "--no-baseline",
+        ],
+        &dir.path().join("artifacts"),
+    );
+    assert_eq!(code, 1);
+    let c = cell(&summary, "deviant-retry");
+    assert_eq!(c["verdict"], "FAIL", "{}", show(c));
+    assert!(
+        failed_check(c, "single attempt").is_some_and(|d| d.contains("2 connection attempts")),
+        "{}",
+        show(c)
+    );
+    let c = cell(&summary, "deviant-ignore-refusal");
+    assert_eq!(c["verdict"], "FAIL", "{}", show(c));
+    assert!(
+        failed_check(c, "exits").is_some_and(|d| d.contains("exited 0 although")),
+        "{}",
+        show(c)
+    );
+    let reference = cell(&summary, "python");
+    assert_eq!(reference["verdict"], "PASS", "{}", show(reference));
+    assert_eq!(reference["server"], "none");
+}
+
+/// A baseline that expects something else: the run fails and names the cell,
+/// whichever way the verdict moved.
+#[test]
+fn a_change_from_the_baseline_fails_the_run_and_names_the_cell() {
+    if !capture_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let baseline = dir.path().join("baseline.toml");
+    std::fs::write(
+        &baseline,
+        "[hello]\n\"python × python\" = \"PASS\"\n\"python × rust\" = \"DIFFERS: SYN.window\"\n",
+    )
+    .unwrap();
+    let args = |b: &str| {
+        vec![
+            "run".to_string(),
+            "--scenario".into(),
+            "hello".into(),
+            "--server".into(),
+            "python".into(),
+            "--client".into(),
+            "python".into(),
+            "--client".into(),
+            "rust".into(),
+            "--baseline".into(),
+            b.to_string(),
+        ]
+    };
+    let argv = args(baseline.to_str().unwrap());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (code, summary) = harness_json(&argv, &dir.path().join("a1"));
+    assert_eq!(code, 1, "{:#}", summary["baseline"]);
+    let changes = summary["baseline"]["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["client"], "rust");
+    assert_eq!(changes[0]["expected"], "DIFFERS: SYN.window");
+    assert_eq!(changes[0]["actual"], "PASS");
+
+    // Regenerating the baseline makes the same run conform.
+    let mut update = argv.clone();
+    update.push("--update-baseline");
+    let (code, _) = harness_json(&update, &dir.path().join("a2"));
+    assert_eq!(code, 0);
+    let text = std::fs::read_to_string(&baseline).unwrap();
+    assert!(text.contains("\"python × rust\" = \"PASS\""), "{text}");
+    let (code, summary) = harness_json(&argv, &dir.path().join("a3"));
+    assert_eq!(code, 0, "{:#}", summary["baseline"]);
+}
+
+/// Not installed and not declared are not failures: the cells say so, and
+/// the run still conforms.
+#[test]
+fn unavailable_and_unsupported_cells_are_graded_not_failed() {
+    if !capture_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut text =
+        std::fs::read_to_string(workspace_root().join("tests/implementations.toml")).unwrap();
+    text.push_str(
+        r#"
+[[implementation]]
+name = "absent"
+language = "C"
+roles = ["client"]
+client = ["no-such-program-here", "{host}", "{port}"]
+requires = ["no-such-program-here"]
+"#,
+    );
+    let manifest = dir.path().join("implementations.toml");
+    std::fs::write(&manifest, text).unwrap();
+    let (code, summary) = harness_json(
+        &[
+            "run",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--server",
+            "python",
+            "--client",
+            "absent",
+            "--scenario",
+            "hello",
+            "--scenario",
+            "ipv6",
+            "--no-baseline",
+        ],
+        &dir.path().join("artifacts"),
+    );
+    let find = |scenario: &str, server: &str, client: &str| {
+        summary["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["scenario"] == scenario && c["server"] == server && c["client"] == client)
+            .unwrap_or_else(|| panic!("no {scenario} {server}×{client}"))
+            .clone()
+    };
+    let c = find("hello", "python", "absent");
+    assert_eq!(c["verdict"], "UNAVAILABLE", "{}", show(&c));
+    assert!(c["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no-such-program-here"));
+    let c = find("ipv6", "python", "absent");
+    assert!(
+        c["verdict"] == "UNAVAILABLE" || c["verdict"] == "UNSUPPORTED",
+        "{}",
+        show(&c)
+    );
+    // The ipv6 reference (socat) runs even though --server python was asked.
+    let c = find("ipv6", "socat", "socat");
+    assert_eq!(c["verdict"], "PASS", "{}", show(&c));
+    assert_eq!(code, 0, "counts: {}", summary["counts"]);
+}
+
+/// A scenario's policy override takes a field out of the comparison, and
+/// only that field.
+#[test]
+fn a_scenario_policy_override_ignores_exactly_its_fields() {
+    if !capture_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = deviant_manifest(dir.path());
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir(&scenarios).unwrap();
+    std::fs::write(
+        scenarios.join("lenient.toml"),
+        "description = \"the SYN's window is not compared\"\n[policy]\n\"SYN.window\" = \"ignored\"\n",
+    )
+    .unwrap();
+    let (_, summary) = harness_json(
+        &[
+            "run",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--scenarios",
+            scenarios.to_str().unwrap(),
+            "--server",
+            "python",
+            "--client",
+            "deviant-rcvbuf",
+            "--no-baseline",
+        ],
+        &dir.path().join("artifacts"),
+    );
+    let c = cell(&summary, "deviant-rcvbuf");
+    assert_eq!(c["verdict"], "DIFFERS", "{}", show(c));
+    assert!(!differs_in(c, "SYN", "window"), "{}", show(c));
+    assert!(differs_in(c, "SYN", "wscale"), "{}", show(c));
 }

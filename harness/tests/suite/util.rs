@@ -95,6 +95,7 @@ pub fn start_server(lang: Lang) -> (Child, u16) {
         &format!("{lang:?} server"),
         &lang.server_argv(&["--host", "127.0.0.1", "--port", "0"]),
         None,
+        None,
     )
     .expect("server starts");
     let port = server
@@ -109,7 +110,7 @@ fn stderr_of(child: &mut Child) -> String {
 
 /// Runs `argv` to completion within [`WAIT`].
 pub fn run_to_end(name: &str, argv: &[String]) -> Output {
-    let mut child = Child::spawn(name, argv, None).expect("program starts");
+    let mut child = Child::spawn(name, argv, None, None).expect("program starts");
     child
         .wait(WAIT, &never)
         .unwrap_or_else(|e| panic!("{e}; stderr: {}", stderr_of(&mut child)))
