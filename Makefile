@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all deps build run test fmt clean
+.PHONY: all deps build run baseline test fmt clean
 
 all: build
 
@@ -13,10 +13,15 @@ deps:
 build: deps
 	$(CARGO) build --workspace --bins
 
-# Every server × client pairing under a loopback capture: the verdict
-# matrix, the handshake tables, and where the captures are.
+# Every scenario × server × client under a loopback capture: the verdict
+# matrices, the compared fields, the baseline check, and where the captures are.
 run: build
 	target/debug/harness run
+
+# Record this machine's verdicts as the expected ones (tests/baseline.toml),
+# after a deliberate change in wire behaviour; commit the file with it.
+baseline: build
+	target/debug/harness run --update-baseline
 
 test: deps
 	$(CARGO) test --workspace
