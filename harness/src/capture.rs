@@ -18,7 +18,7 @@ use crate::dissect::{Frame, LinkType};
 /// Why a capture could not be taken, read or saved.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CaptureError {
-    #[error("cannot capture on '{device}': {message}. Run as root, or grant the capability once: sudo setcap cap_net_raw,cap_net_admin=eip {exe}")]
+    #[error("cannot capture on '{device}': {message}. Run as root, or grant the capability once: sudo setcap cap_net_raw,cap_net_admin=eip {exe}, or let the harness capture inside a user namespace (--isolation userns)")]
     Permission {
         device: String,
         message: String,

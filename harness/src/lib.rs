@@ -18,6 +18,7 @@ pub mod declaration;
 pub mod dissect;
 #[cfg(test)]
 mod fixtures;
+pub mod isolation;
 pub mod manifest;
 pub mod plan;
 pub mod port_lock;

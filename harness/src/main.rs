@@ -89,12 +89,17 @@ struct RunArgs {
     /// Capture device
     #[arg(long, default_value = "lo")]
     device: String,
+    /// How cells are kept apart: auto picks netns with root, else userns, else ports
+    #[arg(long, value_enum, default_value = "auto")]
+    isolation: harness::isolation::Requested,
     /// Print the JSON summary on stdout instead of the terminal report
     #[arg(long)]
     json: bool,
 }
 
 fn main() -> ExitCode {
+    // Parsed before anything else, and isolation chosen while the process
+    // still has a single thread: a user namespace cannot be entered later.
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -126,7 +131,9 @@ fn main() -> ExitCode {
             print!("{}", report::render_policy());
             ExitCode::SUCCESS
         }
-        Command::Run(args) => match run(*args) {
+        Command::Run(args) => match harness::isolation::choose(args.isolation)
+            .and_then(|isolation| run(*args, isolation))
+        {
             Ok(code) => ExitCode::from(code),
             Err(message) => {
                 eprintln!("harness: {message}");
@@ -234,7 +241,7 @@ fn render_list(manifest: &Manifest, scenarios: &[Scenario]) -> String {
     out
 }
 
-fn run(args: RunArgs) -> Result<u8, String> {
+fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot locate the harness binary: {e}"))?;
     let bin = match args.bin_dir {
@@ -334,6 +341,7 @@ fn run(args: RunArgs) -> Result<u8, String> {
     let env = Environment {
         root: root.clone(),
         bin,
+        isolation,
         capture: CaptureConfig {
             device: args.device,
             ..CaptureConfig::default()
@@ -349,12 +357,16 @@ fn run(args: RunArgs) -> Result<u8, String> {
     };
     if !quiet {
         eprintln!(
-            "harness: {} cells in {} scenarios, {runnable} to run, {} at a time; artifacts in {}",
+            "harness: {} cells in {} scenarios, {runnable} to run, {} at a time; isolation: {}; artifacts in {}",
             planned.len(),
             scenarios.len(),
             jobs.min(runnable.max(1)),
+            isolation.describe(),
             artifacts.display()
         );
+        if !isolation.per_cell_namespace() && scenarios.iter().any(|s| s.port.is_some()) {
+            eprintln!("harness: warning: without network namespaces, fixed-port scenarios share the host's loopback; a TIME_WAIT left by an earlier cell can change a later SYN (run as root for --isolation netns)");
+        }
     }
     let results = runner::run_matrix(
         &env, &manifest, &scenarios, &planned, &artifacts, jobs, &progress,
@@ -385,6 +397,7 @@ fn run(args: RunArgs) -> Result<u8, String> {
     let summary = report::Summary {
         schema: 2,
         reference: &manifest.reference,
+        isolation,
         artifacts: artifacts.display().to_string(),
         exit_code: if interrupted {
             i32::from(EXIT_INTERRUPTED)
@@ -424,6 +437,7 @@ fn run(args: RunArgs) -> Result<u8, String> {
             }
         }
         println!("Verdicts: {}", summary.counts);
+        println!("Isolation: {}", isolation.describe());
         if let Some(c) = &comparison {
             print!("{}", baseline::render(c));
         }

@@ -532,6 +532,8 @@ pub fn render_policy() -> String {
 pub struct Summary<'a> {
     pub schema: u32,
     pub reference: &'a str,
+    /// How cells were kept apart.
+    pub isolation: crate::isolation::Isolation,
     pub artifacts: String,
     pub exit_code: i32,
     pub counts: Counts,

@@ -16,6 +16,7 @@ use crate::capture::{self, CaptureConfig, CaptureError, CaptureStats, LiveCaptur
 use crate::checks::{self, Check, Evidence};
 use crate::conversation::{self, Connection};
 use crate::dissect::{self, DissectError, Frame, LinkType};
+use crate::isolation::{self, Isolation};
 use crate::manifest::{self, Implementation, Manifest, ServerStdout, Substitutions};
 use crate::plan::PlannedCell;
 use crate::port_lock;
@@ -54,6 +55,10 @@ impl Default for Timeouts {
     }
 }
 
+/// The tutorial's port, used by every cell that has a network namespace of
+/// its own and no port set by its scenario.
+pub const TUTORIAL_PORT: u16 = 1712;
+
 /// The server column of a scenario where no server runs (refused).
 pub const NO_SERVER: &str = "none";
 
@@ -62,6 +67,7 @@ pub const NO_SERVER: &str = "none";
 pub struct Environment {
     pub root: PathBuf,
     pub bin: PathBuf,
+    pub isolation: Isolation,
     pub capture: CaptureConfig,
     pub timeouts: Timeouts,
 }
@@ -163,6 +169,11 @@ pub fn run_pairing(
     }
 
     let host = scenario.host.as_str();
+    // In a namespace of its own a cell has the loopback to itself, so it
+    // uses the scenario's port or the tutorial's.
+    let fixed_port = scenario
+        .port
+        .or(env.isolation.per_cell_namespace().then_some(TUTORIAL_PORT));
     let manifest_dir = manifest.path.parent().unwrap_or(Path::new("."));
     let substitutions = |port| Substitutions {
         root: &env.root,
@@ -193,7 +204,7 @@ pub fn run_pairing(
     let mut attempt = 0;
     let (live, mut server_child, port) = loop {
         attempt += 1;
-        let port = match scenario.port {
+        let port = match fixed_port {
             Some(port) => port,
             None => match free_port(host) {
                 Ok(p) => p,
@@ -236,9 +247,7 @@ pub fn run_pairing(
         );
         match wait {
             Ok(()) => break (live, Some(child), port),
-            Err(WaitError::ExitedEarly { .. })
-                if attempt < PORT_TRIES && scenario.port.is_none() =>
-            {
+            Err(WaitError::ExitedEarly { .. }) if attempt < PORT_TRIES && fixed_port.is_none() => {
                 let _ = child.kill();
                 drop(live);
                 continue;
@@ -434,6 +443,25 @@ fn analyse(
     result.link = Some(link);
 }
 
+/// Gives the calling thread the network its next cell runs on: a fresh
+/// namespace, or on the shared loopback the machine-wide lock of the
+/// scenario's fixed port, held (by the returned guard) for the whole cell.
+fn prepare_network(
+    env: &Environment,
+    scenario: &Scenario,
+) -> Result<Option<port_lock::PortLock>, String> {
+    if env.isolation.per_cell_namespace() {
+        isolation::enter_fresh_network_namespace()
+            .map(|()| None)
+            .map_err(|e| format!("cannot create a network namespace for this cell: {e}"))
+    } else {
+        scenario
+            .port
+            .map(|p| port_lock::lock(p, PORT_LOCK_TIMEOUT, &interrupted))
+            .transpose()
+    }
+}
+
 /// Runs the runnable `cells` on up to `jobs` threads, calling `on_done` as
 /// each ends. Results come back in the order of `cells`; skipped cells are
 /// not run and have no result. Cells of a scenario with a fixed port run one
@@ -471,12 +499,7 @@ pub fn run_matrix(
                 let Some(client) = manifest.get(&cell.client) else {
                     continue;
                 };
-                // Held for the whole pairing, so no other server takes the port.
-                let port_lock = scenario
-                    .port
-                    .map(|p| port_lock::lock(p, PORT_LOCK_TIMEOUT, &interrupted))
-                    .transpose();
-                let outcome = match port_lock {
+                let outcome = match prepare_network(env, scenario) {
                     Ok(_guard) => {
                         run_pairing(env, manifest, scenario, server, client, artifacts_root)
                     }

@@ -67,7 +67,7 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.pcap");
-        write_atomically(&path, &pcap_bytes(LinkType::Ethernet, &[big.clone()])).unwrap();
+        write_atomically(&path, &pcap_bytes(LinkType::Ethernet, std::slice::from_ref(&big))).unwrap();
         let (link, frames) = crate::capture::read_file(&path).unwrap();
         assert_eq!(link, LinkType::Ethernet);
         assert_eq!(frames.len(), 1);

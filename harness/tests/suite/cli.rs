@@ -80,15 +80,14 @@ fn policy_table_lists_every_policy() {
     }
 }
 
-/// Without CAP_NET_RAW the harness stops with exit 2 and the remedy. Only
-/// checkable when running as root, by dropping to `nobody` with setpriv.
-#[test]
-fn without_capture_privilege_exit_2_with_the_remedy() {
+/// Runs the harness as `nobody` with every capability dropped, or returns
+/// `None` when this test process cannot (it needs root and setpriv).
+fn run_as_nobody(args: &[&str]) -> Option<(Output, tempfile::TempDir)> {
     let is_root = unsafe { libc::geteuid() } == 0;
     let setpriv = std::path::Path::new("/usr/bin/setpriv");
     if !is_root || !setpriv.exists() {
         eprintln!("skipping: needs root and setpriv to drop privileges");
-        return;
+        return None;
     }
     let _ = crate::util::bin_dir();
     let dir = tempfile::tempdir().unwrap();
@@ -106,17 +105,62 @@ fn without_capture_privilege_exit_2_with_the_remedy() {
             "--bounding-set=-all",
         ])
         .arg(env!("CARGO_BIN_EXE_harness"))
-        .args(["run", "--artifacts"])
-        .arg(dir.path())
+        .args(args)
+        .arg("--artifacts")
+        .arg(dir.path().join("artifacts"))
         .current_dir(workspace_root())
         .output()
         .expect("setpriv runs");
+    Some((out, dir))
+}
+
+/// Without CAP_NET_RAW on the host's loopback the harness stops with exit 2
+/// and the remedy.
+#[test]
+fn without_capture_privilege_exit_2_with_the_remedy() {
+    let Some((out, _dir)) = run_as_nobody(&["run", "--isolation", "ports"]) else {
+        return;
+    };
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
     assert!(
         stderr.contains("setcap cap_net_raw,cap_net_admin=eip") && stderr.contains("root"),
         "{stderr}"
     );
+}
+
+/// Unprivileged, the harness makes its own user namespace and captures on
+/// per-cell network namespaces inside it: no root needed.
+#[test]
+fn unprivileged_runs_in_a_user_namespace() {
+    let Some((out, dir)) = run_as_nobody(&[
+        "run",
+        "--scenario",
+        "hello",
+        "--server",
+        "python",
+        "--client",
+        "rust",
+    ]) else {
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "Isolation: a network namespace per cell, inside an unprivileged user namespace"
+        ),
+        "{stdout}"
+    );
+    assert!(dir
+        .path()
+        .join("artifacts/hello/python__rust/capture.pcap")
+        .is_file());
 }
 
 #[test]

@@ -498,3 +498,47 @@ fn a_scenario_policy_override_ignores_exactly_its_fields() {
     assert!(!differs_in(c, "SYN", "window"), "{}", show(c));
     assert!(differs_in(c, "SYN", "wscale"), "{}", show(c));
 }
+
+/// Each isolation mode runs the same cells to the same verdicts, says which
+/// mode it used, and (with namespaces) gives every cell the tutorial's port.
+#[test]
+fn every_isolation_mode_gives_the_same_verdicts() {
+    if !capture_or_skip() {
+        return;
+    }
+    let root = unsafe { libc::geteuid() } == 0;
+    for mode in ["netns", "userns", "ports"] {
+        if mode == "netns" && !root {
+            eprintln!("skipping --isolation netns: needs root");
+            continue;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (code, summary) = harness_json(
+            &[
+                "run",
+                "--isolation",
+                mode,
+                "--scenario",
+                "hello",
+                "--scenario",
+                "refused",
+            ],
+            dir.path(),
+        );
+        assert_eq!(summary["isolation"], mode);
+        assert_eq!(code, 0, "{mode}: {:#}", summary["baseline"]);
+        let ports: Vec<u64> = summary["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["port"].as_u64())
+            .collect();
+        assert_eq!(ports.len(), 20, "{mode}");
+        if mode == "ports" {
+            // Free ports from the kernel, not the tutorial's fixed one.
+            assert!(ports.iter().any(|p| *p != 1712), "{mode}: {ports:?}");
+        } else {
+            assert!(ports.iter().all(|p| *p == 1712), "{mode}: {ports:?}");
+        }
+    }
+}
