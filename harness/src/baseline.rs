@@ -286,6 +286,7 @@ mod tests {
                 })
                 .collect(),
             display_filter: None,
+            merged_filter: None,
             run: None,
         }
     }

@@ -10,6 +10,7 @@
 //! What runs is data: [`manifest`] declares the implementations,
 //! [`scenario`] the scenarios, and [`plan`] crosses them into cells.
 
+pub mod annotate;
 pub mod baseline;
 pub mod capture;
 pub mod checks;
@@ -18,7 +19,9 @@ pub mod declaration;
 pub mod dissect;
 #[cfg(test)]
 mod fixtures;
+pub mod inspect;
 pub mod isolation;
+pub mod ladder;
 pub mod manifest;
 pub mod plan;
 pub mod port_lock;

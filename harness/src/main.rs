@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use harness::baseline::{self, Baseline};
 use harness::capture::CaptureConfig;
+use harness::inspect;
 use harness::manifest::Manifest;
 use harness::plan::{self, PlannedCell, Selection};
 use harness::report::{self, Cell};
@@ -34,6 +35,30 @@ enum Command {
     Run(Box<RunArgs>),
     /// Print the field policy table: what is compared exactly, relative to the ISN, by meaning, or ignored.
     Policy,
+    /// Explain any pcap or pcapng: its TCP connections, their compared fields and ladder diagrams.
+    Inspect {
+        /// A capture file, e.g. one saved from Wireshark or tcpdump
+        file: PathBuf,
+        /// Only the connection(s) with this port at either end
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Compare the handshakes of two captures under the matrix's field policies (exit 0 same, 1 different).
+    Diff {
+        a: PathBuf,
+        b: PathBuf,
+        /// Compare the connection on this port in both files [default: the first established or refused one]
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Two pairings' ladder diagrams side by side, differing fields highlighted. Each is a capture file, a cell folder, or SCENARIO/SERVER__CLIENT in the latest run.
+    Show {
+        a: String,
+        b: String,
+        /// The run to look in for SCENARIO/SERVER__CLIENT [default: target/harness/latest]
+        #[arg(long, value_name = "DIR")]
+        artifacts: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -131,6 +156,47 @@ fn main() -> ExitCode {
             print!("{}", report::render_policy());
             ExitCode::SUCCESS
         }
+        Command::Inspect { file, port } => {
+            match inspect::load(&file).and_then(|c| inspect::render_inspect(&c, port)) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => usage_error(&e.to_string()),
+            }
+        }
+        Command::Diff { a, b, port } => {
+            let loaded = inspect::load(&a).and_then(|a| Ok((a, inspect::load(&b)?)));
+            match loaded.and_then(|(a, b)| inspect::render_diff(&a, &b, port)) {
+                Ok((text, same)) => {
+                    print!("{text}");
+                    if same {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => usage_error(&e.to_string()),
+            }
+        }
+        Command::Show { a, b, artifacts } => {
+            let resolve = |name: &str| resolve_capture(name, artifacts.as_deref());
+            let shown = resolve(&a)
+                .and_then(|a| Ok((a, resolve(&b)?)))
+                .and_then(|(a, b)| {
+                    let (a, b) = (inspect::load(&a), inspect::load(&b));
+                    let (a, b) = (a.map_err(|e| e.to_string())?, b.map_err(|e| e.to_string())?);
+                    inspect::render_show(&a, &b, harness::ladder::Paint::for_stdout())
+                        .map_err(|e| e.to_string())
+                });
+            match shown {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => usage_error(&e),
+            }
+        }
         Command::Run(args) => match harness::isolation::choose(args.isolation)
             .and_then(|isolation| run(*args, isolation))
         {
@@ -141,6 +207,44 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("harness: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// A capture named on the command line: a file, a cell's folder (its
+/// annotated capture), or SCENARIO/SERVER__CLIENT inside a run's artifacts.
+fn resolve_capture(name: &str, artifacts: Option<&Path>) -> Result<PathBuf, String> {
+    let in_dir = |dir: &Path| {
+        ["capture.pcapng", "capture.pcap"]
+            .iter()
+            .map(|f| dir.join(f))
+            .find(|p| p.is_file())
+    };
+    let given = Path::new(name);
+    if given.is_file() {
+        return Ok(given.to_path_buf());
+    }
+    if given.is_dir() {
+        return in_dir(given).ok_or_else(|| format!("{name} holds no capture.pcapng or capture.pcap"));
+    }
+    let run = match artifacts {
+        Some(dir) => dir.to_path_buf(),
+        None => {
+            let cwd = std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+            find_root(&cwd)
+                .ok_or("cannot find the workspace for target/harness/latest; pass --artifacts DIR")?
+                .join("target/harness/latest")
+        }
+    };
+    in_dir(&run.join(name)).ok_or_else(|| {
+        format!(
+            "'{name}' is not a capture file, a cell folder, or SCENARIO/SERVER__CLIENT in {}; e.g. hello/python__rust",
+            run.display()
+        )
+    })
 }
 
 /// The nearest ancestor of `start` holding the default manifest.
@@ -372,6 +476,25 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
         &env, &manifest, &scenarios, &planned, &artifacts, jobs, &progress,
     )
     .map_err(|e| e.to_string())?;
+    // One pcapng per scenario with every pairing on its own interface.
+    let mut merged = std::collections::BTreeMap::new();
+    for (index, scenario) in scenarios.iter().enumerate() {
+        let ran: Vec<&runner::PairingResult> = planned
+            .iter()
+            .zip(&results)
+            .filter(|(p, _)| p.scenario == index)
+            .filter_map(|(_, r)| r.as_ref())
+            .collect();
+        if ran.is_empty() {
+            continue;
+        }
+        match runner::write_merged(&scenario.name, &ran, &artifacts) {
+            Ok(file) => {
+                merged.insert(scenario.name.clone(), file);
+            }
+            Err(e) => eprintln!("harness: cannot write the merged capture of {}: {e}", scenario.name),
+        }
+    }
     let cells = report::grade(&manifest, &scenarios, &planned, results);
 
     let interrupted = INTERRUPTED.load(Ordering::SeqCst);
@@ -406,6 +529,7 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
         },
         counts: report::Counts::of(&cells),
         baseline: comparison.as_ref(),
+        merged: &merged,
         cells: &cells,
     };
     let json = serde_json::to_string_pretty(&summary)
@@ -441,7 +565,7 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
         if let Some(c) = &comparison {
             print!("{}", baseline::render(c));
         }
-        print!("{}", report::render_artifacts(&cells, &artifacts));
+        print!("{}", report::render_artifacts(&cells, &artifacts, &merged));
         println!("  summary: {}", summary_path.display());
     }
     if let Some(parent) = artifacts.parent() {

@@ -64,6 +64,8 @@ pub struct Cell {
     /// Against the reference pairing of the same scenario.
     pub differences: Vec<Difference>,
     pub display_filter: Option<String>,
+    /// Selects this pairing in its scenario's merged pcapng.
+    pub merged_filter: Option<String>,
     /// What running it produced; absent for cells that were not run.
     #[serde(flatten)]
     pub run: Option<PairingResult>,
@@ -127,6 +129,7 @@ pub fn grade(
                 reason: None,
                 differences: Vec::new(),
                 display_filter: None,
+                merged_filter: None,
                 run: None,
             };
             if let Some((skip, reason)) = &p.skip {
@@ -166,6 +169,7 @@ pub fn grade(
                 Verdict::Differs
             };
             cell.display_filter = Some(format!("tcp.port == {}", result.port));
+            cell.merged_filter = Some(crate::runner::merged_filter(&cell.server, &cell.client));
             cell.run = Some(result);
             cell
         })
@@ -361,24 +365,110 @@ pub fn render_scenario(
     out
 }
 
+/// The fields shown for a signature, by segment; the streams' bytes are
+/// left out (they are the `delivered` check's business, and a hash per
+/// scenario would keep equal tables from being recognised).
+fn signature_rows(sig: &signature::Signature) -> Vec<(&'static str, &'static str)> {
+    const FIELDS: [&str; 12] = [
+        "flags", "seq", "ack", "window", "len", "options", "mss", "wscale", "sack_perm", "ts",
+        "ip.ttl", "ip.df",
+    ];
+    sig.handshake
+        .iter()
+        .flat_map(|seg| FIELDS.iter().map(move |f| (seg.label, *f)))
+        .chain(
+            sig.meaning
+                .iter()
+                .filter(|(f, _)| !f.ends_with(" bytes"))
+                .map(|(f, _)| ("conversation", *f)),
+        )
+        .collect()
+}
+
+/// One signature's values for `rows`, `*` marking those in `differences`.
+fn signature_column(
+    rows: &[(&str, &str)],
+    sig: &signature::Signature,
+    differences: &[Difference],
+) -> Vec<String> {
+    rows.iter()
+        .map(|(label, field)| {
+            let value = sig
+                .field(label, field)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| "-".into());
+            if differences.iter().any(|d| d.segment == *label && d.field == *field) {
+                format!("{value} *")
+            } else {
+                value
+            }
+        })
+        .collect()
+}
+
+/// segment | field | one column per signature.
+fn rows_table(headers: &[String], rows: &[(&str, &str)], columns: &[Vec<String>]) -> String {
+    let mut table_rows = vec![["segment", "field"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(headers.iter().cloned())
+        .collect::<Vec<_>>()];
+    for (i, (label, field)) in rows.iter().enumerate() {
+        let first_of_segment = i == 0 || rows[i - 1].0 != *label;
+        table_rows.push(
+            [
+                if first_of_segment { label.to_string() } else { String::new() },
+                field.to_string(),
+            ]
+            .into_iter()
+            .chain(columns.iter().map(|values| values[i].clone()))
+            .collect(),
+        );
+    }
+    table(&table_rows)
+}
+
+/// Signatures side by side, one column each, `*` marking differences; for
+/// `harness inspect` and `harness diff`.
+pub fn signature_table(columns: &[(String, &signature::Signature, &[Difference])]) -> String {
+    let Some((_, first, _)) = columns.first() else {
+        return String::new();
+    };
+    let rows = signature_rows(first);
+    let headers: Vec<String> = columns.iter().map(|(h, _, _)| h.clone()).collect();
+    let values: Vec<Vec<String>> = columns
+        .iter()
+        .map(|(_, sig, diffs)| signature_column(&rows, sig, diffs))
+        .collect();
+    rows_table(&headers, &rows, &values)
+}
+
+/// The differences as a table: segment, field, A's value, B's value, frame.
+pub fn differences_table(differences: &[Difference], a: &str, b: &str) -> String {
+    let mut rows = vec![vec![
+        "segment".to_string(),
+        "field".into(),
+        a.to_string(),
+        b.to_string(),
+        "frame".into(),
+    ]];
+    for d in differences {
+        rows.push(vec![
+            d.segment.clone(),
+            d.field.clone(),
+            d.reference.clone(),
+            d.actual.clone(),
+            d.frame.map_or("-".into(), |f| f.to_string()),
+        ]);
+    }
+    table(&rows)
+}
+
 /// The compared segments field by field, one column per distinct
 /// conversation: pairings that look the same on the wire share a column, so
 /// sixteen identical pairings make one column, not sixteen.
 fn render_wire_table(cells: &[&Cell], reference: &str) -> String {
-    const FIELDS: [&str; 12] = [
-        "flags",
-        "seq",
-        "ack",
-        "window",
-        "len",
-        "options",
-        "mss",
-        "wscale",
-        "sack_perm",
-        "ts",
-        "ip.ttl",
-        "ip.df",
-    ];
     let is_reference = |c: &Cell| {
         c.client == reference && (c.server == reference || c.server == crate::runner::NO_SERVER)
     };
@@ -391,39 +481,9 @@ fn render_wire_table(cells: &[&Cell], reference: &str) -> String {
     let Some((_, first)) = with_sig.first() else {
         return String::new();
     };
-    let rows: Vec<(&str, &str)> = first
-        .handshake
-        .iter()
-        .flat_map(|seg| FIELDS.iter().map(move |f| (seg.label, *f)))
-        // The streams' bytes are the `delivered` check's business, and a
-        // hash per scenario would keep equal tables from being recognised.
-        .chain(
-            first
-                .meaning
-                .iter()
-                .filter(|(f, _)| !f.ends_with(" bytes"))
-                .map(|(f, _)| ("conversation", *f)),
-        )
-        .collect();
+    let rows = signature_rows(first);
     let column_of = |cell: &Cell, sig: &signature::Signature| -> Vec<String> {
-        rows.iter()
-            .map(|(label, field)| {
-                let value = sig
-                    .field(label, field)
-                    .cloned()
-                    .flatten()
-                    .unwrap_or_else(|| "-".into());
-                let differs = cell
-                    .differences
-                    .iter()
-                    .any(|d| d.segment == *label && d.field == *field);
-                if differs {
-                    format!("{value} *")
-                } else {
-                    value
-                }
-            })
-            .collect()
+        signature_column(&rows, sig, &cell.differences)
     };
     let mut columns: Vec<(Vec<String>, Vec<String>)> = Vec::new();
     for (cell, sig) in &with_sig {
@@ -437,28 +497,9 @@ fn render_wire_table(cells: &[&Cell], reference: &str) -> String {
     let mut out = String::from(
         "\nOn the wire (Seq/Ack relative to each side's ISN, as Wireshark shows them):\n\n",
     );
-    let mut table_rows = vec![["segment", "field"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain((1..=columns.len()).map(|n| format!("#{n}")))
-        .collect::<Vec<_>>()];
-    for (i, (label, field)) in rows.iter().enumerate() {
-        let first_of_segment = i == 0 || rows[i - 1].0 != *label;
-        table_rows.push(
-            [
-                if first_of_segment {
-                    label.to_string()
-                } else {
-                    String::new()
-                },
-                field.to_string(),
-            ]
-            .into_iter()
-            .chain(columns.iter().map(|(values, _)| values[i].clone()))
-            .collect(),
-        );
-    }
-    out.push_str(&table(&table_rows));
+    let headers: Vec<String> = (1..=columns.len()).map(|n| format!("#{n}")).collect();
+    let values: Vec<Vec<String>> = columns.iter().map(|(v, _)| v.clone()).collect();
+    out.push_str(&rows_table(&headers, &rows, &values));
     for (n, (_, names)) in columns.iter().enumerate() {
         let who = if columns.len() == 1 {
             format!("all {} pairings", names.len())
@@ -478,22 +519,33 @@ fn render_wire_table(cells: &[&Cell], reference: &str) -> String {
 
 /// Where the artifacts are, and the captures worth opening first: those of
 /// cells that did not pass.
-pub fn render_artifacts(cells: &[Cell], artifacts: &Path) -> String {
+pub fn render_artifacts(
+    cells: &[Cell],
+    artifacts: &Path,
+    merged: &std::collections::BTreeMap<String, String>,
+) -> String {
     let mut out = format!(
-        "\nArtifacts: {}\n  one folder per cell, SCENARIO/SERVER__CLIENT/: capture.pcap (open it in Wireshark), message.bin, and each program's .stdout, .stderr and .exit\n",
+        "\nArtifacts: {}\n  one folder per cell, SCENARIO/SERVER__CLIENT/: capture.pcapng (annotated: a comment on every packet), capture.pcap (as libpcap captured it), message.bin, and each program's .stdout, .stderr and .exit\n",
         artifacts.display()
     );
-    for cell in cells
-        .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Differs))
-    {
-        let (Some(run), Some(filter)) = (&cell.run, &cell.display_filter) else {
+    if !merged.is_empty() {
+        let _ = writeln!(
+            out,
+            "  every pairing of a scenario in one Wireshark window: SCENARIO/all-pairings.pcapng, one interface per pairing;\n  select one with the display filter frame.interface_name == \"SERVER__CLIENT\", e.g. {}",
+            crate::runner::merged_filter("python", "rust")
+        );
+        for (scenario, file) in merged {
+            let _ = writeln!(out, "    {scenario:<8} {}", artifacts.join(file).display());
+        }
+    }
+    for cell in cells.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Differs)) {
+        let Some(run) = &cell.run else {
             continue;
         };
-        if let Some(file) = &run.capture_file {
+        if let Some(file) = run.pcapng_file.as_ref().or(run.capture_file.as_ref()) {
             let _ = writeln!(
                 out,
-                "  {} {} {}: {}  (Wireshark filter: {filter})",
+                "  {} {} {}: {}",
                 cell.verdict.as_str(),
                 cell.scenario,
                 cell.label(),
@@ -539,6 +591,9 @@ pub struct Summary<'a> {
     pub counts: Counts,
     /// The comparison with the baseline file, when one was used.
     pub baseline: Option<&'a crate::baseline::Comparison>,
+    /// Per scenario, the pcapng holding every pairing (relative to
+    /// `artifacts`); a cell's `merged_filter` selects it there.
+    pub merged: &'a std::collections::BTreeMap<String, String>,
     pub cells: &'a [Cell],
 }
 

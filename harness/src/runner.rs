@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::annotate;
+use crate::savefile;
 use crate::capture::{self, CaptureConfig, CaptureError, CaptureStats, LiveCapture};
 use crate::checks::{self, Check, Evidence};
 use crate::conversation::{self, Connection};
@@ -94,6 +96,11 @@ pub struct PairingResult {
     pub signature: Option<Signature>,
     #[serde(skip)]
     pub link: Option<LinkType>,
+    /// Every captured frame, for the scenario's merged pcapng.
+    #[serde(skip)]
+    pub frames: Vec<Frame>,
+    /// The annotated pcapng, relative to the artifacts root.
+    pub pcapng_file: Option<String>,
     pub server_exit: Option<String>,
     pub client_exit: Option<String>,
 }
@@ -120,6 +127,8 @@ impl PairingResult {
             connections: Vec::new(),
             signature: None,
             link: None,
+            frames: Vec::new(),
+            pcapng_file: None,
             server_exit: None,
             client_exit: None,
         }
@@ -400,6 +409,82 @@ fn finish(
         scenario,
         server_stdout,
     );
+    // The annotated copy, written once the conversation is understood.
+    let comments = annotate::comments(&result.connections);
+    let interface = savefile::Interface {
+        name: "lo".into(),
+        description: format!("loopback of {}", cell_description(result)),
+        link,
+        frames: frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f, comments.get(&(i + 1)).cloned()))
+            .collect(),
+    };
+    let section = format!("{} — captured by the tcp-conformance harness", cell_description(result));
+    let path = dir.join("capture.pcapng");
+    match savefile::write_atomically(&path, &savefile::pcapng_bytes(&section, &[interface])) {
+        Ok(()) => result.pcapng_file = Some(format!("{}/capture.pcapng", result.dir)),
+        Err(e) => {
+            let message = format!("artifacts not saved: {}: {e}", path.display());
+            result.error = Some(match result.error.take() {
+                Some(earlier) => format!("{earlier}; {message}"),
+                None => message,
+            });
+        }
+    }
+    result.frames = frames;
+}
+
+/// "scenario hello: python server × rust client", for file comments.
+pub fn cell_description(result: &PairingResult) -> String {
+    format!(
+        "scenario {}: {} server × {} client",
+        result.scenario, result.server, result.client
+    )
+}
+
+/// Writes one pcapng per scenario with every pairing on its own interface,
+/// named like the pairing's folder (`python__rust`), so one Wireshark
+/// window shows them all and `frame.interface_name == "python__rust"`
+/// selects one. Returns the file, relative to `artifacts_root`.
+pub fn write_merged(
+    scenario: &str,
+    results: &[&PairingResult],
+    artifacts_root: &Path,
+) -> std::io::Result<String> {
+    let interfaces: Vec<savefile::Interface<'_>> = results
+        .iter()
+        .filter_map(|r| {
+            let link = r.link?;
+            let comments = annotate::comments(&r.connections);
+            Some(savefile::Interface {
+                name: format!("{}__{}", r.server, r.client),
+                description: cell_description(r),
+                link,
+                frames: r
+                    .frames
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| (f, comments.get(&(i + 1)).cloned()))
+                    .collect(),
+            })
+        })
+        .collect();
+    let relative = format!("{scenario}/all-pairings.pcapng");
+    let section = format!(
+        "scenario {scenario}: every pairing, one interface each — captured by the tcp-conformance harness"
+    );
+    savefile::write_atomically(
+        &artifacts_root.join(&relative),
+        &savefile::pcapng_bytes(&section, &interfaces),
+    )?;
+    Ok(relative)
+}
+
+/// The Wireshark display filter that selects one pairing in the merged file.
+pub fn merged_filter(server: &str, client: &str) -> String {
+    format!("frame.interface_name == \"{server}__{client}\"")
 }
 
 #[allow(clippy::too_many_arguments)]
