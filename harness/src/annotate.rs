@@ -53,7 +53,11 @@ pub fn describe(conn: &Connection, p: &Placed) -> String {
     }
     match p.phase {
         Phase::Teardown => format!("teardown: ACK from {}", side(p.direction)),
-        _ => format!("ack: {} acknowledges {} bytes", side(p.direction), p.rel_ack.saturating_sub(1)),
+        _ => format!(
+            "ack: {} acknowledges {} bytes",
+            side(p.direction),
+            p.rel_ack.saturating_sub(1)
+        ),
     }
 }
 
@@ -61,7 +65,11 @@ pub fn describe(conn: &Connection, p: &Placed) -> String {
 pub fn comments(connections: &[Connection]) -> BTreeMap<usize, String> {
     connections
         .iter()
-        .flat_map(|conn| conn.segments.iter().map(move |p| (p.segment.frame, describe(conn, p))))
+        .flat_map(|conn| {
+            conn.segments
+                .iter()
+                .map(move |p| (p.segment.frame, describe(conn, p)))
+        })
         .collect()
 }
 

@@ -99,6 +99,11 @@ pub fn frame(link: LinkType, spec: &Spec<'_>) -> Frame {
 
 /// The tutorial's conversation: handshake, `Hello server!`, client closes first.
 pub fn tutorial(link: LinkType) -> Vec<Frame> {
+    tutorial_with_syn_options(link, &SYN_OPTIONS)
+}
+
+/// The tutorial's conversation with other options on the client's SYN.
+pub fn tutorial_with_syn_options(link: LinkType, syn_options: &[u8]) -> Vec<Frame> {
     let c = CLIENT_ISN;
     let s = SERVER_ISN;
     let msg: &[u8] = b"Hello server!";
@@ -108,7 +113,7 @@ pub fn tutorial(link: LinkType) -> Vec<Frame> {
             syn: true,
             seq: c,
             window: 65495,
-            options: &SYN_OPTIONS,
+            options: syn_options,
             ..Spec::default()
         },
         Spec {
@@ -156,7 +161,45 @@ pub fn tutorial(link: LinkType) -> Vec<Frame> {
             ..Spec::default()
         },
     ];
-    specs.iter().map(|spec| frame(link, spec)).collect()
+    // 100 µs apart, so ladders show a time that moves.
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| Frame {
+            timestamp: Duration::from_micros(1_700_000_000_000_000 + 100 * i as u64),
+            ..frame(link, spec)
+        })
+        .collect()
+}
+
+/// Writes the capture files committed under `harness/tests/fixtures/captures/`
+/// (documented in the README there). Run it only to regenerate them:
+/// `cargo test -p harness --lib write_committed_captures -- --ignored`.
+#[test]
+#[ignore = "regenerates committed fixture files"]
+fn write_committed_captures() {
+    use crate::savefile;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/captures");
+    std::fs::create_dir_all(&dir).unwrap();
+    let names = [
+        (LinkType::Ethernet, "ethernet"),
+        (LinkType::LinuxSll, "linux-sll"),
+        (LinkType::Raw, "raw"),
+        (LinkType::Null, "null"),
+        (LinkType::Loop, "loop"),
+    ];
+    for (link, name) in names {
+        let bytes = savefile::pcap_bytes(link, &tutorial(link));
+        std::fs::write(dir.join(format!("tutorial-{name}.pcap")), bytes).unwrap();
+    }
+    // The same conversation, only the SYN's window scale changed (7 → 8).
+    let mut options = SYN_OPTIONS;
+    options[19] = 8;
+    let bytes = savefile::pcap_bytes(
+        LinkType::Ethernet,
+        &tutorial_with_syn_options(LinkType::Ethernet, &options),
+    );
+    std::fs::write(dir.join("tutorial-ethernet-ws256.pcap"), bytes).unwrap();
 }
 
 pub const ALL_LINKS: [LinkType; 5] = [

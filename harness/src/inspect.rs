@@ -33,8 +33,7 @@ pub enum InspectError {
 }
 
 pub fn load(path: &Path) -> Result<Capture, InspectError> {
-    let (link, frames) =
-        capture::read_file(path).map_err(|e| InspectError::Read(e.to_string()))?;
+    let (link, frames) = capture::read_file(path).map_err(|e| InspectError::Read(e.to_string()))?;
     let (segments, malformed) = dissect::dissect_all(link, &frames);
     Ok(Capture {
         path: path.to_path_buf(),
@@ -115,7 +114,11 @@ pub fn render_inspect(capture: &Capture, port: Option<u16>) -> Result<String, In
         capture.frames,
         capture.link,
         capture.connections.len(),
-        if capture.connections.len() == 1 { "" } else { "s" }
+        if capture.connections.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
     );
     for e in &capture.malformed {
         let _ = writeln!(out, "  not dissected: {e}");
@@ -144,10 +147,18 @@ pub fn render_inspect(capture: &Capture, port: Option<u16>) -> Result<String, In
 /// `b` under the matrix's field policies.
 pub fn diff(a: &Capture, b: &Capture, port: Option<u16>) -> Result<Vec<Difference>, InspectError> {
     let (ca, cb) = (a.main_connection(port)?, b.main_connection(port)?);
-    Ok(signature::compare(&signature::signature(ca), &signature::signature(cb), &[]))
+    Ok(signature::compare(
+        &signature::signature(ca),
+        &signature::signature(cb),
+        &[],
+    ))
 }
 
-pub fn render_diff(a: &Capture, b: &Capture, port: Option<u16>) -> Result<(String, bool), InspectError> {
+pub fn render_diff(
+    a: &Capture,
+    b: &Capture,
+    port: Option<u16>,
+) -> Result<(String, bool), InspectError> {
     let (ca, cb) = (a.main_connection(port)?, b.main_connection(port)?);
     let (sa, sb) = (signature::signature(ca), signature::signature(cb));
     let differences = signature::compare(&sa, &sb, &[]);
@@ -159,9 +170,16 @@ pub fn render_diff(a: &Capture, b: &Capture, port: Option<u16>) -> Result<(Strin
         ("B".into(), &sb, &differences),
     ]));
     if differences.is_empty() {
-        let _ = writeln!(out, "\nThe same under the field policies (see `harness policy`).");
+        let _ = writeln!(
+            out,
+            "\nThe same under the field policies (see `harness policy`)."
+        );
     } else {
-        let _ = writeln!(out, "\n{} field(s) differ (frame numbers are B's):\n", differences.len());
+        let _ = writeln!(
+            out,
+            "\n{} field(s) differ (frame numbers are B's):\n",
+            differences.len()
+        );
         out.push_str(&report::differences_table(&differences, "A", "B"));
     }
     Ok((out, differences.is_empty()))

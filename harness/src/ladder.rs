@@ -120,7 +120,10 @@ fn compact(tokens: Vec<Token>) -> Vec<Token> {
     for t in tokens {
         if t.field == "ts values" {
             if !out.iter().any(|x| x.field == "ts values") {
-                out.push(Token { field: "ts values", text: "TS".into() });
+                out.push(Token {
+                    field: "ts values",
+                    text: "TS".into(),
+                });
             }
         } else {
             out.push(t);
@@ -130,7 +133,11 @@ fn compact(tokens: Vec<Token>) -> Vec<Token> {
 }
 
 fn render_marked(conn: &Connection, marks: &[Vec<bool>], paint: Paint, layout: Layout) -> String {
-    let start = conn.segments.first().map(|p| p.segment.timestamp).unwrap_or_default();
+    let start = conn
+        .segments
+        .first()
+        .map(|p| p.segment.timestamp)
+        .unwrap_or_default();
     let rows: Vec<(&Placed, String, usize)> = conn
         .segments
         .iter()
@@ -145,7 +152,12 @@ fn render_marked(conn: &Connection, marks: &[Vec<bool>], paint: Paint, layout: L
             (p, text, width)
         })
         .collect();
-    let inner = rows.iter().map(|(_, _, w)| w + 6).max().unwrap_or(20).max(30);
+    let inner = rows
+        .iter()
+        .map(|(_, _, w)| w + 6)
+        .max()
+        .unwrap_or(20)
+        .max(30);
     let mut out = String::new();
     let client = format!("client {}", conn.client);
     let server = format!("server {}", conn.server);
@@ -154,7 +166,11 @@ fn render_marked(conn: &Connection, marks: &[Vec<bool>], paint: Paint, layout: L
         .max(client.chars().count() + 1);
     match layout {
         Layout::Full => {
-            let _ = writeln!(out, "{:>5}  {:>9}  {client:<width$}{server}", "frame", "time");
+            let _ = writeln!(
+                out,
+                "{:>5}  {:>9}  {client:<width$}{server}",
+                "frame", "time"
+            );
         }
         Layout::Compact => {
             let _ = writeln!(out, "{:>5}  {client:<width$}{server}", "frame");
@@ -216,11 +232,7 @@ fn handshake_marks(a: &Connection, b: &Connection) -> (Vec<Vec<bool>>, Vec<Vec<b
 
 /// Two conversations, one above the other's columns: `a` on the left, `b`
 /// on the right, handshake fields that differ marked.
-pub fn render_side_by_side(
-    a: (&str, &Connection),
-    b: (&str, &Connection),
-    paint: Paint,
-) -> String {
+pub fn render_side_by_side(a: (&str, &Connection), b: (&str, &Connection), paint: Paint) -> String {
     let (marks_a, marks_b) = handshake_marks(a.1, b.1);
     let left = render_marked(a.1, &marks_a, paint, Layout::Compact);
     let right = render_marked(b.1, &marks_b, paint, Layout::Compact);
@@ -239,7 +251,12 @@ pub fn render_side_by_side(
     };
     let left_lines: Vec<&str> = left.lines().collect();
     let right_lines: Vec<&str> = right.lines().collect();
-    let width = left_lines.iter().map(|l| visible(l)).max().unwrap_or(0).max(a.0.len());
+    let width = left_lines
+        .iter()
+        .map(|l| visible(l))
+        .max()
+        .unwrap_or(0)
+        .max(a.0.len());
     let mut out = format!("{:<width$}  ║  {}\n", a.0, b.0);
     for i in 0..left_lines.len().max(right_lines.len()) {
         let l = left_lines.get(i).copied().unwrap_or("");

@@ -228,12 +228,14 @@ fn resolve_capture(name: &str, artifacts: Option<&Path>) -> Result<PathBuf, Stri
         return Ok(given.to_path_buf());
     }
     if given.is_dir() {
-        return in_dir(given).ok_or_else(|| format!("{name} holds no capture.pcapng or capture.pcap"));
+        return in_dir(given)
+            .ok_or_else(|| format!("{name} holds no capture.pcapng or capture.pcap"));
     }
     let run = match artifacts {
         Some(dir) => dir.to_path_buf(),
         None => {
-            let cwd = std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+            let cwd = std::env::current_dir()
+                .map_err(|e| format!("cannot read the current directory: {e}"))?;
             find_root(&cwd)
                 .ok_or("cannot find the workspace for target/harness/latest; pass --artifacts DIR")?
                 .join("target/harness/latest")
@@ -492,7 +494,10 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
             Ok(file) => {
                 merged.insert(scenario.name.clone(), file);
             }
-            Err(e) => eprintln!("harness: cannot write the merged capture of {}: {e}", scenario.name),
+            Err(e) => eprintln!(
+                "harness: cannot write the merged capture of {}: {e}",
+                scenario.name
+            ),
         }
     }
     let cells = report::grade(&manifest, &scenarios, &planned, results);

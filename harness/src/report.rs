@@ -370,8 +370,18 @@ pub fn render_scenario(
 /// scenario would keep equal tables from being recognised).
 fn signature_rows(sig: &signature::Signature) -> Vec<(&'static str, &'static str)> {
     const FIELDS: [&str; 12] = [
-        "flags", "seq", "ack", "window", "len", "options", "mss", "wscale", "sack_perm", "ts",
-        "ip.ttl", "ip.df",
+        "flags",
+        "seq",
+        "ack",
+        "window",
+        "len",
+        "options",
+        "mss",
+        "wscale",
+        "sack_perm",
+        "ts",
+        "ip.ttl",
+        "ip.df",
     ];
     sig.handshake
         .iter()
@@ -398,7 +408,10 @@ fn signature_column(
                 .cloned()
                 .flatten()
                 .unwrap_or_else(|| "-".into());
-            if differences.iter().any(|d| d.segment == *label && d.field == *field) {
+            if differences
+                .iter()
+                .any(|d| d.segment == *label && d.field == *field)
+            {
                 format!("{value} *")
             } else {
                 value
@@ -418,7 +431,11 @@ fn rows_table(headers: &[String], rows: &[(&str, &str)], columns: &[Vec<String>]
         let first_of_segment = i == 0 || rows[i - 1].0 != *label;
         table_rows.push(
             [
-                if first_of_segment { label.to_string() } else { String::new() },
+                if first_of_segment {
+                    label.to_string()
+                } else {
+                    String::new()
+                },
                 field.to_string(),
             ]
             .into_iter()
@@ -538,7 +555,10 @@ pub fn render_artifacts(
             let _ = writeln!(out, "    {scenario:<8} {}", artifacts.join(file).display());
         }
     }
-    for cell in cells.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Differs)) {
+    for cell in cells
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Differs))
+    {
         let Some(run) = &cell.run else {
             continue;
         };

@@ -13,7 +13,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::annotate;
-use crate::savefile;
 use crate::capture::{self, CaptureConfig, CaptureError, CaptureStats, LiveCapture};
 use crate::checks::{self, Check, Evidence};
 use crate::conversation::{self, Connection};
@@ -22,6 +21,7 @@ use crate::isolation::{self, Isolation};
 use crate::manifest::{self, Implementation, Manifest, ServerStdout, Substitutions};
 use crate::plan::PlannedCell;
 use crate::port_lock;
+use crate::savefile;
 
 /// How long a pairing waits for another run to free a fixed port.
 const PORT_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
@@ -421,7 +421,10 @@ fn finish(
             .map(|(i, f)| (f, comments.get(&(i + 1)).cloned()))
             .collect(),
     };
-    let section = format!("{} — captured by the tcp-conformance harness", cell_description(result));
+    let section = format!(
+        "{} — captured by the tcp-conformance harness",
+        cell_description(result)
+    );
     let path = dir.join("capture.pcapng");
     match savefile::write_atomically(&path, &savefile::pcapng_bytes(&section, &[interface])) {
         Ok(()) => result.pcapng_file = Some(format!("{}/capture.pcapng", result.dir)),

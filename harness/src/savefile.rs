@@ -124,7 +124,12 @@ pub fn pcapng_bytes(section_comment: &str, interfaces: &[Interface<'_>]) -> Vec<
     let mut all: Vec<(u32, &Frame, Option<&String>)> = interfaces
         .iter()
         .enumerate()
-        .flat_map(|(i, iface)| iface.frames.iter().map(move |(f, c)| (i as u32, *f, c.as_ref())))
+        .flat_map(|(i, iface)| {
+            iface
+                .frames
+                .iter()
+                .map(move |(f, c)| (i as u32, *f, c.as_ref()))
+        })
         .collect();
     all.sort_by_key(|(i, f, _)| (f.timestamp, *i));
     for (interface, frame, comment) in all {
@@ -173,7 +178,10 @@ mod tests {
             name: "hello/python×rust".into(),
             description: "test".into(),
             link: LinkType::Ethernet,
-            frames: frames.iter().map(|f| (f, Some("a comment, ünïcode".to_string()))).collect(),
+            frames: frames
+                .iter()
+                .map(|f| (f, Some("a comment, ünïcode".to_string())))
+                .collect(),
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.pcapng");
@@ -196,7 +204,11 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.pcap");
-        write_atomically(&path, &pcap_bytes(LinkType::Ethernet, std::slice::from_ref(&big))).unwrap();
+        write_atomically(
+            &path,
+            &pcap_bytes(LinkType::Ethernet, std::slice::from_ref(&big)),
+        )
+        .unwrap();
         let (link, frames) = crate::capture::read_file(&path).unwrap();
         assert_eq!(link, LinkType::Ethernet);
         assert_eq!(frames.len(), 1);

@@ -542,3 +542,92 @@ fn every_isolation_mode_gives_the_same_verdicts() {
         }
     }
 }
+
+/// The annotated pcapng of a cell and the merged one of a scenario carry
+/// their comments and interface names, as tshark reads them.
+#[test]
+fn annotated_captures_read_back_in_tshark() {
+    if !capture_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, summary) = harness_json(
+        &[
+            "run",
+            "--scenario",
+            "hello",
+            "--scenario",
+            "refused",
+            "--server",
+            "python",
+            "--client",
+            "rust",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{}", summary["counts"]);
+    let tshark = |file: &Path| -> Vec<(String, String)> {
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(file)
+            .args([
+                "-T",
+                "fields",
+                "-E",
+                "separator=|",
+                "-e",
+                "frame.interface_name",
+                "-e",
+                "frame.comment",
+            ])
+            .output()
+            .expect("tshark runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let (a, b) = l.split_once('|').unwrap_or((l, ""));
+                (a.to_string(), b.to_string())
+            })
+            .collect()
+    };
+    let cell = dir.path().join("hello/python__rust/capture.pcapng");
+    let rows = tshark(&cell);
+    let comments: Vec<&str> = rows.iter().map(|(_, c)| c.as_str()).collect();
+    assert_eq!(
+        &comments[..3],
+        [
+            "handshake 1/3: SYN",
+            "handshake 2/3: SYN/ACK",
+            "handshake 3/3: ACK"
+        ]
+    );
+    assert!(
+        comments.contains(&"data: 13 bytes client→server"),
+        "{comments:?}"
+    );
+    assert!(
+        comments.contains(&"teardown: FIN from client"),
+        "{comments:?}"
+    );
+    assert!(rows.iter().all(|(i, _)| i == "lo"), "{rows:?}");
+
+    let merged = dir
+        .path()
+        .join(summary["merged"]["hello"].as_str().expect("merged file"));
+    let interfaces: std::collections::BTreeSet<String> =
+        tshark(&merged).into_iter().map(|(i, _)| i).collect();
+    let expected: std::collections::BTreeSet<String> =
+        ["python__python", "python__rust"].map(String::from).into();
+    assert_eq!(interfaces, expected);
+
+    let refused = tshark(&dir.path().join("refused/none__rust/capture.pcapng"));
+    assert_eq!(
+        refused.last().map(|(_, c)| c.as_str()),
+        Some("refused: RST/ACK (nobody listens on this port)")
+    );
+}

@@ -1,0 +1,199 @@
+//! Golden tests: `harness inspect`, `diff` and `show` on the capture files
+//! committed under `harness/tests/fixtures/captures/` (see the README
+//! there), compared with the expected output under `fixtures/golden/`.
+//! After a deliberate change to the rendering, regenerate the expected
+//! files with `UPDATE_GOLDEN=1 cargo test -p harness --test suite golden`
+//! and review the diff.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use crate::assert_same;
+use crate::util::workspace_root;
+
+const CAPTURES: &str = "harness/tests/fixtures/captures";
+const GOLDEN: &str = "harness/tests/fixtures/golden";
+
+fn harness(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(workspace_root())
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()
+        .expect("harness runs")
+}
+
+fn capture(name: &str) -> String {
+    format!("{CAPTURES}/{name}")
+}
+
+/// Compares `actual` with the golden file `name`, or rewrites it.
+fn golden(name: &str, actual: &str) {
+    let path: PathBuf = workspace_root().join(GOLDEN).join(name);
+    if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; create it with UPDATE_GOLDEN=1", path.display()));
+    assert_same!(
+        format!("golden {name}"),
+        expected,
+        "this output",
+        actual.to_string()
+    );
+}
+
+fn fixtures() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(workspace_root().join(CAPTURES))
+        .expect("fixture captures")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn inspect_renders_every_fixture_as_its_golden_file() {
+    let names = fixtures();
+    assert!(names.len() >= 9, "{names:?}");
+    for name in names {
+        let out = harness(&["inspect", &capture(&name)]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        golden(
+            &format!("{name}.inspect.txt"),
+            &String::from_utf8_lossy(&out.stdout),
+        );
+    }
+}
+
+#[test]
+fn show_renders_two_ladders_side_by_side_with_the_difference_marked() {
+    let out = harness(&[
+        "show",
+        &capture("tutorial-ethernet.pcap"),
+        &capture("tutorial-ethernet-ws256.pcap"),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("WS=128*") && text.contains("WS=256*"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "no colour without a terminal: {text}"
+    );
+    golden("show-ethernet-vs-ws256.txt", &text);
+}
+
+#[test]
+fn diff_on_captures_differing_only_in_window_scale_reports_exactly_that() {
+    let root = workspace_root();
+    let a = harness::inspect::load(&root.join(capture("tutorial-ethernet.pcap"))).unwrap();
+    let b = harness::inspect::load(&root.join(capture("tutorial-ethernet-ws256.pcap"))).unwrap();
+    let differences = harness::inspect::diff(&a, &b, None).unwrap();
+    let named: Vec<(String, String, String, String)> = differences
+        .iter()
+        .map(|d| {
+            (
+                d.segment.clone(),
+                d.field.clone(),
+                d.reference.clone(),
+                d.actual.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [("SYN".into(), "wscale".into(), "128".into(), "256".into())]
+    );
+
+    let out = harness(&[
+        "diff",
+        &capture("tutorial-ethernet.pcap"),
+        &capture("tutorial-ethernet-ws256.pcap"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    golden(
+        "diff-ethernet-vs-ws256.txt",
+        &String::from_utf8_lossy(&out.stdout),
+    );
+}
+
+/// The same conversation framed for each link type is the same handshake.
+#[test]
+fn diff_across_link_types_finds_nothing() {
+    for other in ["linux-sll", "raw", "null", "loop"] {
+        let out = harness(&[
+            "diff",
+            &capture("tutorial-ethernet.pcap"),
+            &capture(&format!("tutorial-{other}.pcap")),
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{other}: {text}");
+        assert!(text.contains("The same under the field policies"), "{text}");
+    }
+}
+
+/// A real capture against a built one: the loopback values differ, and
+/// diff says which.
+#[test]
+fn diff_of_a_real_capture_and_a_built_one_names_fields() {
+    let out = harness(&[
+        "diff",
+        &capture("harness-hello-python-rust.pcapng"),
+        &capture("tutorial-ethernet.pcap"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("wscale") && text.contains("1024"), "{text}");
+}
+
+#[test]
+fn inspect_and_diff_refuse_bad_input_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("notes.txt");
+    std::fs::write(&bogus, "not a capture").unwrap();
+    for args in [
+        vec!["inspect".to_string(), bogus.display().to_string()],
+        vec!["inspect".into(), "/nonexistent/x.pcap".into()],
+        vec![
+            "inspect".into(),
+            capture("tutorial-ethernet.pcap"),
+            "--port".into(),
+            "9".into(),
+        ],
+        vec![
+            "diff".into(),
+            capture("tutorial-ethernet.pcap"),
+            bogus.display().to_string(),
+        ],
+        vec![
+            "show".into(),
+            "no-such/cell".into(),
+            capture("tutorial-ethernet.pcap"),
+        ],
+    ] {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = harness(&argv);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+    let out = harness(&["inspect", &capture("tutorial-ethernet.pcap"), "--port", "9"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no TCP connection on port 9"));
+}
