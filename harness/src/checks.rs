@@ -167,7 +167,10 @@ fn capture(e: &Evidence<'_>) -> Check {
     }
     if problems.is_empty() {
         let received = e.stats.map_or(0, |s| s.received);
-        pass("capture", format!("{received} packets, none dropped"))
+        pass(
+            "capture",
+            format!("libpcap counted {received} packets (loopback shows each twice, out and in), none dropped"),
+        )
     } else {
         fail("capture", format!("run invalid: {}", problems.join("; ")))
     }

@@ -21,6 +21,7 @@ pub mod dissect;
 mod fixtures;
 pub mod inspect;
 pub mod isolation;
+pub mod junit;
 pub mod ladder;
 pub mod manifest;
 pub mod plan;

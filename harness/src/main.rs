@@ -120,6 +120,9 @@ struct RunArgs {
     /// Print the JSON summary on stdout instead of the terminal report
     #[arg(long)]
     json: bool,
+    /// No progress while the matrix runs, only the report
+    #[arg(long, short = 'q')]
+    quiet: bool,
 }
 
 fn main() -> ExitCode {
@@ -206,6 +209,53 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_USAGE)
             }
         },
+    }
+}
+
+/// Progress while the matrix runs, on stderr: one line rewritten in place
+/// on a terminal, one line per finished cell otherwise (a CI log), nothing
+/// with --quiet or --json.
+struct Progress {
+    total: usize,
+    finished: std::sync::atomic::AtomicUsize,
+    quiet: bool,
+    terminal: bool,
+}
+
+impl Progress {
+    fn new(total: usize, quiet: bool) -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            total,
+            finished: std::sync::atomic::AtomicUsize::new(0),
+            quiet,
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn done(&self, r: &runner::PairingResult) {
+        let n = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.quiet {
+            return;
+        }
+        let state = if r.passed_checks() { "ok" } else { "FAILED" };
+        let line = format!(
+            "[{n}/{}] {} / {}: {state}",
+            self.total,
+            r.scenario,
+            r.label()
+        );
+        if self.terminal {
+            eprint!("\r\x1b[2K{line}");
+        } else {
+            eprintln!("  {line}");
+        }
+    }
+
+    fn finish(&self) {
+        if self.terminal && !self.quiet && self.finished.load(Ordering::SeqCst) > 0 {
+            eprintln!();
+        }
     }
 }
 
@@ -454,18 +504,18 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
         },
         timeouts,
     };
-    let quiet = args.json;
-    let progress = |r: &runner::PairingResult| {
-        if !quiet {
-            let state = if r.passed_checks() { "done" } else { "FAILED" };
-            eprintln!("  {} / {}: {state}", r.scenario, r.label());
-        }
-    };
+    let quiet = args.json || args.quiet;
+    let progress = Progress::new(runnable, quiet);
+    let on_done = |r: &runner::PairingResult| progress.done(r);
     if !quiet {
         eprintln!(
             "harness: {} cells in {} scenarios, {runnable} to run, {} at a time; isolation: {}; artifacts in {}",
             planned.len(),
-            scenarios.len(),
+            planned
+                .iter()
+                .map(|p| p.scenario)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
             jobs.min(runnable.max(1)),
             isolation.describe(),
             artifacts.display()
@@ -475,9 +525,10 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
         }
     }
     let results = runner::run_matrix(
-        &env, &manifest, &scenarios, &planned, &artifacts, jobs, &progress,
+        &env, &manifest, &scenarios, &planned, &artifacts, jobs, &on_done,
     )
     .map_err(|e| e.to_string())?;
+    progress.finish();
     // One pcapng per scenario with every pairing on its own interface.
     let mut merged = std::collections::BTreeMap::new();
     for (index, scenario) in scenarios.iter().enumerate() {
@@ -542,6 +593,12 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
     let summary_path = artifacts.join("summary.json");
     std::fs::write(&summary_path, &json)
         .map_err(|e| format!("cannot write {}: {e}", summary_path.display()))?;
+    let junit_path = artifacts.join("junit.xml");
+    std::fs::write(
+        &junit_path,
+        harness::junit::render(&cells, comparison.as_ref()),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", junit_path.display()))?;
     if quiet {
         println!("{json}");
     } else {
@@ -571,7 +628,11 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
             print!("{}", baseline::render(c));
         }
         print!("{}", report::render_artifacts(&cells, &artifacts, &merged));
-        println!("  summary: {}", summary_path.display());
+        println!(
+            "  summary: {} (JSON), {} (JUnit XML)",
+            summary_path.display(),
+            junit_path.display()
+        );
     }
     if let Some(parent) = artifacts.parent() {
         let latest = parent.join("latest");

@@ -84,6 +84,8 @@ pub struct PairingResult {
     #[serde(skip)]
     pub client: String,
     pub port: u16,
+    /// Wall-clock time the cell took.
+    pub seconds: f64,
     /// Relative to the artifacts root.
     pub dir: String,
     pub capture_file: Option<String>,
@@ -120,6 +122,7 @@ impl PairingResult {
             server,
             client: client.name.clone(),
             port: scenario.port.unwrap_or(0),
+            seconds: 0.0,
             capture_file: None,
             error: Some(reason),
             checks: Vec::new(),
@@ -587,6 +590,7 @@ pub fn run_matrix(
                 let Some(client) = manifest.get(&cell.client) else {
                     continue;
                 };
+                let started = Instant::now();
                 let outcome = match prepare_network(env, scenario) {
                     Ok(_guard) => {
                         run_pairing(env, manifest, scenario, server, client, artifacts_root)
@@ -594,7 +598,8 @@ pub fn run_matrix(
                     Err(reason) => Ok(PairingResult::not_started(scenario, server, client, reason)),
                 };
                 match outcome {
-                    Ok(result) => {
+                    Ok(mut result) => {
+                        result.seconds = started.elapsed().as_secs_f64();
                         on_done(&result);
                         results.lock().expect("results lock")[index] = Some(result);
                     }

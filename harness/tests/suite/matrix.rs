@@ -384,6 +384,16 @@ fn a_change_from_the_baseline_fails_the_run_and_names_the_cell() {
     assert_eq!(changes[0]["client"], "rust");
     assert_eq!(changes[0]["expected"], "DIFFERS: SYN.window");
     assert_eq!(changes[0]["actual"], "PASS");
+    // CI sees the same in JUnit XML: exactly that testcase fails.
+    let junit = std::fs::read_to_string(dir.path().join("a1/junit.xml")).unwrap();
+    assert_eq!(junit.matches("<failure ").count(), 1, "{junit}");
+    assert!(
+        junit.contains(r#"name="python server × rust client" "#)
+            && junit.contains(
+                r#"<failure type="baseline" message="expected DIFFERS: SYN.window, got PASS"/>"#
+            ),
+        "{junit}"
+    );
 
     // Regenerating the baseline makes the same run conform.
     let mut update = argv.clone();
@@ -446,6 +456,12 @@ requires = ["no-such-program-here"]
     };
     let c = find("hello", "python", "absent");
     assert_eq!(c["verdict"], "UNAVAILABLE", "{}", show(&c));
+    let junit = std::fs::read_to_string(dir.path().join("artifacts/junit.xml")).unwrap();
+    assert!(
+        junit.contains("<skipped message=\"UNAVAILABLE: absent needs no-such-program-here"),
+        "{junit}"
+    );
+    assert!(!junit.contains("<failure"), "{junit}");
     assert!(c["reason"]
         .as_str()
         .unwrap()
