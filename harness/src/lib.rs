@@ -19,6 +19,7 @@ pub mod declaration;
 pub mod dissect;
 #[cfg(test)]
 mod fixtures;
+pub mod html;
 pub mod inspect;
 pub mod isolation;
 pub mod junit;

@@ -593,6 +593,23 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
     let summary_path = artifacts.join("summary.json");
     std::fs::write(&summary_path, &json)
         .map_err(|e| format!("cannot write {}: {e}", summary_path.display()))?;
+    let references: Vec<String> = scenarios
+        .iter()
+        .map(|s| plan::reference_of(&manifest, s).to_string())
+        .collect();
+    let html_path = artifacts.join("report.html");
+    let html = harness::html::render(&harness::html::Run {
+        scenarios: &scenarios,
+        cells: &cells,
+        references: &references,
+        counts: &summary.counts,
+        isolation: isolation.describe(),
+        comparison: comparison.as_ref(),
+        merged: &merged,
+        artifacts: &artifacts,
+    });
+    std::fs::write(&html_path, html)
+        .map_err(|e| format!("cannot write {}: {e}", html_path.display()))?;
     let junit_path = artifacts.join("junit.xml");
     std::fs::write(
         &junit_path,

@@ -647,3 +647,78 @@ fn annotated_captures_read_back_in_tshark() {
         Some("refused: RST/ACK (nobody listens on this port)")
     );
 }
+
+/// The HTML report in a real browser: Debian's chromium, headless. It loads
+/// the file (no network: everything is inline), lays out the matrices and
+/// the reference ladders, and a screenshot is taken.
+#[test]
+fn html_report_renders_in_headless_chromium() {
+    if !capture_or_skip() {
+        return;
+    }
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| harness::manifest::on_path(b))
+    else {
+        eprintln!("skipping: chromium is not installed (make deps installs it)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, _) = harness_json(
+        &[
+            "run",
+            "--scenario",
+            "hello",
+            "--scenario",
+            "refused",
+            "--server",
+            "python",
+            "--client",
+            "rust",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0);
+    let report = dir.path().join("report.html");
+    let html = std::fs::read_to_string(&report).expect("report.html written");
+    for external in ["src=\"http", "href=\"http", "@import", "url(http"] {
+        assert!(
+            !html.contains(external),
+            "the report must not fetch anything: {external}"
+        );
+    }
+    let url = format!("file://{}", report.display());
+    let browser = |extra: &[&str]| {
+        let out = Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+            ])
+            .args(extra)
+            .arg(&url)
+            .env("HOME", dir.path())
+            .output()
+            .expect("chromium runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let dom = String::from_utf8_lossy(&browser(&["--dump-dom"]).stdout).into_owned();
+    assert!(
+        dom.contains("data-rendered=\"ladders=2 matrices=2\""),
+        "{}",
+        &dom[..dom.len().min(600)]
+    );
+    let shot = dir.path().join("report.png");
+    browser(&[
+        "--window-size=1100,1400",
+        &format!("--screenshot={}", shot.display()),
+    ]);
+    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 20_000, "screenshot of {size} bytes: blank?");
+}
