@@ -383,7 +383,10 @@ fn finish(
     result.client_exit = client_out.as_ref().map(Output::status_text);
 
     let (frames, link, stats) = match live.stop() {
-        Ok(captured) => (captured.frames, captured.link, Some(captured.stats)),
+        Ok(captured) => {
+            result.stats = Some(captured.stats);
+            (captured.frames, captured.link, Some(captured.stats))
+        }
         Err(e) => {
             save_errors.push(e.to_string());
             (Vec::new(), LinkType::Ethernet, None)

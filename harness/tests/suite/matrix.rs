@@ -42,6 +42,8 @@ fn whole_suite_matches_the_baseline_and_tshark_agrees() {
         for check in cell["checks"].as_array().unwrap() {
             assert_eq!(check["passed"], true, "{check}");
         }
+        assert!(cell["stats"]["received"].as_u64() > Some(0), "{}", show(cell));
+        assert_eq!(cell["stats"]["dropped"], 0, "{}", show(cell));
     }
     assert!(artifacts.path().join("summary.json").is_file());
 
