@@ -28,6 +28,7 @@ pub mod manifest;
 pub mod plan;
 pub mod port_lock;
 pub mod process;
+pub mod repeat;
 pub mod report;
 pub mod runner;
 pub mod savefile;

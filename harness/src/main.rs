@@ -120,6 +120,9 @@ struct RunArgs {
     /// Print the JSON summary on stdout instead of the terminal report
     #[arg(long)]
     json: bool,
+    /// Run the matrix N times and report any cell whose verdict changes as flaky
+    #[arg(long, default_value = "1", value_name = "N")]
+    repeat: usize,
     /// No progress while the matrix runs, only the report
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -467,6 +470,12 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
     if jobs == 0 {
         return Err("--jobs must be at least 1".into());
     }
+    if args.repeat == 0 {
+        return Err("--repeat must be at least 1".into());
+    }
+    if args.repeat > 1 && args.update_baseline {
+        return Err("--update-baseline records one run; drop --repeat".into());
+    }
     let selection = Selection {
         servers: args.server,
         clients: args.client,
@@ -531,6 +540,7 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
     progress.finish();
     // One pcapng per scenario with every pairing on its own interface.
     let mut merged = std::collections::BTreeMap::new();
+    let mut merged_errors = Vec::new();
     for (index, scenario) in scenarios.iter().enumerate() {
         let ran: Vec<&runner::PairingResult> = planned
             .iter()
@@ -545,13 +555,51 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
             Ok(file) => {
                 merged.insert(scenario.name.clone(), file);
             }
-            Err(e) => eprintln!(
-                "harness: cannot write the merged capture of {}: {e}",
+            Err(e) => merged_errors.push(format!(
+                "cannot write the merged capture of {}: {e}",
                 scenario.name
-            ),
+            )),
         }
     }
     let cells = report::grade(&manifest, &scenarios, &planned, results);
+
+    // Further repeats, into artifacts/repeats/NNN; a repeat whose verdicts
+    // are all the first run's is deleted, one that differs is kept.
+    let mut repeats = harness::repeat::Repeats::default();
+    repeats.record(1, &cells);
+    for run in 2..=args.repeat {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            break;
+        }
+        let dir = artifacts.join("repeats").join(format!("{run:03}"));
+        let results = runner::run_matrix(
+            &env,
+            &manifest,
+            &scenarios,
+            &planned,
+            &dir,
+            jobs,
+            &|_: &runner::PairingResult| {},
+        )
+        .map_err(|e| e.to_string())?;
+        let again = report::grade(&manifest, &scenarios, &planned, results);
+        let same = repeats.record(run, &again);
+        if same {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        if !quiet {
+            eprintln!(
+                "harness: repeat {run}/{}: {}",
+                args.repeat,
+                if same {
+                    "every verdict as in run 1".to_string()
+                } else {
+                    format!("verdicts differ from run 1; kept in {}", dir.display())
+                }
+            );
+        }
+    }
+    let _ = std::fs::remove_dir(artifacts.join("repeats"));
 
     let interrupted = INTERRUPTED.load(Ordering::SeqCst);
     let mut comparison = None;
@@ -569,6 +617,7 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
         }
     }
     let code = match &comparison {
+        _ if !repeats.flaky().is_empty() => 1,
         Some(c) => i32::from(!c.conforms()),
         None if args.update_baseline => 0,
         None => report::exit_code(&cells),
@@ -585,14 +634,22 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
         },
         counts: report::Counts::of(&cells),
         baseline: comparison.as_ref(),
+        repeats: (args.repeat > 1).then(|| repeats.summary()),
         merged: &merged,
         cells: &cells,
     };
     let json = serde_json::to_string_pretty(&summary)
         .map_err(|e| format!("cannot encode the summary: {e}"))?;
+    // The report goes to stdout whatever happens to the files; a file that
+    // cannot be written is an environment error reported after it.
+    let mut write_errors = Vec::new();
+    let mut write = |path: &Path, bytes: &[u8]| {
+        if let Err(e) = std::fs::write(path, bytes) {
+            write_errors.push(format!("cannot write {}: {e}", path.display()));
+        }
+    };
     let summary_path = artifacts.join("summary.json");
-    std::fs::write(&summary_path, &json)
-        .map_err(|e| format!("cannot write {}: {e}", summary_path.display()))?;
+    write(&summary_path, json.as_bytes());
     let references: Vec<String> = scenarios
         .iter()
         .map(|s| plan::reference_of(&manifest, s).to_string())
@@ -608,15 +665,13 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
         merged: &merged,
         artifacts: &artifacts,
     });
-    std::fs::write(&html_path, html)
-        .map_err(|e| format!("cannot write {}: {e}", html_path.display()))?;
+    write(&html_path, html.as_bytes());
     let junit_path = artifacts.join("junit.xml");
-    std::fs::write(
+    write(
         &junit_path,
-        harness::junit::render(&cells, comparison.as_ref()),
-    )
-    .map_err(|e| format!("cannot write {}: {e}", junit_path.display()))?;
-    if quiet {
+        harness::junit::render(&cells, comparison.as_ref()).as_bytes(),
+    );
+    if args.json {
         println!("{json}");
     } else {
         let mut shown = Vec::new();
@@ -644,7 +699,11 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
         if let Some(c) = &comparison {
             print!("{}", baseline::render(c));
         }
+        if args.repeat > 1 {
+            print!("{}", repeats.render());
+        }
         print!("{}", report::render_artifacts(&cells, &artifacts, &merged));
+        println!("  report:  {} (open it in a browser)", html_path.display());
         println!(
             "  summary: {} (JSON), {} (JUnit XML)",
             summary_path.display(),
@@ -659,6 +718,13 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
     }
     if interrupted {
         return Ok(EXIT_INTERRUPTED);
+    }
+    write_errors.extend(merged_errors);
+    if !write_errors.is_empty() {
+        return Err(format!(
+            "{}; free some space or pass --artifacts DIR",
+            write_errors.join("; ")
+        ));
     }
     Ok(code as u8)
 }

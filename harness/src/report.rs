@@ -611,6 +611,8 @@ pub struct Summary<'a> {
     pub counts: Counts,
     /// The comparison with the baseline file, when one was used.
     pub baseline: Option<&'a crate::baseline::Comparison>,
+    /// With --repeat: how many runs, and the cells whose verdict changed.
+    pub repeats: Option<crate::repeat::RepeatSummary>,
     /// Per scenario, the pcapng holding every pairing (relative to
     /// `artifacts`); a cell's `merged_filter` selects it there.
     pub merged: &'a std::collections::BTreeMap<String, String>,

@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+mod faults;
 mod golden;
 mod matrix;
 mod parity;

@@ -42,7 +42,11 @@ fn whole_suite_matches_the_baseline_and_tshark_agrees() {
         for check in cell["checks"].as_array().unwrap() {
             assert_eq!(check["passed"], true, "{check}");
         }
-        assert!(cell["stats"]["received"].as_u64() > Some(0), "{}", show(cell));
+        assert!(
+            cell["stats"]["received"].as_u64() > Some(0),
+            "{}",
+            show(cell)
+        );
         assert_eq!(cell["stats"]["dropped"], 0, "{}", show(cell));
     }
     assert!(artifacts.path().join("summary.json").is_file());
@@ -723,4 +727,65 @@ fn html_report_renders_in_headless_chromium() {
     ]);
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(size > 20_000, "screenshot of {size} bytes: blank?");
+}
+
+/// `--repeat` catches a client whose behaviour changes from run to run, and
+/// names the runs that disagree.
+#[test]
+fn repeat_reports_a_flaky_cell_with_its_runs() {
+    if !capture_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("flip.state");
+    let mut text =
+        std::fs::read_to_string(workspace_root().join("tests/implementations.toml")).unwrap();
+    text.push_str(&format!(
+        r#"
+[[implementation]]
+name = "flaky"
+language = "Python"
+roles = ["client"]
+client = ["python3", "{{root}}/harness/tests/fixtures/deviant_client.py", "--mode", "flip", "--state", "{}", "--host", "{{host}}", "--port", "{{port}}", "--message-file", "{{message_file}}"]
+"#,
+        state.display()
+    ));
+    let manifest = dir.path().join("implementations.toml");
+    std::fs::write(&manifest, text).unwrap();
+    let (code, summary) = harness_json(
+        &[
+            "run",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--scenario",
+            "hello",
+            "--server",
+            "python",
+            "--client",
+            "flaky",
+            "--no-baseline",
+            "--repeat",
+            "3",
+        ],
+        &dir.path().join("artifacts"),
+    );
+    assert_eq!(code, 1);
+    let flaky = summary["repeats"]["flaky"]
+        .as_array()
+        .expect("repeats.flaky");
+    assert_eq!(flaky.len(), 1, "{flaky:?}");
+    assert_eq!(flaky[0]["client"], "flaky");
+    let verdicts = &flaky[0]["verdicts"];
+    assert_eq!(verdicts["PASS"], serde_json::json!([1, 3]), "{verdicts}");
+    assert!(
+        verdicts
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("DIFFERS: SYN.window")),
+        "{verdicts}"
+    );
+    // The disagreeing repeat's artifacts are kept, the agreeing one's not.
+    assert!(dir.path().join("artifacts/repeats/002").is_dir());
+    assert!(!dir.path().join("artifacts/repeats/003").exists());
 }
