@@ -62,6 +62,16 @@ pub struct Stream {
     pub retransmitted: u32,
     /// Payload bytes that lay beyond the snapshot length and were not captured.
     pub uncaptured: u32,
+    /// Distinct payload bytes in sequence space, captured or not: the
+    /// stream's length even when a snaplen cut the payload.
+    pub length: u64,
+}
+
+impl Stream {
+    /// Whether `bytes` holds the whole stream (nothing cut, nothing missing).
+    pub fn complete(&self) -> bool {
+        self.uncaptured == 0 && self.gaps.is_empty()
+    }
 }
 
 /// How a connection ended, in terms the comparison uses.
@@ -296,7 +306,8 @@ fn reassemble(conn: &Connection, direction: Direction) -> Stream {
         let piece_end = offset + len;
         if piece_end > end {
             let skip = end.saturating_sub(offset) as usize;
-            if stream.gaps.is_empty() && skip <= captured.len() {
+            // Only a stream captured whole is kept byte for byte.
+            if stream.gaps.is_empty() && stream.uncaptured == 0 && skip <= captured.len() {
                 stream.bytes.extend_from_slice(&captured[skip..]);
             }
             end = piece_end;
@@ -305,6 +316,7 @@ fn reassemble(conn: &Connection, direction: Direction) -> Stream {
     let missing: u64 = stream.gaps.iter().map(|(a, b)| u64::from(b - a)).sum();
     let unique = u64::from(end) - missing;
     stream.retransmitted = sent.saturating_sub(unique) as u32;
+    stream.length = unique;
     stream
 }
 

@@ -8,7 +8,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use etherparse::{LaxNetSlice, LaxSlicedPacket, NetSlice, SlicedPacket, TransportSlice};
 
 use crate::tcp_options::{self, TcpOption};
 
@@ -164,10 +164,11 @@ pub fn dissect(
         problem,
     };
     let data = frame.data.as_slice();
-    let sliced = match link {
-        LinkType::Ethernet => SlicedPacket::from_ethernet(data),
-        LinkType::LinuxSll => SlicedPacket::from_linux_sll(data),
-        LinkType::Raw => SlicedPacket::from_ip(data),
+    // Where the link header ends, and (for NULL/LOOP) checks on it.
+    let ip_start = match link {
+        LinkType::Ethernet => 14,
+        LinkType::LinuxSll => 16,
+        LinkType::Raw => 0,
         LinkType::Null | LinkType::Loop => {
             let header: [u8; 4] = data
                 .get(..4)
@@ -185,59 +186,41 @@ pub fn dissect(
                     u32::from_be_bytes(header)
                 }
             };
-            match family {
-                2 | 24 | 28 | 30 => SlicedPacket::from_ip(&data[4..]),
-                other => {
-                    return Err(err(format!(
-                        "loopback address family {other} is neither IPv4 nor IPv6"
-                    )))
-                }
+            if !matches!(family, 2 | 24 | 28 | 30) {
+                return Err(err(format!(
+                    "loopback address family {other} is neither IPv4 nor IPv6",
+                    other = family
+                )));
+            }
+            4
+        }
+    };
+    // A frame cut by the capture's snapshot length is read leniently: its
+    // headers are whole, its payload is not, and the IP length fields still
+    // say how long the payload was. A frame captured whole must parse
+    // strictly; anything short there is a malformed packet.
+    let headers = if (data.len() as u64) < u64::from(frame.wire_len) {
+        lax_headers(link, data, ip_start).map_err(|problem| err(problem))?
+    } else {
+        let sliced = match link {
+            LinkType::Ethernet => SlicedPacket::from_ethernet(data),
+            LinkType::LinuxSll => SlicedPacket::from_linux_sll(data),
+            LinkType::Raw | LinkType::Null | LinkType::Loop => {
+                SlicedPacket::from_ip(data.get(ip_start..).unwrap_or_default())
             }
         }
-    }
-    .map_err(|e| err(format!("cannot read headers: {e}")))?;
-
-    let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else {
-        return Ok(None);
+        .map_err(|e| err(format!("cannot read headers: {e}")))?;
+        let Some(TransportSlice::Tcp(tcp)) = sliced.transport else {
+            return Ok(None);
+        };
+        match sliced.net {
+            Some(NetSlice::Ipv4(v4)) => Some((ip_parts(Ip::V4(v4.header()), &tcp), tcp)),
+            Some(NetSlice::Ipv6(v6)) => Some((ip_parts(Ip::V6(v6.header()), &tcp), tcp)),
+            None => return Err(err("TCP without an IP header".into())),
+        }
     };
-    let (ip, src_ip, dst_ip, ip_payload_len) = match &sliced.net {
-        Some(NetSlice::Ipv4(v4)) => {
-            let h = v4.header();
-            let ip = IpInfo {
-                version: 4,
-                ttl: h.ttl(),
-                df: h.dont_fragment(),
-                header_len: u16::from(h.ihl()) * 4,
-                id: h.identification(),
-            };
-            let payload = u32::from(h.total_len()).saturating_sub(u32::from(ip.header_len));
-            (
-                ip,
-                IpAddr::V4(h.source_addr()),
-                IpAddr::V4(h.destination_addr()),
-                payload,
-            )
-        }
-        Some(NetSlice::Ipv6(v6)) => {
-            let h = v6.header();
-            let header_len = (tcp.slice().as_ptr() as usize - h.slice().as_ptr() as usize) as u16;
-            let ip = IpInfo {
-                version: 6,
-                ttl: h.hop_limit(),
-                df: false,
-                header_len,
-                id: 0,
-            };
-            // IPv6 payload length counts extension headers too.
-            let payload = u32::from(h.payload_length()).saturating_sub(u32::from(header_len - 40));
-            (
-                ip,
-                IpAddr::V6(h.source_addr()),
-                IpAddr::V6(h.destination_addr()),
-                payload,
-            )
-        }
-        None => return Err(err("TCP without an IP header".into())),
+    let Some(((ip, src_ip, dst_ip, ip_payload_len), tcp)) = headers else {
+        return Ok(None);
     };
     let header_len = tcp.data_offset() * 4;
     let payload_len = ip_payload_len.saturating_sub(u32::from(header_len));
@@ -267,6 +250,95 @@ pub fn dissect(
     }))
 }
 
+/// What a segment keeps of its IP header: the fields, both addresses, and
+/// the payload length the header announces.
+type IpParts = (IpInfo, IpAddr, IpAddr, u32);
+
+fn ip_parts(header: Ip<'_>, tcp: &etherparse::TcpSlice<'_>) -> IpParts {
+    match header {
+        Ip::V4(h) => {
+            let ip = IpInfo {
+                version: 4,
+                ttl: h.ttl(),
+                df: h.dont_fragment(),
+                header_len: u16::from(h.ihl()) * 4,
+                id: h.identification(),
+            };
+            let payload = u32::from(h.total_len()).saturating_sub(u32::from(ip.header_len));
+            (
+                ip,
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                payload,
+            )
+        }
+        Ip::V6(h) => {
+            let header_len = (tcp.slice().as_ptr() as usize - h.slice().as_ptr() as usize) as u16;
+            let ip = IpInfo {
+                version: 6,
+                ttl: h.hop_limit(),
+                df: false,
+                header_len,
+                id: 0,
+            };
+            // IPv6 payload length counts extension headers too.
+            let payload = u32::from(h.payload_length())
+                .saturating_sub(u32::from(header_len.saturating_sub(40)));
+            (
+                ip,
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                payload,
+            )
+        }
+    }
+}
+
+/// An IP header, either version.
+enum Ip<'a> {
+    V4(etherparse::Ipv4HeaderSlice<'a>),
+    V6(etherparse::Ipv6HeaderSlice<'a>),
+}
+
+/// The IP header and TCP segment of a frame cut short by a snaplen:
+/// `None` when it is not TCP.
+fn lax_headers(
+    link: LinkType,
+    data: &[u8],
+    ip_start: usize,
+) -> Result<Option<(IpParts, etherparse::TcpSlice<'_>)>, String> {
+    let sliced = match link {
+        LinkType::Ethernet => {
+            LaxSlicedPacket::from_ethernet(data).map_err(|e| format!("cannot read headers: {e}"))?
+        }
+        LinkType::LinuxSll => {
+            // Bytes 14..16 of the cooked header hold the EtherType.
+            let ether_type = data
+                .get(14..16)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                .ok_or("truncated Linux cooked header (needs 16 bytes)")?;
+            LaxSlicedPacket::from_ether_type(ether_type.into(), &data[16..])
+        }
+        LinkType::Raw | LinkType::Null | LinkType::Loop => {
+            LaxSlicedPacket::from_ip(data.get(ip_start..).unwrap_or_default())
+                .map_err(|e| format!("cannot read headers: {e}"))?
+        }
+    };
+    let Some(TransportSlice::Tcp(tcp)) = sliced.transport else {
+        return match sliced.stop_err {
+            Some((e, layer)) => Err(format!(
+                "cannot read headers cut by the snapshot length ({layer:?}): {e}"
+            )),
+            None => Ok(None),
+        };
+    };
+    match sliced.net {
+        Some(LaxNetSlice::Ipv4(v4)) => Ok(Some((ip_parts(Ip::V4(v4.header()), &tcp), tcp))),
+        Some(LaxNetSlice::Ipv6(v6)) => Ok(Some((ip_parts(Ip::V6(v6.header()), &tcp), tcp))),
+        None => Err("TCP without an IP header".into()),
+    }
+}
+
 /// Every TCP segment of a capture, with the frames that could not be read.
 pub fn dissect_all(link: LinkType, frames: &[Frame]) -> (Vec<Segment>, Vec<DissectError>) {
     let mut segments = Vec::new();
@@ -285,6 +357,32 @@ pub fn dissect_all(link: LinkType, frames: &[Frame]) -> (Vec<Segment>, Vec<Disse
 mod tests {
     use super::*;
     use crate::fixtures::{self, Spec, ALL_LINKS};
+
+    #[test]
+    fn a_frame_cut_by_the_snaplen_keeps_its_headers_and_payload_length() {
+        for link in ALL_LINKS {
+            let mut frames = fixtures::tutorial(link);
+            let data = &mut frames[3]; // the 13-byte data segment
+            let whole = data.data.len();
+            data.data.truncate(whole - 10);
+            let (segments, errors) = dissect_all(link, &frames);
+            assert!(errors.is_empty(), "{link:?}: {errors:?}");
+            let s = &segments[3];
+            assert_eq!((s.payload_len, s.payload.len()), (13, 3), "{link:?}");
+            assert_eq!(s.flags.to_string(), "ACK", "{link:?}");
+        }
+    }
+
+    #[test]
+    fn a_whole_frame_shorter_than_its_ip_length_is_malformed() {
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        let frame = &mut frames[3];
+        frame.data.truncate(frame.data.len() - 10);
+        frame.wire_len = frame.data.len() as u32; // not a snaplen cut: a lie
+        let (_, errors) = dissect_all(LinkType::Ethernet, &frames);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].frame, 4);
+    }
 
     #[test]
     fn every_link_type_gives_the_same_segment() {

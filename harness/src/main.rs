@@ -114,6 +114,9 @@ struct RunArgs {
     /// Capture device
     #[arg(long, default_value = "lo")]
     device: String,
+    /// Bytes kept of each packet; 128 keeps every header and drops the payload (bytes are then checked by length and in the server's output)
+    #[arg(long, default_value = "262144", value_name = "BYTES")]
+    snaplen: u32,
     /// How cells are kept apart: auto picks netns with root, else userns, else ports
     #[arg(long, value_enum, default_value = "auto")]
     isolation: harness::isolation::Requested,
@@ -470,6 +473,12 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
     if jobs == 0 {
         return Err("--jobs must be at least 1".into());
     }
+    if !(64..=262_144).contains(&args.snaplen) {
+        return Err(format!(
+            "--snaplen {} is out of range; use 64 (headers only) to 262144",
+            args.snaplen
+        ));
+    }
     if args.repeat == 0 {
         return Err("--repeat must be at least 1".into());
     }
@@ -509,6 +518,7 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
         isolation,
         capture: CaptureConfig {
             device: args.device,
+            snaplen: args.snaplen as i32,
             ..CaptureConfig::default()
         },
         timeouts,

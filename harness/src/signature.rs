@@ -220,6 +220,16 @@ pub fn describe_bytes(bytes: &[u8]) -> String {
     format!("{} bytes #{:016x}", bytes.len(), fnv1a(bytes))
 }
 
+/// A stream by content, or by length alone when a snaplen cut its payload
+/// (what was captured then depends on segmentation, so it is not compared).
+fn describe_stream(stream: &crate::conversation::Stream) -> String {
+    if stream.uncaptured > 0 {
+        format!("{} bytes (payload not captured)", stream.length)
+    } else {
+        describe_bytes(&stream.bytes)
+    }
+}
+
 fn meaning(conn: &Connection) -> Vec<(&'static str, Value)> {
     let side = |d: Direction| match d {
         Direction::ClientToServer => "client",
@@ -238,8 +248,7 @@ fn meaning(conn: &Connection) -> Vec<(&'static str, Value)> {
             })
         })
         .unwrap_or(536);
-    let client_bytes = &conn.client_stream.bytes;
-    let writes = if client_bytes.len() as u32 <= server_mss {
+    let writes = if conn.client_stream.length <= u64::from(server_mss) {
         let mut starts: Vec<u32> = conn
             .segments
             .iter()
@@ -260,10 +269,13 @@ fn meaning(conn: &Connection) -> Vec<(&'static str, Value)> {
         format!("from {}", sides.join(" and "))
     };
     vec![
-        ("client→server bytes", Some(describe_bytes(client_bytes))),
+        (
+            "client→server bytes",
+            Some(describe_stream(&conn.client_stream)),
+        ),
         (
             "server→client bytes",
-            Some(describe_bytes(&conn.server_stream.bytes)),
+            Some(describe_stream(&conn.server_stream)),
         ),
         ("client→server writes", writes),
         (

@@ -789,3 +789,53 @@ client = ["python3", "{{root}}/harness/tests/fixtures/deviant_client.py", "--mod
     assert!(dir.path().join("artifacts/repeats/002").is_dir());
     assert!(!dir.path().join("artifacts/repeats/003").exists());
 }
+
+/// Headers-only captures: the wire gives the lengths, the server's output
+/// the bytes, and a wrong byte is still caught.
+#[test]
+fn headers_only_snaplen_still_checks_delivery() {
+    if !capture_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = deviant_manifest(dir.path());
+    let (code, summary) = harness_json(
+        &[
+            "run",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--snaplen",
+            "96",
+            "--scenario",
+            "large",
+            "--server",
+            "python",
+            "--client",
+            "rust",
+            "--client",
+            "deviant-wrong-bytes",
+            "--no-baseline",
+        ],
+        &dir.path().join("artifacts"),
+    );
+    assert_eq!(code, 1);
+    let c = cell(&summary, "rust");
+    assert_eq!(c["verdict"], "PASS", "{}", show(c));
+    let delivered = c["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "delivered")
+        .unwrap();
+    assert!(
+        delivered["detail"].as_str().unwrap().contains("by length"),
+        "{delivered}"
+    );
+    let c = cell(&summary, "deviant-wrong-bytes");
+    assert_eq!(c["verdict"], "FAIL", "{}", show(c));
+    assert!(
+        failed_check(c, "delivered").is_some_and(|d| d.contains("the server printed")),
+        "{}",
+        show(c)
+    );
+}
