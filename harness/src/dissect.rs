@@ -200,7 +200,7 @@ pub fn dissect(
     // say how long the payload was. A frame captured whole must parse
     // strictly; anything short there is a malformed packet.
     let headers = if (data.len() as u64) < u64::from(frame.wire_len) {
-        lax_headers(link, data, ip_start).map_err(|problem| err(problem))?
+        lax_headers(link, data, ip_start).map_err(err)?
     } else {
         let sliced = match link {
             LinkType::Ethernet => SlicedPacket::from_ethernet(data),
