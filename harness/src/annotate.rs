@@ -21,6 +21,17 @@ pub fn describe(conn: &Connection, p: &Placed) -> String {
     let arrow = p.direction.arrow();
     let len = p.segment.payload_len;
     if f.rst {
+        if conn
+            .close
+            .late_resets
+            .iter()
+            .any(|(frame, _)| *frame == p.segment.frame)
+        {
+            return format!(
+                "after the close: RST from {} (answers a late duplicate)",
+                side(p.direction)
+            );
+        }
         return if conn.refused() && p.direction == Direction::ServerToClient {
             "refused: RST/ACK (nobody listens on this port)".to_string()
         } else {

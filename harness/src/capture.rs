@@ -60,7 +60,7 @@ impl Default for CaptureConfig {
         CaptureConfig {
             device: "lo".to_string(),
             snaplen: 262_144,
-            buffer_size: 64 << 20,
+            buffer_size: 1 << 20,
         }
     }
 }
@@ -74,12 +74,68 @@ pub struct CaptureStats {
 }
 
 /// A capture running on its own thread.
+///
+/// Opening and closing a packet socket each wait for an RCU grace period
+/// in the kernel (about 10 ms here), so neither is waited for when it need
+/// not be: [`LiveCapture::begin`] lets the caller start the server while
+/// the socket is being set up, and [`LiveCapture::stop`] returns as soon as
+/// the last packet is read, leaving the close to the capture thread.
 pub struct LiveCapture {
     link: LinkType,
     filter: String,
     frames: Arc<Mutex<Vec<Frame>>>,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<CaptureStats, String>>>,
+    /// Wakes the capture thread's poll at once when stop is asked.
+    wake: Wake,
+    /// The thread's last word: libpcap's counters, or why it failed.
+    done: Option<mpsc::Receiver<Result<CaptureStats, String>>>,
+}
+
+/// A capture whose device is still being opened.
+pub struct StartingCapture {
+    filter: String,
+    frames: Arc<Mutex<Vec<Frame>>>,
+    stop: Arc<AtomicBool>,
+    wake: Wake,
+    ready: mpsc::Receiver<Result<LinkType, CaptureError>>,
+    done: mpsc::Receiver<Result<CaptureStats, String>>,
+    thread: Option<JoinHandle<()>>,
+    /// Whether dropping it stops the capture: not once handed over.
+    owns_thread: bool,
+}
+
+/// A pipe whose read end the capture thread polls beside the packet socket.
+struct Wake {
+    read: Arc<std::os::fd::OwnedFd>,
+    write: std::os::fd::OwnedFd,
+}
+
+impl Wake {
+    fn new() -> std::io::Result<Wake> {
+        use std::os::fd::FromRawFd;
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe2 fills two descriptors that we then own.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: both were just created and are owned by nothing else.
+        let (read, write) = unsafe {
+            (
+                std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+                std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+            )
+        };
+        Ok(Wake {
+            read: Arc::new(read),
+            write,
+        })
+    }
+
+    fn signal(&self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a one-byte write to a pipe we own; a full pipe is fine.
+        unsafe { libc::write(self.write.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+    }
 }
 
 /// What a stopped capture holds.
@@ -108,35 +164,45 @@ impl LiveCapture {
     /// once packets matching the filter are being captured, so the caller
     /// can start the programs right away.
     pub fn start(config: &CaptureConfig, filter: &str) -> Result<LiveCapture, CaptureError> {
+        LiveCapture::begin(config, filter)?.ready()
+    }
+
+    /// Starts opening the device on the capture thread and returns at once;
+    /// [`StartingCapture::ready`] waits until it captures.
+    pub fn begin(config: &CaptureConfig, filter: &str) -> Result<StartingCapture, CaptureError> {
         let frames = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = mpsc::channel();
+        let wake =
+            Wake::new().map_err(|e| CaptureError::Thread(format!("cannot make a pipe: {e}")))?;
+        let (ready_tx, ready) = mpsc::channel();
+        let (done_tx, done) = mpsc::channel();
         let thread = {
-            let (config, filter, frames, stop) = (
+            let (config, filter, frames, stop, wake_read) = (
                 config.clone(),
                 filter.to_string(),
                 Arc::clone(&frames),
                 Arc::clone(&stop),
+                Arc::clone(&wake.read),
             );
-            std::thread::spawn(move || capture_loop(&config, &filter, &frames, &stop, &ready_tx))
+            std::thread::spawn(move || {
+                let outcome = capture_loop(
+                    &config, &filter, &frames, &stop, &wake_read, &ready_tx, &done_tx,
+                );
+                if let Err(message) = outcome {
+                    let _ = done_tx.send(Err(message));
+                }
+            })
         };
-        match ready_rx.recv() {
-            Ok(Ok(link)) => Ok(LiveCapture {
-                link,
-                filter: filter.to_string(),
-                frames,
-                stop,
-                thread: Some(thread),
-            }),
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                Err(e)
-            }
-            Err(_) => Err(CaptureError::Thread(match thread.join() {
-                Ok(Err(message)) => message,
-                _ => "capture thread ended before opening the device".into(),
-            })),
-        }
+        Ok(StartingCapture {
+            filter: filter.to_string(),
+            frames,
+            stop,
+            wake,
+            ready,
+            done,
+            thread: Some(thread),
+            owns_thread: true,
+        })
     }
 
     pub fn link(&self) -> LinkType {
@@ -148,13 +214,19 @@ impl LiveCapture {
         self.frames.lock().map(|f| f.clone()).unwrap_or_default()
     }
 
-    /// Stops reading and returns everything captured with libpcap's stats.
+    /// Stops reading and returns everything captured with libpcap's
+    /// stats. The socket is closed afterwards, on the capture thread.
     pub fn stop(mut self) -> Result<Captured, CaptureError> {
         self.stop.store(true, Ordering::SeqCst);
-        let stats = match self.thread.take().map(JoinHandle::join) {
+        self.wake.signal();
+        let stats = match self.done.take().map(|done| done.recv()) {
             Some(Ok(Ok(stats))) => stats,
             Some(Ok(Err(message))) => return Err(CaptureError::Thread(message)),
-            _ => return Err(CaptureError::Thread("capture thread panicked".into())),
+            _ => {
+                return Err(CaptureError::Thread(
+                    "capture thread ended without its counters".into(),
+                ))
+            }
         };
         let frames = std::mem::take(
             &mut *self
@@ -173,9 +245,53 @@ impl LiveCapture {
 
 impl Drop for LiveCapture {
     fn drop(&mut self) {
+        // The thread sees the flag, finishes and closes on its own.
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        self.wake.signal();
+    }
+}
+
+impl StartingCapture {
+    /// Waits until the device captures, or says why it cannot.
+    pub fn ready(mut self) -> Result<LiveCapture, CaptureError> {
+        match self.ready.recv() {
+            Ok(Ok(link)) => {
+                self.owns_thread = false;
+                Ok(LiveCapture {
+                    link,
+                    filter: std::mem::take(&mut self.filter),
+                    frames: Arc::clone(&self.frames),
+                    stop: Arc::clone(&self.stop),
+                    wake: Wake {
+                        read: Arc::clone(&self.wake.read),
+                        write: self
+                            .wake
+                            .write
+                            .try_clone()
+                            .map_err(|e| CaptureError::Thread(e.to_string()))?,
+                    },
+                    done: Some(std::mem::replace(&mut self.done, mpsc::channel().1)),
+                })
+            }
+            Ok(Err(e)) => {
+                if let Some(thread) = self.thread.take() {
+                    let _ = thread.join();
+                }
+                Err(e)
+            }
+            Err(_) => Err(CaptureError::Thread(match self.done.recv() {
+                Ok(Err(message)) => message,
+                _ => "capture thread ended before opening the device".into(),
+            })),
+        }
+    }
+}
+
+impl Drop for StartingCapture {
+    fn drop(&mut self) {
+        if self.owns_thread {
+            self.stop.store(true, Ordering::SeqCst);
+            self.wake.signal();
         }
     }
 }
@@ -185,8 +301,10 @@ fn capture_loop(
     filter: &str,
     frames: &Mutex<Vec<Frame>>,
     stop: &AtomicBool,
+    wake: &std::os::fd::OwnedFd,
     ready: &mpsc::Sender<Result<LinkType, CaptureError>>,
-) -> Result<CaptureStats, String> {
+    done: &mpsc::Sender<Result<CaptureStats, String>>,
+) -> Result<(), String> {
     let open_err = |e: pcap::Error| {
         let message = pcap_message(&e);
         if looks_like_permission(&message) {
@@ -264,13 +382,20 @@ fn capture_loop(
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
-                let mut pollfd = libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd for the duration of the call.
-                unsafe { libc::poll(&mut pollfd, 1, READ_TIMEOUT_MS) };
+                let mut pollfds = [
+                    libc::pollfd {
+                        fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                    libc::pollfd {
+                        fd: std::os::fd::AsRawFd::as_raw_fd(wake),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                ];
+                // SAFETY: two valid pollfds for the duration of the call.
+                unsafe { libc::poll(pollfds.as_mut_ptr(), 2, READ_TIMEOUT_MS) };
             }
             Err(e) => return Err(format!("reading packets: {e}")),
         }
@@ -278,11 +403,14 @@ fn capture_loop(
     let stat = capture
         .stats()
         .map_err(|e| format!("reading capture stats: {e}"))?;
-    Ok(CaptureStats {
+    let _ = done.send(Ok(CaptureStats {
         received: stat.received,
         dropped: stat.dropped,
         if_dropped: stat.if_dropped,
-    })
+    }));
+    // `capture` is closed here, after the caller has what it needs.
+    drop(capture);
+    Ok(())
 }
 
 /// Copies a libpcap packet out of its buffer, which the next read reuses.

@@ -374,11 +374,18 @@ fn orderly_close(conn: Option<&Connection>) -> Check {
         (true, true) => pass(
             "orderly close",
             format!(
-                "FIN from both sides, {} first",
+                "FIN from both sides, {} first{}",
                 if close.first_fin == Some(Direction::ClientToServer) {
                     "client"
                 } else {
                     "server"
+                },
+                match close.late_resets.first() {
+                    Some((frame, dir)) => format!(
+                        "; the RST {} in frame {frame} came after the close was complete (a late duplicate answered), not compared",
+                        dir.arrow()
+                    ),
+                    None => String::new(),
                 }
             ),
         ),
@@ -494,6 +501,30 @@ mod tests {
         assert!(!c.passed);
         assert!(
             c.detail.contains("first difference at byte 12"),
+            "{}",
+            c.detail
+        );
+    }
+
+    #[test]
+    fn a_reset_after_the_close_is_complete_is_not_a_broken_close() {
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        // The server's kernel answering a late duplicate ACK, after the
+        // last ACK of the teardown.
+        frames.push(fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                from_client: false,
+                rst: true,
+                seq: fixtures::SERVER_ISN + 2,
+                ..Spec::default()
+            },
+        ));
+        let c = check(&frames, "orderly close");
+        assert!(c.passed, "{}", c.detail);
+        assert!(
+            c.detail
+                .contains("RST server→client in frame 9 came after the close"),
             "{}",
             c.detail
         );

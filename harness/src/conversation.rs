@@ -81,8 +81,14 @@ pub struct Close {
     pub first_fin: Option<Direction>,
     pub client_fin: bool,
     pub server_fin: bool,
-    /// Frames of RST segments, with their direction.
+    /// Frames of RST segments that ended or broke the connection, with
+    /// their direction.
     pub resets: Vec<(usize, Direction)>,
+    /// RSTs that came after both FINs were acknowledged: a kernel answering
+    /// a late duplicate segment for a socket that is already gone. All data
+    /// was acknowledged by then, so the close was orderly; whether one shows
+    /// up depends on delayed-ACK timing, so it is kept apart, never compared.
+    pub late_resets: Vec<(usize, Direction)>,
     /// Both FINs were sent and acknowledged, or an RST was seen: nothing
     /// more is expected on the wire.
     pub complete: bool,
@@ -239,7 +245,12 @@ fn place(conn: &mut Connection, segment: Segment) {
         }
     }
     if flags.rst {
-        conn.close.resets.push((segment.frame, direction));
+        let finished = conn.close.complete && conn.close.resets.is_empty();
+        if finished {
+            conn.close.late_resets.push((segment.frame, direction));
+        } else {
+            conn.close.resets.push((segment.frame, direction));
+        }
     }
     conn.segments.push(Placed {
         direction,

@@ -209,6 +209,12 @@ pub fn run_pairing(
         )
     };
 
+    // Room in the kernel for a burst of full-size loopback frames; setting
+    // up a bigger ring costs time, so it grows only with the message.
+    let capture_config = CaptureConfig {
+        buffer_size: (scenario.message.len().saturating_mul(4)).clamp(2 << 20, 64 << 20) as i32,
+        ..env.capture.clone()
+    };
     // A free port can be taken by another process before the server binds
     // it; then the server exits early and a new port is tried. A fixed port
     // is the scenario's point, so it is never swapped.
@@ -227,9 +233,11 @@ pub fn run_pairing(
             },
         };
         result.port = port;
-        let live = LiveCapture::start(&env.capture, &format!("tcp port {port}"))?;
+        // The socket is set up while the server starts; the client starts
+        // only once both are ready.
+        let starting = LiveCapture::begin(&capture_config, &format!("tcp port {port}"))?;
         let Some(server) = server else {
-            break (live, None, port);
+            break (starting.ready()?, None, port);
         };
         let argv = manifest::expand(
             server.server.as_deref().unwrap_or_default(),
@@ -240,7 +248,7 @@ pub fn run_pairing(
             Ok(c) => c,
             Err(e) => {
                 result.error = Some(e.to_string());
-                finish(&mut result, live, None, None, false);
+                finish(&mut result, starting.ready()?, None, None, false);
                 return Ok(result);
             }
         };
@@ -258,16 +266,22 @@ pub fn run_pairing(
             },
         );
         match wait {
-            Ok(()) => break (live, Some(child), port),
+            Ok(()) => match starting.ready() {
+                Ok(live) => break (live, Some(child), port),
+                Err(e) => {
+                    let _ = child.kill();
+                    return Err(e);
+                }
+            },
             Err(WaitError::ExitedEarly { .. }) if attempt < PORT_TRIES && fixed_port.is_none() => {
                 let _ = child.kill();
-                drop(live);
+                drop(starting);
                 continue;
             }
             Err(e) => {
                 let output = child.kill();
                 result.error = Some(e.to_string());
-                finish(&mut result, live, Some(output), None, false);
+                finish(&mut result, starting.ready()?, Some(output), None, false);
                 return Ok(result);
             }
         }

@@ -197,3 +197,21 @@ fn inspect_and_diff_refuse_bad_input_in_one_line() {
     let out = harness(&["inspect", &capture("tutorial-ethernet.pcap"), "--port", "9"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no TCP connection on port 9"));
 }
+
+/// A real capture in which the server's kernel answered a late duplicate
+/// ACK with an RST after the close was complete (delayed-ACK timing, seen
+/// about once in 40 runs of the `empty` scenario): orderly, not a reset.
+#[test]
+fn a_late_reset_after_a_complete_close_is_kept_apart() {
+    let capture =
+        harness::inspect::load(&workspace_root().join(capture("harness-empty-late-rst.pcapng")))
+            .unwrap();
+    let conn = capture.main_connection(None).unwrap();
+    assert!(conn.close.resets.is_empty(), "{:?}", conn.close);
+    assert_eq!(conn.close.late_resets.len(), 1, "{:?}", conn.close);
+    let sig = harness::signature::signature(conn);
+    assert_eq!(
+        sig.field("conversation", "reset"),
+        Some(&Some("none".to_string()))
+    );
+}
