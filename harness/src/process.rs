@@ -213,10 +213,10 @@ impl Child {
                     after: timeout,
                 });
             }
-            // Short first, so a quick exit is seen at once; capped, so a
-            // slow one costs little CPU.
+            // Short first, so a quick exit is seen at once; capped low, as
+            // every millisecond here is added to every cell.
             std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(10));
+            pause = (pause * 2).min(Duration::from_millis(2));
         }
         Ok(self.output())
     }

@@ -150,13 +150,12 @@ pub fn pcapng_bytes(section_comment: &str, interfaces: &[Interface<'_>]) -> Vec<
 }
 
 /// Writes `bytes` to `path` whole: to a temporary name first, then renamed,
-/// so a full disk never leaves a file that looks complete but is not.
+/// so a full disk never leaves a file that looks complete but is not. (No
+/// fsync: this guards against a failed write, not against a power cut, and
+/// an fsync per capture would cost more than the capture.)
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension("partial");
-    let result = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
+    let result = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(bytes));
     match result {
         Ok(()) => std::fs::rename(&tmp, path),
         Err(e) => {
