@@ -94,6 +94,18 @@ pub struct Close {
     pub complete: bool,
 }
 
+/// What `place` needs to know about the segments placed so far.
+#[derive(Debug, Clone, Default)]
+struct Progress {
+    /// Whether the client has sent anything but its SYN.
+    client_sent_after_syn: bool,
+    /// Relative seq just past each side's first FIN.
+    client_fin_end: Option<u32>,
+    server_fin_end: Option<u32>,
+    client_fin_acked: bool,
+    server_fin_acked: bool,
+}
+
 /// One TCP connection (or connection attempt).
 #[derive(Debug, Clone)]
 pub struct Connection {
@@ -107,6 +119,9 @@ pub struct Connection {
     /// the first seq seen minus one.
     client_base: Option<u32>,
     server_base: Option<u32>,
+    /// Kept as segments are placed, so placing one never rescans the others
+    /// (a 1 GiB transfer has tens of thousands).
+    progress: Progress,
     pub segments: Vec<Placed>,
     pub client_stream: Stream,
     pub server_stream: Stream,
@@ -147,15 +162,28 @@ impl Connection {
 
 /// Groups segments into connections, in order of their first segment.
 pub fn build(segments: &[Segment]) -> Vec<Connection> {
+    build_owned(segments.to_vec())
+}
+
+/// [`build`], taking the segments instead of copying them.
+pub fn build_owned(segments: Vec<Segment>) -> Vec<Connection> {
     // Key: (client, server) once oriented. A later SYN on the same 4-tuple
     // after a completed close is a new connection (port reuse).
     let mut connections: Vec<Connection> = Vec::new();
     let mut open: BTreeMap<(SocketAddr, SocketAddr), usize> = BTreeMap::new();
-    for segment in segments {
+    let total = segments.len();
+    let mut last: Option<usize> = None;
+    for (n, segment) in segments.into_iter().enumerate() {
         let forward = (segment.src, segment.dst);
         let backward = (segment.dst, segment.src);
         let fresh_syn = segment.flags.syn && !segment.flags.ack;
-        let existing = open.get(&forward).or_else(|| open.get(&backward)).copied();
+        // Consecutive segments nearly always belong to the same connection.
+        let same_as_last = last.filter(|&i: &usize| {
+            let c: &Connection = &connections[i];
+            (c.client, c.server) == forward || (c.client, c.server) == backward
+        });
+        let existing = same_as_last
+            .or_else(|| open.get(&forward).or_else(|| open.get(&backward)).copied());
         let index = match existing {
             Some(i) if !(fresh_syn && connections[i].close.complete) => i,
             _ => {
@@ -173,7 +201,10 @@ pub fn build(segments: &[Segment]) -> Vec<Connection> {
                     server_isn: None,
                     client_base: None,
                     server_base: None,
-                    segments: Vec::new(),
+                    progress: Progress::default(),
+                    // Most captures are one connection: room for the rest
+                    // of them up front, not a copy at every doubling.
+                    segments: Vec::with_capacity(if connections.is_empty() { total - n } else { 0 }),
                     client_stream: Stream::default(),
                     server_stream: Stream::default(),
                     close: Close::default(),
@@ -183,7 +214,8 @@ pub fn build(segments: &[Segment]) -> Vec<Connection> {
                 i
             }
         };
-        place(&mut connections[index], segment.clone());
+        place(&mut connections[index], segment);
+        last = Some(index);
     }
     for connection in &mut connections {
         connection.client_stream = reassemble(connection, Direction::ClientToServer);
@@ -252,6 +284,32 @@ fn place(conn: &mut Connection, segment: Segment) {
             conn.close.resets.push((segment.frame, direction));
         }
     }
+    let progress = &mut conn.progress;
+    if flags.fin {
+        let fin_end = rel_seq.wrapping_add(segment.seq_len());
+        match direction {
+            Direction::ClientToServer => progress.client_fin_end.get_or_insert(fin_end),
+            Direction::ServerToClient => progress.server_fin_end.get_or_insert(fin_end),
+        };
+    }
+    // A FIN is acknowledged by the peer's ACK of the sequence number just
+    // past it.
+    if flags.ack {
+        match direction {
+            Direction::ServerToClient if progress.client_fin_end == Some(rel_ack) => {
+                progress.client_fin_acked = true
+            }
+            Direction::ClientToServer if progress.server_fin_end == Some(rel_ack) => {
+                progress.server_fin_acked = true
+            }
+            _ => {}
+        }
+    }
+    if direction == Direction::ClientToServer && !flags.syn {
+        progress.client_sent_after_syn = true;
+    }
+    conn.close.complete = !conn.close.resets.is_empty()
+        || (progress.client_fin_acked && progress.server_fin_acked);
     conn.segments.push(Placed {
         direction,
         phase,
@@ -259,9 +317,6 @@ fn place(conn: &mut Connection, segment: Segment) {
         rel_ack,
         segment,
     });
-    conn.close.complete = !conn.close.resets.is_empty()
-        || (fin_acked(conn, Direction::ClientToServer)
-            && fin_acked(conn, Direction::ServerToClient));
 }
 
 /// The third segment of the handshake: the client's first ACK of the
@@ -271,25 +326,7 @@ fn handshake_ack(conn: &Connection, direction: Direction, segment: &Segment, rel
         && segment.flags.ack
         && rel_ack == 1
         && conn.server_isn.is_some()
-        && !conn
-            .segments
-            .iter()
-            .any(|p| p.direction == Direction::ClientToServer && !p.segment.flags.syn)
-}
-
-/// Whether `sender`'s FIN was sent and then acknowledged by the peer.
-fn fin_acked(conn: &Connection, sender: Direction) -> bool {
-    let Some(fin) = conn
-        .segments
-        .iter()
-        .find(|p| p.direction == sender && p.segment.flags.fin)
-    else {
-        return false;
-    };
-    let fin_end = fin.rel_seq.wrapping_add(fin.segment.seq_len());
-    conn.segments
-        .iter()
-        .any(|p| p.direction != sender && p.segment.flags.ack && p.rel_ack == fin_end)
+        && !conn.progress.client_sent_after_syn
 }
 
 fn reassemble(conn: &Connection, direction: Direction) -> Stream {

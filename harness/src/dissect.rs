@@ -199,7 +199,8 @@ pub fn dissect(
     // headers are whole, its payload is not, and the IP length fields still
     // say how long the payload was. A frame captured whole must parse
     // strictly; anything short there is a malformed packet.
-    let headers = if (data.len() as u64) < u64::from(frame.wire_len) {
+    let cut = (data.len() as u64) < u64::from(frame.wire_len);
+    let headers = if cut {
         lax_headers(link, data, ip_start).map_err(err)?
     } else {
         let sliced = match link {
@@ -246,7 +247,9 @@ pub fn dissect(
         header_len,
         options: tcp_options::parse(tcp.options()),
         payload_len,
-        payload: tcp.payload().to_vec(),
+        // A payload cut by the snaplen is counted, not kept: the stream's
+        // bytes are then unknown whatever part of them was captured.
+        payload: if cut { Vec::new() } else { tcp.payload().to_vec() },
     }))
 }
 
@@ -341,7 +344,7 @@ fn lax_headers(
 
 /// Every TCP segment of a capture, with the frames that could not be read.
 pub fn dissect_all(link: LinkType, frames: &[Frame]) -> (Vec<Segment>, Vec<DissectError>) {
-    let mut segments = Vec::new();
+    let mut segments = Vec::with_capacity(frames.len());
     let mut errors = Vec::new();
     for (index, frame) in frames.iter().enumerate() {
         match dissect(link, index + 1, frame) {

@@ -67,7 +67,11 @@ impl fmt::Display for TcpOption {
 /// Parses an options area. Never fails: whatever cannot be understood is
 /// kept as [`TcpOption::Malformed`], so the caller can report it.
 pub fn parse(area: &[u8]) -> Vec<TcpOption> {
-    let mut out = Vec::new();
+    if area.is_empty() {
+        return Vec::new();
+    }
+    // Room for a SYN's usual five without growing.
+    let mut out = Vec::with_capacity(5);
     let mut at = 0;
     while at < area.len() {
         let kind = area[at];
