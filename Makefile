@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all deps build run baseline test fmt clean
+.PHONY: all deps build run baseline test bench fuzz fmt clean
 
 all: build
 
@@ -25,6 +25,17 @@ baseline: build
 
 test: deps
 	$(CARGO) test --workspace
+
+# The three performance figures (harness overhead, dissection throughput
+# against tshark, capture completeness on 1 GiB) and the criterion
+# micro-benchmarks; see bench/run. Targets are checked here, never in tests.
+bench: deps
+	bash bench/run
+
+# Each fuzz target for FUZZ_SECONDS (default 60) seconds; see fuzz/README.md.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	bash fuzz/run $(FUZZ_SECONDS)
 
 fmt:
 	$(CARGO) fmt --all

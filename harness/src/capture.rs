@@ -416,8 +416,12 @@ fn capture_loop(
 /// Copies a libpcap packet out of its buffer, which the next read reuses.
 fn owned_frame(packet: &pcap::Packet<'_>) -> Frame {
     let ts = packet.header.ts;
+    // A file can hold any numbers here; out-of-range ones are clamped, not
+    // trusted to multiply without overflow.
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    let micros = u32::try_from(ts.tv_usec).unwrap_or(0).min(999_999);
     Frame {
-        timestamp: Duration::new(ts.tv_sec as u64, ts.tv_usec as u32 * 1000),
+        timestamp: Duration::new(secs, micros * 1000),
         wire_len: packet.header.len,
         data: packet.data.to_vec(),
     }

@@ -347,11 +347,14 @@ fn reassemble(conn: &Connection, direction: Direction) -> Stream {
     let mut sent: u64 = 0;
     for (offset, captured, len) in pieces {
         sent += u64::from(len);
-        stream.uncaptured += len - captured.len() as u32;
+        // Saturating: a malformed capture can claim anything.
+        stream.uncaptured = stream
+            .uncaptured
+            .saturating_add(len.saturating_sub(captured.len() as u32));
         if offset > end {
             stream.gaps.push((end, offset));
         }
-        let piece_end = offset + len;
+        let piece_end = offset.saturating_add(len);
         if piece_end > end {
             let skip = end.saturating_sub(offset) as usize;
             // Only a stream captured whole is kept byte for byte.
@@ -362,7 +365,7 @@ fn reassemble(conn: &Connection, direction: Direction) -> Stream {
         }
     }
     let missing: u64 = stream.gaps.iter().map(|(a, b)| u64::from(b - a)).sum();
-    let unique = u64::from(end) - missing;
+    let unique = u64::from(end).saturating_sub(missing);
     stream.retransmitted = sent.saturating_sub(unique) as u32;
     stream.length = unique;
     stream

@@ -249,7 +249,14 @@ pub fn dissect(
         payload_len,
         // A payload cut by the snaplen is counted, not kept: the stream's
         // bytes are then unknown whatever part of them was captured.
-        payload: if cut { Vec::new() } else { tcp.payload().to_vec() },
+        payload: if cut {
+            Vec::new()
+        } else {
+            // Never more than the IP header announces (link padding, or a
+            // malformed length field, is not payload).
+            let payload = tcp.payload();
+            payload[..payload.len().min(payload_len as usize)].to_vec()
+        },
     }))
 }
 

@@ -1,0 +1,33 @@
+//! A sequence of Ethernet frames (each prefixed by its length, two bytes
+//! big-endian) through dissection, conversations, checks' inputs,
+//! signatures, comparison, annotations and ladders: never a panic.
+#![no_main]
+
+use std::time::Duration;
+
+use harness::dissect::{dissect_all, Frame, LinkType};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut frames = Vec::new();
+    let mut rest = data;
+    while let [hi, lo, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len());
+        frames.push(Frame {
+            timestamp: Duration::from_micros(frames.len() as u64),
+            wire_len: len as u32,
+            data: tail[..len].to_vec(),
+        });
+        rest = &tail[len..];
+    }
+    let (segments, _) = dissect_all(LinkType::Ethernet, &frames);
+    let connections = harness::conversation::build(&segments);
+    let _ = harness::annotate::comments(&connections);
+    let signatures: Vec<_> = connections.iter().map(harness::signature::signature).collect();
+    for (a, conn) in signatures.iter().zip(&connections) {
+        let _ = harness::ladder::render(conn);
+        for b in &signatures {
+            let _ = harness::signature::compare(a, b, &[]);
+        }
+    }
+});

@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""Seeds the fuzz corpora from the committed fixture captures (real and
+built ones): whole files for read_capture, single frames for dissect, and
+length-prefixed frame sequences for conversation. Classic pcap files only
+need this small reader; pcapng files are seeded whole."""
+import glob
+import os
+import struct
+import sys
+
+root, corpus = sys.argv[1], sys.argv[2]
+LINKS = {1: 0, 113: 1, 101: 2, 0: 3, 108: 4}
+for target in ("read_capture", "dissect", "conversation"):
+    os.makedirs(os.path.join(corpus, target), exist_ok=True)
+for path in sorted(glob.glob(os.path.join(root, "harness/tests/fixtures/captures/*"))):
+    name = os.path.basename(path)
+    data = open(path, "rb").read()
+    open(os.path.join(corpus, "read_capture", name), "wb").write(data)
+    if not name.endswith(".pcap"):
+        continue
+    endian = "<" if data[:4] == b"\xd4\xc3\xb2\xa1" else ">"
+    link = struct.unpack(endian + "I", data[20:24])[0]
+    at, frames = 24, []
+    while at + 16 <= len(data):
+        caplen = struct.unpack(endian + "I", data[at + 8:at + 12])[0]
+        frames.append(data[at + 16:at + 16 + caplen])
+        at += 16 + caplen
+    for i, frame in enumerate(frames):
+        seed = bytes([LINKS.get(link, 0), 0]) + frame
+        open(os.path.join(corpus, "dissect", "%s-%d" % (name, i)), "wb").write(seed)
+    if link == 1:
+        seq = b"".join(struct.pack(">H", len(f)) + f for f in frames)
+        open(os.path.join(corpus, "conversation", name), "wb").write(seq)
