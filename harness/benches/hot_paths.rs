@@ -21,7 +21,9 @@ fn hot_paths(c: &mut Criterion) {
         b.iter(|| dissect::dissect(link, 1, black_box(&syn)))
     });
 
-    let options = [2u8, 4, 0xff, 0xd7, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 10];
+    let options = [
+        2u8, 4, 0xff, 0xd7, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 10,
+    ];
     c.bench_function("parse SYN options", |b| {
         b.iter(|| tcp_options::parse(black_box(&options)))
     });

@@ -29,7 +29,11 @@ fn main() {
     let mut segments_seen = 0usize;
     while passes == 0 || started.elapsed() < budget {
         let (segments, malformed) = harness::dissect::dissect_all(link, &frames);
-        assert!(malformed.is_empty(), "malformed frames: {:?}", &malformed[..1]);
+        assert!(
+            malformed.is_empty(),
+            "malformed frames: {:?}",
+            &malformed[..1]
+        );
         segments_seen = segments.len();
         let connections = harness::conversation::build_owned(segments);
         let main = connections

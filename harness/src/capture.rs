@@ -59,7 +59,9 @@ impl Default for CaptureConfig {
     fn default() -> Self {
         CaptureConfig {
             device: "lo".to_string(),
-            snaplen: 262_144,
+            // Above the largest loopback frame (MTU 65536 + 14 bytes of Ethernet);
+            // libpcap gives each frame a slot this big in immediate mode.
+            snaplen: 65_600,
             buffer_size: 1 << 20,
         }
     }

@@ -182,8 +182,8 @@ pub fn build_owned(segments: Vec<Segment>) -> Vec<Connection> {
             let c: &Connection = &connections[i];
             (c.client, c.server) == forward || (c.client, c.server) == backward
         });
-        let existing = same_as_last
-            .or_else(|| open.get(&forward).or_else(|| open.get(&backward)).copied());
+        let existing =
+            same_as_last.or_else(|| open.get(&forward).or_else(|| open.get(&backward)).copied());
         let index = match existing {
             Some(i) if !(fresh_syn && connections[i].close.complete) => i,
             _ => {
@@ -204,7 +204,11 @@ pub fn build_owned(segments: Vec<Segment>) -> Vec<Connection> {
                     progress: Progress::default(),
                     // Most captures are one connection: room for the rest
                     // of them up front, not a copy at every doubling.
-                    segments: Vec::with_capacity(if connections.is_empty() { total - n } else { 0 }),
+                    segments: Vec::with_capacity(if connections.is_empty() {
+                        total - n
+                    } else {
+                        0
+                    }),
                     client_stream: Stream::default(),
                     server_stream: Stream::default(),
                     close: Close::default(),
@@ -308,8 +312,8 @@ fn place(conn: &mut Connection, segment: Segment) {
     if direction == Direction::ClientToServer && !flags.syn {
         progress.client_sent_after_syn = true;
     }
-    conn.close.complete = !conn.close.resets.is_empty()
-        || (progress.client_fin_acked && progress.server_fin_acked);
+    conn.close.complete =
+        !conn.close.resets.is_empty() || (progress.client_fin_acked && progress.server_fin_acked);
     conn.segments.push(Placed {
         direction,
         phase,

@@ -140,3 +140,117 @@ fn loopback_up() -> io::Result<()> {
         result
     }
 }
+
+/// How a cell's client reaches its server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Topology {
+    /// Both on one loopback (the tutorials' setting): MSS 65495, no wire.
+    Loopback,
+    /// Client and server in two network namespaces joined by a veth pair
+    /// with MTU 1500, as two hosts on an Ethernet: MSS 1460 (IPv4).
+    Veth,
+}
+
+/// The addresses of the two ends of a veth cell; they exist only inside
+/// the cell's own namespaces.
+pub const VETH_SERVER: (&str, &str) = ("10.171.2.1", "fd00:171::1");
+pub const VETH_CLIENT: (&str, &str) = ("10.171.2.2", "fd00:171::2");
+/// The server's end, where the capture runs.
+pub const VETH_SERVER_DEVICE: &str = "veth-s";
+pub const VETH_MTU: &str = "1500";
+
+/// A cell of the veth topology: the calling thread is in the server's
+/// namespace; the client's is held by this descriptor.
+pub struct VethCell {
+    pub client_netns: std::os::fd::OwnedFd,
+}
+
+impl VethCell {
+    /// The server's address for a scenario on `loopback_host`.
+    pub fn server_host(loopback_host: &str) -> &'static str {
+        if loopback_host.contains(':') {
+            VETH_SERVER.1
+        } else {
+            VETH_SERVER.0
+        }
+    }
+}
+
+/// Runs `ip ARGS` in the calling thread's namespace or in `netns`.
+fn ip(args: &[&str], netns: Option<std::os::fd::RawFd>) -> Result<(), String> {
+    let argv: Vec<String> = std::iter::once("ip")
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect();
+    let mut child = crate::process::Child::spawn_in("ip", &argv, None, None, netns)
+        .map_err(|e| format!("{e}; install iproute2 (make deps)"))?;
+    let out = child
+        .wait(std::time::Duration::from_secs(5), &|| false)
+        .map_err(|e| e.to_string())?;
+    if out.exit_code == Some(0) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` failed: {}",
+            argv.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Two fresh namespaces joined by a veth pair: the client's, then the
+/// server's, which the calling thread stays in. Both ends get an IPv4 and
+/// an IPv6 address (without duplicate address detection, which would hold
+/// the IPv6 one back for a second) and MTU 1500.
+pub fn enter_veth_pair() -> Result<VethCell, String> {
+    use std::os::fd::AsRawFd;
+    let fail = |what: &str, e: io::Error| format!("cannot create the {what} namespace: {e}");
+    enter_fresh_network_namespace().map_err(|e| fail("client's", e))?;
+    let client_netns: std::os::fd::OwnedFd = std::fs::File::open("/proc/thread-self/ns/net")
+        .map_err(|e| fail("client's", e))?
+        .into();
+    enter_fresh_network_namespace().map_err(|e| fail("server's", e))?;
+    // Created on the client's side, its peer moved into this thread's
+    // namespace (a thread id is a valid target for `netns`).
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() }.to_string();
+    let c = Some(client_netns.as_raw_fd());
+    ip(
+        &[
+            "link",
+            "add",
+            "veth-c",
+            "mtu",
+            VETH_MTU,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            VETH_SERVER_DEVICE,
+            "mtu",
+            VETH_MTU,
+            "netns",
+            &tid,
+        ],
+        c,
+    )?;
+    let (s4, s6) = (
+        format!("{}/30", VETH_SERVER.0),
+        format!("{}/64", VETH_SERVER.1),
+    );
+    let (c4, c6) = (
+        format!("{}/30", VETH_CLIENT.0),
+        format!("{}/64", VETH_CLIENT.1),
+    );
+    ip(&["addr", "add", &s4, "dev", VETH_SERVER_DEVICE], None)?;
+    ip(
+        &["-6", "addr", "add", &s6, "dev", VETH_SERVER_DEVICE, "nodad"],
+        None,
+    )?;
+    ip(&["link", "set", VETH_SERVER_DEVICE, "up"], None)?;
+    ip(&["addr", "add", &c4, "dev", "veth-c"], c)?;
+    ip(&["-6", "addr", "add", &c6, "dev", "veth-c", "nodad"], c)?;
+    ip(&["link", "set", "veth-c", "up"], c)?;
+    Ok(VethCell { client_netns })
+}

@@ -115,8 +115,11 @@ struct RunArgs {
     #[arg(long, default_value = "lo")]
     device: String,
     /// Bytes kept of each packet; 128 keeps every header and drops the payload (bytes are then checked by length and in the server's output)
-    #[arg(long, default_value = "262144", value_name = "BYTES")]
+    #[arg(long, default_value = "65600", value_name = "BYTES")]
     snaplen: u32,
+    /// How each cell's client reaches its server: one loopback, or two namespaces joined by a veth pair with MTU 1500 (needs netns or userns)
+    #[arg(long, value_enum, default_value = "loopback")]
+    topology: harness::isolation::Topology,
     /// How cells are kept apart: auto picks netns with root, else userns, else ports
     #[arg(long, value_enum, default_value = "auto")]
     isolation: harness::isolation::Requested,
@@ -479,6 +482,12 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
             args.snaplen
         ));
     }
+    if args.topology == harness::isolation::Topology::Veth && !isolation.per_cell_namespace() {
+        return Err(
+            "--topology veth needs network namespaces; run as root, or without --isolation ports"
+                .into(),
+        );
+    }
     if args.repeat == 0 {
         return Err("--repeat must be at least 1".into());
     }
@@ -516,6 +525,7 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
         root: root.clone(),
         bin,
         isolation,
+        topology: args.topology,
         capture: CaptureConfig {
             device: args.device,
             snaplen: args.snaplen as i32,
@@ -636,6 +646,7 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
         schema: 2,
         reference: &manifest.reference,
         isolation,
+        topology: args.topology,
         artifacts: artifacts.display().to_string(),
         exit_code: if interrupted {
             i32::from(EXIT_INTERRUPTED)
@@ -706,6 +717,11 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
         }
         println!("Verdicts: {}", summary.counts);
         println!("Isolation: {}", isolation.describe());
+        if args.topology == harness::isolation::Topology::Veth {
+            println!(
+                "Topology: client and server in two namespaces joined by a veth pair, MTU 1500"
+            );
+        }
         if let Some(c) = &comparison {
             print!("{}", baseline::render(c));
         }

@@ -83,6 +83,18 @@ impl Child {
         cwd: Option<&Path>,
         stdin: Option<&Path>,
     ) -> Result<Child, WaitError> {
+        Child::spawn_in(name, argv, cwd, stdin, None)
+    }
+
+    /// [`Child::spawn`], in the network namespace `netns` (a descriptor of
+    /// one) instead of the calling thread's.
+    pub fn spawn_in(
+        name: &str,
+        argv: &[String],
+        cwd: Option<&Path>,
+        stdin: Option<&Path>,
+        netns: Option<std::os::fd::RawFd>,
+    ) -> Result<Child, WaitError> {
         let spawn_err = |reason: String| WaitError::Spawn {
             name: name.to_string(),
             reason,
@@ -106,6 +118,19 @@ impl Child {
             command.current_dir(dir);
         }
         die_with_parent(&mut command);
+        if let Some(fd) = netns {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setns is async-signal-safe; `fd` stays open in the
+            // parent until the child has exec'd.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         let mut process = command
             .spawn()
             .map_err(|e| spawn_err(format!("{program}: {e}")))?;

@@ -606,6 +606,8 @@ pub struct Summary<'a> {
     pub reference: &'a str,
     /// How cells were kept apart.
     pub isolation: crate::isolation::Isolation,
+    /// How client and server were connected.
+    pub topology: crate::isolation::Topology,
     pub artifacts: String,
     pub exit_code: i32,
     pub counts: Counts,

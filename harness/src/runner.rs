@@ -17,7 +17,7 @@ use crate::capture::{self, CaptureConfig, CaptureError, CaptureStats, LiveCaptur
 use crate::checks::{self, Check, Evidence};
 use crate::conversation::{self, Connection};
 use crate::dissect::{self, DissectError, Frame, LinkType};
-use crate::isolation::{self, Isolation};
+use crate::isolation::{self, Isolation, Topology, VethCell};
 use crate::manifest::{self, Implementation, Manifest, ServerStdout, Substitutions};
 use crate::plan::PlannedCell;
 use crate::port_lock;
@@ -70,6 +70,7 @@ pub struct Environment {
     pub root: PathBuf,
     pub bin: PathBuf,
     pub isolation: Isolation,
+    pub topology: Topology,
     pub capture: CaptureConfig,
     pub timeouts: Timeouts,
 }
@@ -163,6 +164,7 @@ pub fn run_pairing(
     server: Option<&Implementation>,
     client: &Implementation,
     artifacts_root: &Path,
+    network: &CellNetwork,
 ) -> Result<PairingResult, CaptureError> {
     let mut result = PairingResult::not_started(scenario, server, client, String::new());
     result.error = None;
@@ -180,7 +182,14 @@ pub fn run_pairing(
         return Ok(result);
     }
 
-    let host = scenario.host.as_str();
+    let host = match network {
+        CellNetwork::Veth(_) => VethCell::server_host(&scenario.host),
+        _ => scenario.host.as_str(),
+    };
+    let client_netns = match network {
+        CellNetwork::Veth(cell) => Some(std::os::fd::AsRawFd::as_raw_fd(&cell.client_netns)),
+        _ => None,
+    };
     // In a namespace of its own a cell has the loopback to itself, so it
     // uses the scenario's port or the tutorial's.
     let fixed_port = scenario
@@ -209,10 +218,21 @@ pub fn run_pairing(
         )
     };
 
-    // Room in the kernel for a burst of full-size loopback frames; setting
-    // up a bigger ring costs time, so it grows only with the message.
+    // Room in the kernel for a burst of frames. In immediate mode libpcap
+    // gives every frame a slot of the snapshot length, so the ring holds
+    // buffer / snaplen frames: loopback sends few big frames, a veth with
+    // MTU 1500 many small ones. A bigger ring costs set-up time, so it
+    // grows only with the message, and for the veth topology.
+    let buffer_size = match network {
+        CellNetwork::Veth(_) => 64 << 20,
+        _ => (scenario.message.len().saturating_mul(4)).clamp(2 << 20, 64 << 20),
+    };
     let capture_config = CaptureConfig {
-        buffer_size: (scenario.message.len().saturating_mul(4)).clamp(2 << 20, 64 << 20) as i32,
+        buffer_size: buffer_size as i32,
+        device: match network {
+            CellNetwork::Veth(_) => isolation::VETH_SERVER_DEVICE.to_string(),
+            _ => env.capture.device.clone(),
+        },
         ..env.capture.clone()
     };
     // A free port can be taken by another process before the server binds
@@ -294,7 +314,13 @@ pub fn run_pairing(
         .as_deref()
         .map(|template| PathBuf::from(manifest::expand_one(template, &subs)));
     let name = format!("{} client", client.name);
-    let mut client_child = match Child::spawn(&name, &argv, Some(&env.root), stdin.as_deref()) {
+    let mut client_child = match Child::spawn_in(
+        &name,
+        &argv,
+        Some(&env.root),
+        stdin.as_deref(),
+        client_netns,
+    ) {
         Ok(c) => c,
         Err(e) => {
             result.error = Some(e.to_string());
@@ -551,22 +577,28 @@ fn analyse(
     result.link = Some(link);
 }
 
-/// Gives the calling thread the network its next cell runs on: a fresh
-/// namespace, or on the shared loopback the machine-wide lock of the
-/// scenario's fixed port, held (by the returned guard) for the whole cell.
-fn prepare_network(
-    env: &Environment,
-    scenario: &Scenario,
-) -> Result<Option<port_lock::PortLock>, String> {
-    if env.isolation.per_cell_namespace() {
-        isolation::enter_fresh_network_namespace()
-            .map(|()| None)
-            .map_err(|e| format!("cannot create a network namespace for this cell: {e}"))
-    } else {
-        scenario
+/// The network a cell runs on, held for the whole cell.
+pub enum CellNetwork {
+    /// The host's loopback; on a fixed port, with its machine-wide lock.
+    Shared(Option<port_lock::PortLock>),
+    /// A fresh namespace, the calling thread's, with its own loopback.
+    Namespace,
+    /// Two namespaces joined by a veth pair; the thread is in the server's.
+    Veth(VethCell),
+}
+
+/// Gives the calling thread the network its next cell runs on.
+fn prepare_network(env: &Environment, scenario: &Scenario) -> Result<CellNetwork, String> {
+    match (env.topology, env.isolation.per_cell_namespace()) {
+        (Topology::Veth, _) => isolation::enter_veth_pair().map(CellNetwork::Veth),
+        (Topology::Loopback, true) => isolation::enter_fresh_network_namespace()
+            .map(|()| CellNetwork::Namespace)
+            .map_err(|e| format!("cannot create a network namespace for this cell: {e}")),
+        (Topology::Loopback, false) => scenario
             .port
             .map(|p| port_lock::lock(p, PORT_LOCK_TIMEOUT, &interrupted))
             .transpose()
+            .map(CellNetwork::Shared),
     }
 }
 
@@ -609,9 +641,15 @@ pub fn run_matrix(
                 };
                 let started = Instant::now();
                 let outcome = match prepare_network(env, scenario) {
-                    Ok(_guard) => {
-                        run_pairing(env, manifest, scenario, server, client, artifacts_root)
-                    }
+                    Ok(network) => run_pairing(
+                        env,
+                        manifest,
+                        scenario,
+                        server,
+                        client,
+                        artifacts_root,
+                        &network,
+                    ),
                     Err(reason) => Ok(PairingResult::not_started(scenario, server, client, reason)),
                 };
                 match outcome {

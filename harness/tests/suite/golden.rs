@@ -237,7 +237,8 @@ fn fuzz_findings_stay_fixed() {
         });
         rest = &tail[len..];
     }
-    let (segments, _) = harness::dissect::dissect_all(harness::dissect::LinkType::Ethernet, &frames);
+    let (segments, _) =
+        harness::dissect::dissect_all(harness::dissect::LinkType::Ethernet, &frames);
     for conn in harness::conversation::build(&segments) {
         let _ = harness::signature::signature(&conn);
         let _ = harness::ladder::render(&conn);

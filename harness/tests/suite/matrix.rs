@@ -839,3 +839,53 @@ fn headers_only_snaplen_still_checks_delivery() {
         show(c)
     );
 }
+
+/// Two hosts joined by a veth pair with MTU 1500: the same checks and
+/// verdicts as on loopback, with an Ethernet MSS on the wire.
+#[test]
+fn veth_topology_holds_the_same_checks() {
+    if !capture_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, summary) = harness_json(
+        &[
+            "run",
+            "--topology",
+            "veth",
+            "--scenario",
+            "hello",
+            "--scenario",
+            "refused",
+            "--scenario",
+            "ipv6",
+            "--client",
+            "python",
+            "--client",
+            "rust",
+        ],
+        dir.path(),
+    );
+    assert_eq!(summary["topology"], "veth");
+    assert_eq!(code, 0, "{:#}", summary["baseline"]);
+    let mss = |scenario: &str, server: &str, client: &str| {
+        let c = summary["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["scenario"] == scenario && c["server"] == server && c["client"] == client)
+            .unwrap_or_else(|| panic!("no {scenario} {server}×{client}"));
+        let fields = c["signature"]["handshake"][0]["fields"]
+            .as_array()
+            .unwrap()
+            .clone();
+        fields
+            .iter()
+            .find(|f| f[0] == "mss")
+            .map(|f| f[1].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(mss("hello", "python", "rust"), "1460");
+    assert_eq!(mss("ipv6", "socat", "socat"), "1440");
+    assert_eq!(mss("refused", "none", "python"), "1460");
+}
