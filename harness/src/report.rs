@@ -307,6 +307,33 @@ pub fn render_scenario(
         }
     }
 
+    // The reference conversation as the tutorials draw it.
+    let reference_cell = cells.iter().find(|c| {
+        c.client == reference && (c.server == reference || c.server == crate::runner::NO_SERVER)
+    });
+    if let Some(conn) = reference_cell.and_then(|c| c.run.as_ref()).and_then(|r| {
+        r.connections
+            .iter()
+            .find(|c| c.established() || c.refused())
+    }) {
+        const ROWS: usize = 12;
+        let ladder = crate::ladder::render(conn);
+        let lines: Vec<&str> = ladder.lines().collect();
+        let _ = writeln!(
+            out,
+            "\nThe reference conversation, {reference_server} × {reference}:\n"
+        );
+        for line in lines.iter().take(ROWS + 1) {
+            let _ = writeln!(out, "{line}");
+        }
+        if lines.len() > ROWS + 1 {
+            let _ = writeln!(
+                out,
+                "  … {} more segments (harness inspect, or the HTML report, shows them all)",
+                lines.len() - ROWS - 1
+            );
+        }
+    }
     let wire = render_wire_table(cells, reference);
     match shown.iter().find(|(_, table)| *table == wire) {
         Some((earlier, _)) if !wire.is_empty() => {
