@@ -13,7 +13,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::annotate;
-use crate::capture::{self, CaptureConfig, CaptureError, CaptureStats, LiveCapture};
+use crate::capture::{
+    self, CaptureConfig, CaptureError, CaptureStats, LiveCapture, StartingCapture,
+};
 use crate::checks::{self, Check, Evidence};
 use crate::conversation::{self, Connection};
 use crate::dissect::{self, DissectError, Frame, LinkType};
@@ -155,6 +157,7 @@ fn free_port(host: &str) -> std::io::Result<u16> {
     listener.local_addr().map(|a| a.port())
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Runs one pairing and writes its artifacts under `dir`. With no `server`
 /// (a refused scenario) only the client runs, against a port nobody holds.
 pub fn run_pairing(
@@ -165,6 +168,7 @@ pub fn run_pairing(
     client: &Implementation,
     artifacts_root: &Path,
     network: &CellNetwork,
+    prestarted: Option<StartingCapture>,
 ) -> Result<PairingResult, CaptureError> {
     let mut result = PairingResult::not_started(scenario, server, client, String::new());
     result.error = None;
@@ -218,23 +222,8 @@ pub fn run_pairing(
         )
     };
 
-    // Room in the kernel for a burst of frames. In immediate mode libpcap
-    // gives every frame a slot of the snapshot length, so the ring holds
-    // buffer / snaplen frames: loopback sends few big frames, a veth with
-    // MTU 1500 many small ones. A bigger ring costs set-up time, so it
-    // grows only with the message, and for the veth topology.
-    let buffer_size = match network {
-        CellNetwork::Veth(_) => 64 << 20,
-        _ => (scenario.message.len().saturating_mul(4)).clamp(2 << 20, 64 << 20),
-    };
-    let capture_config = CaptureConfig {
-        buffer_size: buffer_size as i32,
-        device: match network {
-            CellNetwork::Veth(_) => isolation::VETH_SERVER_DEVICE.to_string(),
-            _ => env.capture.device.clone(),
-        },
-        ..env.capture.clone()
-    };
+    let capture_config = capture_config(env, scenario, matches!(network, CellNetwork::Veth(_)));
+    let mut prestarted = prestarted;
     // A free port can be taken by another process before the server binds
     // it; then the server exits early and a new port is tried. A fixed port
     // is the scenario's point, so it is never swapped.
@@ -255,7 +244,10 @@ pub fn run_pairing(
         result.port = port;
         // The socket is set up while the server starts; the client starts
         // only once both are ready.
-        let starting = LiveCapture::begin(&capture_config, &format!("tcp port {port}"))?;
+        let starting = match prestarted.take() {
+            Some(starting) => starting,
+            None => LiveCapture::begin(&capture_config, &capture_filter(port))?,
+        };
         let Some(server) = server else {
             break (starting.ready()?, None, port);
         };
@@ -577,6 +569,99 @@ fn analyse(
     result.link = Some(link);
 }
 
+/// What the capture of a cell of `scenario` looks like.
+///
+/// Room in the kernel for a burst of frames: in immediate mode libpcap
+/// gives every frame a slot of the snapshot length, so the ring holds
+/// buffer / snaplen frames. Loopback sends few big frames, a veth with MTU
+/// 1500 many small ones. A bigger ring costs set-up time, so it grows only
+/// with the message, and for the veth topology.
+fn capture_config(env: &Environment, scenario: &Scenario, veth: bool) -> CaptureConfig {
+    let buffer_size = if veth {
+        64 << 20
+    } else {
+        (scenario.message.len().saturating_mul(4)).clamp(2 << 20, 64 << 20)
+    };
+    CaptureConfig {
+        buffer_size: buffer_size as i32,
+        device: if veth {
+            isolation::VETH_SERVER_DEVICE.to_string()
+        } else {
+            env.capture.device.clone()
+        },
+        ..env.capture.clone()
+    }
+}
+
+fn capture_filter(port: u16) -> String {
+    format!("tcp port {port}")
+}
+
+/// A cell's namespace and capture, made ahead on another thread while the
+/// previous cell runs: creating a namespace and opening a packet socket
+/// each wait on the kernel, and none of it depends on the previous cell.
+struct Prepared {
+    netns: std::os::fd::OwnedFd,
+    capture: StartingCapture,
+}
+
+/// A thread that makes namespaces and starts captures on request.
+struct Preparer {
+    jobs: std::sync::mpsc::Sender<(CaptureConfig, String)>,
+    done: std::sync::mpsc::Receiver<Result<Prepared, String>>,
+}
+
+impl Preparer {
+    fn spawn() -> Preparer {
+        let (jobs, job_rx) = std::sync::mpsc::channel::<(CaptureConfig, String)>();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for (config, filter) in job_rx {
+                let prepared = isolation::enter_fresh_network_namespace()
+                    .and_then(|()| std::fs::File::open("/proc/thread-self/ns/net"))
+                    .map_err(|e| format!("cannot create a network namespace for this cell: {e}"))
+                    .and_then(|ns| {
+                        LiveCapture::begin(&config, &filter)
+                            .map(|capture| Prepared {
+                                netns: ns.into(),
+                                capture,
+                            })
+                            .map_err(|e| e.to_string())
+                    });
+                if done_tx.send(prepared).is_err() {
+                    return;
+                }
+            }
+        });
+        Preparer { jobs, done }
+    }
+
+    fn request(&self, env: &Environment, scenario: &Scenario) {
+        let port = scenario.port.unwrap_or(TUTORIAL_PORT);
+        let _ = self
+            .jobs
+            .send((capture_config(env, scenario, false), capture_filter(port)));
+    }
+
+    /// The prepared cell, moved onto the calling thread.
+    fn take(&self) -> Result<(CellNetwork, StartingCapture), String> {
+        use std::os::fd::AsRawFd;
+        let prepared = self
+            .done
+            .recv()
+            .map_err(|_| "the preparing thread ended".to_string())??;
+        // SAFETY: setns on a namespace descriptor we own; it affects only
+        // the calling thread.
+        if unsafe { libc::setns(prepared.netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(format!(
+                "cannot enter the cell's network namespace: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok((CellNetwork::Namespace, prepared.capture))
+    }
+}
+
 /// The network a cell runs on, held for the whole cell.
 pub enum CellNetwork {
     /// The host's loopback; on a fixed port, with its machine-wide lock.
@@ -623,44 +708,69 @@ pub fn run_matrix(
     let fatal: Mutex<Option<CaptureError>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1).min(runnable.len().max(1)) {
-            scope.spawn(|| loop {
-                let index = {
+            scope.spawn(|| {
+                // Next cell from the shared queue, or None when done.
+                let claim = || {
                     let mut n = next.lock().expect("queue lock");
                     let stop = fatal.lock().map(|f| f.is_some()).unwrap_or(true) || interrupted();
                     if *n >= runnable.len() || stop {
-                        return;
+                        return None;
                     }
                     *n += 1;
-                    runnable[*n - 1]
+                    Some(runnable[*n - 1])
                 };
-                let cell = &cells[index];
-                let scenario = &scenarios[cell.scenario];
-                let server = cell.server.as_deref().and_then(|name| manifest.get(name));
-                let Some(client) = manifest.get(&cell.client) else {
-                    continue;
-                };
-                let started = Instant::now();
-                let outcome = match prepare_network(env, scenario) {
-                    Ok(network) => run_pairing(
-                        env,
-                        manifest,
-                        scenario,
-                        server,
-                        client,
-                        artifacts_root,
-                        &network,
-                    ),
-                    Err(reason) => Ok(PairingResult::not_started(scenario, server, client, reason)),
-                };
-                match outcome {
-                    Ok(mut result) => {
-                        result.seconds = started.elapsed().as_secs_f64();
-                        on_done(&result);
-                        results.lock().expect("results lock")[index] = Some(result);
+                // With a loopback of its own per cell, the next cell's
+                // namespace and capture are made while this one runs.
+                let preparer = (env.isolation.per_cell_namespace()
+                    && env.topology == Topology::Loopback)
+                    .then(Preparer::spawn);
+                let mut upcoming = claim();
+                if let (Some(p), Some(i)) = (&preparer, upcoming) {
+                    p.request(env, &scenarios[cells[i].scenario]);
+                }
+                while let Some(index) = upcoming {
+                    upcoming = claim();
+                    let cell = &cells[index];
+                    let scenario = &scenarios[cell.scenario];
+                    let server = cell.server.as_deref().and_then(|name| manifest.get(name));
+                    let started = Instant::now();
+                    // Taken even if the cell cannot run, so the preparer's
+                    // answers stay in step with the cells.
+                    let network = match &preparer {
+                        Some(p) => p.take().map(|(network, capture)| (network, Some(capture))),
+                        None => prepare_network(env, scenario).map(|network| (network, None)),
+                    };
+                    if let (Some(p), Some(i)) = (&preparer, upcoming) {
+                        p.request(env, &scenarios[cells[i].scenario]);
                     }
-                    Err(e) => {
-                        *fatal.lock().expect("fatal lock") = Some(e);
-                        return;
+                    let Some(client) = manifest.get(&cell.client) else {
+                        continue;
+                    };
+                    let outcome = match network {
+                        Ok((network, prestarted)) => run_pairing(
+                            env,
+                            manifest,
+                            scenario,
+                            server,
+                            client,
+                            artifacts_root,
+                            &network,
+                            prestarted,
+                        ),
+                        Err(reason) => {
+                            Ok(PairingResult::not_started(scenario, server, client, reason))
+                        }
+                    };
+                    match outcome {
+                        Ok(mut result) => {
+                            result.seconds = started.elapsed().as_secs_f64();
+                            on_done(&result);
+                            results.lock().expect("results lock")[index] = Some(result);
+                        }
+                        Err(e) => {
+                            *fatal.lock().expect("fatal lock") = Some(e);
+                            return;
+                        }
                     }
                 }
             });
