@@ -9,13 +9,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{bin_dir, capture_or_skip, workspace_root};
+use crate::util::{bin_dir, capture_or_skip, manifest_with, workspace_root};
 
 /// A manifest with the reference plus the fault peers, each carrying
 /// `marker` in its command line so the process table can be searched.
 fn fault_manifest(dir: &Path, marker: &str) -> PathBuf {
-    let mut text = std::fs::read_to_string(workspace_root().join("tests/implementations.toml"))
-        .expect("default manifest");
+    let mut text = String::new();
     for mode in ["never-ready", "exit-early", "crash", "stall"] {
         text.push_str(&format!(
             r#"
@@ -37,9 +36,7 @@ roles = ["client"]
 client = ["python3", "{{root}}/harness/tests/fixtures/fault_peer.py", "--role", "client", "--mode", "hang", "--host", "{{host}}", "--port", "{{port}}", "--message-file", "{{message_file}}", "--marker", "{marker}"]
 "#
     ));
-    let path = dir.join("implementations.toml");
-    std::fs::write(&path, text).expect("write manifest");
-    path
+    manifest_with(dir, &text)
 }
 
 /// A marker unique to one test, found in the command lines of its peers.

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{capture_or_skip, harness_json, workspace_root};
+use crate::util::{capture_or_skip, harness_json, manifest_with, small_run};
 
 /// `cargo test -p harness` runs the whole suite: every scenario against
 /// every available implementation, compared with the checked-in baseline.
@@ -169,8 +169,7 @@ fn cross_check_with_tshark(file: &Path) {
 /// A manifest with the default implementations plus the deviant clients,
 /// each added as data only.
 fn deviant_manifest(dir: &Path) -> std::path::PathBuf {
-    let mut text = std::fs::read_to_string(workspace_root().join("tests/implementations.toml"))
-        .expect("default manifest");
+    let mut extra = String::new();
     for mode in [
         "rcvbuf",
         "rst",
@@ -181,7 +180,7 @@ fn deviant_manifest(dir: &Path) -> std::path::PathBuf {
         "retry",
         "ignore-refusal",
     ] {
-        text.push_str(&format!(
+        extra.push_str(&format!(
             r#"
 [[implementation]]
 name = "deviant-{mode}"
@@ -191,9 +190,7 @@ client = ["python3", "{{root}}/harness/tests/fixtures/deviant_client.py", "--mod
 "#
         ));
     }
-    let path = dir.join("implementations.toml");
-    std::fs::write(&path, text).expect("write manifest");
-    path
+    manifest_with(dir, &extra)
 }
 
 fn cell<'a>(summary: &'a Value, client: &str) -> &'a Value {
@@ -420,9 +417,8 @@ fn unavailable_and_unsupported_cells_are_graded_not_failed() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut text =
-        std::fs::read_to_string(workspace_root().join("tests/implementations.toml")).unwrap();
-    text.push_str(
+    let manifest = manifest_with(
+        dir.path(),
         r#"
 [[implementation]]
 name = "absent"
@@ -432,8 +428,6 @@ client = ["no-such-program-here", "{host}", "{port}"]
 requires = ["no-such-program-here"]
 "#,
     );
-    let manifest = dir.path().join("implementations.toml");
-    std::fs::write(&manifest, text).unwrap();
     let (code, summary) = harness_json(
         &[
             "run",
@@ -573,20 +567,7 @@ fn annotated_captures_read_back_in_tshark() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let (code, summary) = harness_json(
-        &[
-            "run",
-            "--scenario",
-            "hello",
-            "--scenario",
-            "refused",
-            "--server",
-            "python",
-            "--client",
-            "rust",
-        ],
-        dir.path(),
-    );
+    let (code, summary) = small_run(dir.path());
     assert_eq!(code, 0, "{}", summary["counts"]);
     let tshark = |file: &Path| -> Vec<(String, String)> {
         let out = Command::new("tshark")
@@ -670,20 +651,7 @@ fn html_report_renders_in_headless_chromium() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let (code, _) = harness_json(
-        &[
-            "run",
-            "--scenario",
-            "hello",
-            "--scenario",
-            "refused",
-            "--server",
-            "python",
-            "--client",
-            "rust",
-        ],
-        dir.path(),
-    );
+    let (code, _) = small_run(dir.path());
     assert_eq!(code, 0);
     let report = dir.path().join("report.html");
     let html = std::fs::read_to_string(&report).expect("report.html written");
@@ -738,20 +706,19 @@ fn repeat_reports_a_flaky_cell_with_its_runs() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("flip.state");
-    let mut text =
-        std::fs::read_to_string(workspace_root().join("tests/implementations.toml")).unwrap();
-    text.push_str(&format!(
-        r#"
+    let manifest = manifest_with(
+        dir.path(),
+        &format!(
+            r#"
 [[implementation]]
 name = "flaky"
 language = "Python"
 roles = ["client"]
 client = ["python3", "{{root}}/harness/tests/fixtures/deviant_client.py", "--mode", "flip", "--state", "{}", "--host", "{{host}}", "--port", "{{port}}", "--message-file", "{{message_file}}"]
 "#,
-        state.display()
-    ));
-    let manifest = dir.path().join("implementations.toml");
-    std::fs::write(&manifest, text).unwrap();
+            state.display()
+        ),
+    );
     let (code, summary) = harness_json(
         &[
             "run",

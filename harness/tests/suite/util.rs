@@ -223,3 +223,33 @@ pub fn harness_json(args: &[&str], artifacts: &Path) -> (i32, serde_json::Value)
     });
     (code, summary)
 }
+
+/// The default manifest with `extra` entries appended, written to
+/// `dir/implementations.toml`: how tests add implementations as data.
+pub fn manifest_with(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let mut text = std::fs::read_to_string(workspace_root().join("tests/implementations.toml"))
+        .expect("default manifest");
+    text.push_str(extra);
+    let path = dir.join("implementations.toml");
+    std::fs::write(&path, text).expect("write manifest");
+    path
+}
+
+/// `harness run` of the scenarios `hello` and `refused` for the Python
+/// server and the Rust client (plus the references): a small real run.
+pub fn small_run(artifacts: &Path) -> (i32, serde_json::Value) {
+    harness_json(
+        &[
+            "run",
+            "--scenario",
+            "hello",
+            "--scenario",
+            "refused",
+            "--server",
+            "python",
+            "--client",
+            "rust",
+        ],
+        artifacts,
+    )
+}
