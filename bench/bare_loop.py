@@ -123,7 +123,11 @@ for path in sorted(glob.glob(os.path.join(root, "tests/scenarios/%s.toml" % os.e
             chosen = [client] + ([server] if server else [])
             if not all(available(i) and supports(i, name, spec) for i in chosen):
                 continue
+            t0 = time.monotonic()
             run_cell(server, client, spec, message_file)
+            if os.environ.get("BARE_TIMES"):
+                print("%s %s %s %.3f" % (name, server and server["name"] or "none", client["name"],
+                                         time.monotonic() - t0), file=sys.stderr)
             cells += 1
 elapsed = time.monotonic() - started
 shutil.rmtree(work)

@@ -368,6 +368,12 @@ fn capture_loop(
         }
     };
     let fd = std::os::fd::AsRawFd::as_raw_fd(&capture);
+    // libpcap opens its socket without close-on-exec, so every program the
+    // harness starts would inherit it: a server could read the capture, and
+    // a program exiting after the capture was closed would hold the last
+    // reference and wait on the kernel to release it (~20 ms per exit).
+    // SAFETY: fcntl on a descriptor this thread owns.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     let _ = ready.send(Ok(link));
 
     // After stop is asked, keep reading until the socket is empty, so

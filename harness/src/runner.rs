@@ -169,7 +169,7 @@ pub fn run_pairing(
     artifacts_root: &Path,
     network: &CellNetwork,
     prestarted: Option<StartingCapture>,
-) -> Result<PairingResult, CaptureError> {
+) -> Result<Finishing, CaptureError> {
     let mut result = PairingResult::not_started(scenario, server, client, String::new());
     result.error = None;
     let dir = artifacts_root.join(&result.dir);
@@ -178,12 +178,12 @@ pub fn run_pairing(
             "cannot create artifacts directory {}: {e}",
             dir.display()
         ));
-        return Ok(result);
+        return Ok(Finishing::Done(result));
     }
     let message_file = dir.join("message.bin");
     if let Err(e) = std::fs::write(&message_file, &scenario.message) {
         result.error = Some(format!("cannot write {}: {e}", message_file.display()));
-        return Ok(result);
+        return Ok(Finishing::Done(result));
     }
 
     let host = match network {
@@ -237,7 +237,7 @@ pub fn run_pairing(
                 Ok(p) => p,
                 Err(e) => {
                     result.error = Some(format!("cannot find a free port on {host}: {e}"));
-                    return Ok(result);
+                    return Ok(Finishing::Done(result));
                 }
             },
         };
@@ -261,7 +261,7 @@ pub fn run_pairing(
             Err(e) => {
                 result.error = Some(e.to_string());
                 finish(&mut result, starting.ready()?, None, None, false);
-                return Ok(result);
+                return Ok(Finishing::Done(result));
             }
         };
         let ready = server.ready.clone();
@@ -294,7 +294,7 @@ pub fn run_pairing(
                 let output = child.kill();
                 result.error = Some(e.to_string());
                 finish(&mut result, starting.ready()?, Some(output), None, false);
-                return Ok(result);
+                return Ok(Finishing::Done(result));
             }
         }
     };
@@ -318,7 +318,7 @@ pub fn run_pairing(
             result.error = Some(e.to_string());
             let server_out = server_child.as_mut().map(Child::kill);
             finish(&mut result, live, server_out, None, false);
-            return Ok(result);
+            return Ok(Finishing::Done(result));
         }
     };
     let mut errors = Vec::new();
@@ -344,14 +344,58 @@ pub fn run_pairing(
     if interrupted() && result.error.is_none() {
         result.error = Some("interrupted".into());
     }
-    finish(
-        &mut result,
+    // Saving and analysing are left to the caller, which runs them beside
+    // the next cell: the programs are done and the capture is complete.
+    Ok(Finishing::Pending(Box::new(PendingFinish {
+        result,
+        dir,
         live,
         server_out,
-        Some(client_out),
+        client_out: Some(client_out),
         teardown_seen,
-    );
-    Ok(result)
+        server_stdout,
+    })))
+}
+
+/// A run cell, saved and analysed or about to be.
+#[allow(clippy::large_enum_variant)] // moved once per cell; boxing gains nothing
+pub enum Finishing {
+    Done(PairingResult),
+    Pending(Box<PendingFinish>),
+}
+
+/// Everything a cell left for [`finish`] once its programs have exited.
+pub struct PendingFinish {
+    result: PairingResult,
+    dir: PathBuf,
+    live: LiveCapture,
+    server_out: Option<Output>,
+    client_out: Option<Output>,
+    teardown_seen: bool,
+    server_stdout: ServerStdout,
+}
+
+impl Finishing {
+    /// Saves and analyses a pending cell of `scenario`.
+    pub fn complete(self, scenario: &Scenario) -> PairingResult {
+        match self {
+            Finishing::Done(result) => result,
+            Finishing::Pending(p) => {
+                let mut p = *p;
+                finish(
+                    &mut p.result,
+                    &p.dir,
+                    p.live,
+                    p.server_out,
+                    p.client_out,
+                    p.teardown_seen,
+                    scenario,
+                    p.server_stdout,
+                );
+                p.result
+            }
+        }
+    }
 }
 
 /// Waits until the capture shows every connection over (both FINs
@@ -706,76 +750,121 @@ pub fn run_matrix(
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<PairingResult>>> = Mutex::new(vec![None; cells.len()]);
     let fatal: Mutex<Option<CaptureError>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1).min(runnable.len().max(1)) {
-            scope.spawn(|| {
-                // Next cell from the shared queue, or None when done.
-                let claim = || {
-                    let mut n = next.lock().expect("queue lock");
-                    let stop = fatal.lock().map(|f| f.is_some()).unwrap_or(true) || interrupted();
-                    if *n >= runnable.len() || stop {
-                        return None;
-                    }
-                    *n += 1;
-                    Some(runnable[*n - 1])
-                };
-                // With a loopback of its own per cell, the next cell's
-                // namespace and capture are made while this one runs.
-                let preparer = (env.isolation.per_cell_namespace()
-                    && env.topology == Topology::Loopback)
-                    .then(Preparer::spawn);
-                let mut upcoming = claim();
-                if let (Some(p), Some(i)) = (&preparer, upcoming) {
-                    p.request(env, &scenarios[cells[i].scenario]);
-                }
-                while let Some(index) = upcoming {
-                    upcoming = claim();
-                    let cell = &cells[index];
-                    let scenario = &scenarios[cell.scenario];
-                    let server = cell.server.as_deref().and_then(|name| manifest.get(name));
-                    let started = Instant::now();
-                    // Taken even if the cell cannot run, so the preparer's
-                    // answers stay in step with the cells.
-                    let network = match &preparer {
-                        Some(p) => p.take().map(|(network, capture)| (network, Some(capture))),
-                        None => prepare_network(env, scenario).map(|network| (network, None)),
+    // Borrowed by every worker; the workers are moved closures so that each
+    // can start its own scoped threads.
+    {
+        let (next, fatal, runnable, results) = (&next, &fatal, &runnable, &results);
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.max(1).min(runnable.len().max(1)) {
+                scope.spawn(move || {
+                    // Next cell from the shared queue, or None when done.
+                    let claim = || {
+                        let mut n = next.lock().expect("queue lock");
+                        let stop =
+                            fatal.lock().map(|f| f.is_some()).unwrap_or(true) || interrupted();
+                        if *n >= runnable.len() || stop {
+                            return None;
+                        }
+                        *n += 1;
+                        Some(runnable[*n - 1])
                     };
+                    // With a loopback of its own per cell, the next cell's
+                    // namespace and capture are made while this one runs.
+                    let preparer = (env.isolation.per_cell_namespace()
+                        && env.topology == Topology::Loopback)
+                        .then(Preparer::spawn);
+                    let mut in_flight = None;
+                    let record = |(index, seconds, handle): (
+                        usize,
+                        f64,
+                        std::thread::ScopedJoinHandle<'_, PairingResult>,
+                    )| {
+                        match handle.join() {
+                            Ok(mut result) => {
+                                // The programs' and the capture's time, not the saving.
+                                result.seconds = seconds;
+                                on_done(&result);
+                                results.lock().expect("results lock")[index] = Some(result);
+                            }
+                            Err(_) => {
+                                *fatal.lock().expect("fatal lock") =
+                                    Some(CaptureError::Thread("analysing a cell panicked".into()));
+                            }
+                        }
+                    };
+                    let mut upcoming = claim();
                     if let (Some(p), Some(i)) = (&preparer, upcoming) {
                         p.request(env, &scenarios[cells[i].scenario]);
                     }
-                    let Some(client) = manifest.get(&cell.client) else {
-                        continue;
-                    };
-                    let outcome = match network {
-                        Ok((network, prestarted)) => run_pairing(
-                            env,
-                            manifest,
-                            scenario,
-                            server,
-                            client,
-                            artifacts_root,
-                            &network,
-                            prestarted,
-                        ),
-                        Err(reason) => {
-                            Ok(PairingResult::not_started(scenario, server, client, reason))
+                    while let Some(index) = upcoming {
+                        upcoming = claim();
+                        let cell = &cells[index];
+                        let scenario = &scenarios[cell.scenario];
+                        let server = cell.server.as_deref().and_then(|name| manifest.get(name));
+                        let started = Instant::now();
+                        // Taken even if the cell cannot run, so the preparer's
+                        // answers stay in step with the cells.
+                        let network = match &preparer {
+                            Some(p) => p.take().map(|(network, capture)| (network, Some(capture))),
+                            None => prepare_network(env, scenario).map(|network| (network, None)),
+                        };
+                        if let (Some(p), Some(i)) = (&preparer, upcoming) {
+                            p.request(env, &scenarios[cells[i].scenario]);
                         }
-                    };
-                    match outcome {
-                        Ok(mut result) => {
-                            result.seconds = started.elapsed().as_secs_f64();
-                            on_done(&result);
-                            results.lock().expect("results lock")[index] = Some(result);
-                        }
-                        Err(e) => {
-                            *fatal.lock().expect("fatal lock") = Some(e);
-                            return;
+                        let Some(client) = manifest.get(&cell.client) else {
+                            continue;
+                        };
+                        let (outcome, network) = match network {
+                            Ok((network, prestarted)) => (
+                                run_pairing(
+                                    env,
+                                    manifest,
+                                    scenario,
+                                    server,
+                                    client,
+                                    artifacts_root,
+                                    &network,
+                                    prestarted,
+                                ),
+                                Some(network),
+                            ),
+                            Err(reason) => (
+                                Ok(Finishing::Done(PairingResult::not_started(
+                                    scenario, server, client, reason,
+                                ))),
+                                None,
+                            ),
+                        };
+                        let seconds = started.elapsed().as_secs_f64();
+                        match outcome {
+                            Ok(finishing) => {
+                                // Saved and analysed on a thread of its own,
+                                // beside the next cell; one at a time.
+                                // The network (a veth pair, a port's lock)
+                                // lives until its capture has stopped.
+                                let handle = scope.spawn(move || {
+                                    let result = finishing.complete(scenario);
+                                    drop(network);
+                                    result
+                                });
+                                if let Some(previous) = in_flight.replace((index, seconds, handle))
+                                {
+                                    record(previous);
+                                }
+                            }
+                            Err(e) => {
+                                *fatal.lock().expect("fatal lock") = Some(e);
+                                break;
+                            }
                         }
                     }
-                }
-            });
-        }
-    });
+                    if let Some(last) = in_flight.take() {
+                        record(last);
+                    }
+                });
+            }
+        });
+    }
     if let Some(e) = fatal.into_inner().expect("fatal lock") {
         return Err(e);
     }
