@@ -317,6 +317,24 @@ fn lax_headers(
     data: &[u8],
     ip_start: usize,
 ) -> Result<Option<(IpParts, etherparse::TcpSlice<'_>)>, String> {
+    // The common case, unfragmented TCP over IPv4, read header by header:
+    // the lax slicer's general result is large, and a headers-only capture
+    // of a big transfer is nothing but these.
+    let ip_bytes = match link {
+        LinkType::Ethernet if data.get(12..14) == Some(&[0x08, 0x00]) => data.get(14..),
+        LinkType::Raw | LinkType::Null | LinkType::Loop => data.get(ip_start..),
+        _ => None,
+    };
+    if let Some(ip_bytes) = ip_bytes.filter(|b| b.first().is_some_and(|v| v >> 4 == 4)) {
+        if let Ok(v4) = etherparse::Ipv4HeaderSlice::from_slice(ip_bytes) {
+            if v4.protocol() == etherparse::IpNumber::TCP && !v4.is_fragmenting_payload() {
+                let start = usize::from(v4.ihl()) * 4;
+                if let Ok(tcp) = etherparse::TcpSlice::from_slice(&ip_bytes[start..]) {
+                    return Ok(Some((ip_parts(Ip::V4(v4), &tcp), tcp)));
+                }
+            }
+        }
+    }
     let sliced = match link {
         LinkType::Ethernet => {
             LaxSlicedPacket::from_ethernet(data).map_err(|e| format!("cannot read headers: {e}"))?
