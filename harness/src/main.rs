@@ -428,17 +428,6 @@ fn run(args: RunArgs, isolation: harness::isolation::Isolation) -> Result<u8, St
         .manifest
         .unwrap_or_else(|| root.join("tests/implementations.toml"));
     let manifest = Manifest::load(&manifest_path).map_err(|e| e.to_string())?;
-    if manifest
-        .implementations
-        .iter()
-        .any(|i| i.name == runner::NO_SERVER)
-    {
-        return Err(format!(
-            "{}: implementation '{}': the name is reserved for scenarios without a server; rename it",
-            manifest.path.display(),
-            runner::NO_SERVER
-        ));
-    }
     let scenarios_dir = args
         .scenarios
         .unwrap_or_else(|| root.join("tests/scenarios"));

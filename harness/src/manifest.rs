@@ -12,6 +12,10 @@ use regex::Regex;
 
 use crate::declaration;
 
+/// The server column of a scenario where no server runs (refused); no
+/// implementation may take this name.
+pub const NO_SERVER: &str = "none";
+
 /// Placeholders a command template may use.
 pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("root", "the workspace root"),
@@ -149,6 +153,12 @@ impl Manifest {
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
                 return Err(fail(&entry, "name must be non-empty letters, digits, '-' or '_' (it names artifact folders)".into()));
+            }
+            if raw_impl.name == NO_SERVER {
+                return Err(fail(
+                    &entry,
+                    format!("the name '{NO_SERVER}' is reserved for scenarios without a server; rename it"),
+                ));
             }
             if !seen.insert(raw_impl.name.clone()) {
                 return Err(fail(
@@ -443,6 +453,17 @@ stdout = "transcript"
     fn unknown_reference_is_named() {
         let e = parse(&GOOD.replace("reference = \"py\"", "reference = \"pyy\"")).unwrap_err();
         assert_eq!(e.entry, "reference");
+    }
+
+    #[test]
+    fn the_reserved_name_is_refused() {
+        let e = parse(
+            &GOOD
+                .replace("reference = \"py\"", "reference = \"none\"")
+                .replace("name = \"py\"", "name = \"none\""),
+        )
+        .unwrap_err();
+        assert!(e.problem.contains("reserved"), "{e}");
     }
 
     #[test]

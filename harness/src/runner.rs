@@ -63,8 +63,7 @@ impl Default for Timeouts {
 /// its own and no port set by its scenario.
 pub const TUTORIAL_PORT: u16 = 1712;
 
-/// The server column of a scenario where no server runs (refused).
-pub const NO_SERVER: &str = "none";
+pub use crate::manifest::NO_SERVER;
 
 /// Where things are and how to run them.
 #[derive(Debug, Clone)]
