@@ -620,10 +620,14 @@ fn analyse(
 /// 1500 many small ones. A bigger ring costs set-up time, so it grows only
 /// with the message, and for the veth topology.
 fn capture_config(env: &Environment, scenario: &Scenario, veth: bool) -> CaptureConfig {
+    // Writes can be small (socat writes 8 KiB at a time), so the frame
+    // count is not bounded by the message over the MSS: the ring gets
+    // room for many more frames than the message needs at full size. Its
+    // set-up cost is paid on the preparing thread, beside the previous cell.
     let buffer_size = if veth {
         64 << 20
     } else {
-        (scenario.message.len().saturating_mul(4)).clamp(2 << 20, 64 << 20)
+        (scenario.message.len().saturating_mul(32)).clamp(4 << 20, 64 << 20)
     };
     CaptureConfig {
         buffer_size: buffer_size as i32,
