@@ -148,35 +148,27 @@ pub fn svg_ladder(conn: &Connection) -> String {
 
 fn signature_html(sig: &Signature, cell: &Cell) -> String {
     let mut out = String::from("<table><tr><th>segment</th><th>field</th><th>value</th></tr>\n");
-    for seg in &sig.handshake {
-        for (i, (field, value)) in seg.fields.iter().enumerate() {
+    // The handshake segments, then the conversation's meaning, alike.
+    let groups = sig
+        .handshake
+        .iter()
+        .map(|seg| (seg.label, &seg.fields))
+        .chain(std::iter::once(("conversation", &sig.meaning)));
+    for (label, fields) in groups {
+        for (i, (field, value)) in fields.iter().enumerate() {
             let differs = cell
                 .differences
                 .iter()
-                .any(|d| d.segment == seg.label && d.field == *field);
+                .any(|d| d.segment == label && d.field == *field);
             let _ = writeln!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td{}>{}</td></tr>",
-                if i == 0 { seg.label } else { "" },
+                if i == 0 { label } else { "" },
                 esc(field),
                 if differs { " class=\"mark\"" } else { "" },
                 esc(value.as_deref().unwrap_or("-"))
             );
         }
-    }
-    for (i, (field, value)) in sig.meaning.iter().enumerate() {
-        let differs = cell
-            .differences
-            .iter()
-            .any(|d| d.segment == "conversation" && d.field == *field);
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td{}>{}</td></tr>",
-            if i == 0 { "conversation" } else { "" },
-            esc(field),
-            if differs { " class=\"mark\"" } else { "" },
-            esc(value.as_deref().unwrap_or("-"))
-        );
     }
     out.push_str("</table>\n");
     out
