@@ -34,4 +34,5 @@ pub mod runner;
 pub mod savefile;
 pub mod scenario;
 pub mod signature;
+pub mod spawn;
 pub mod tcp_options;

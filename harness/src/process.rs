@@ -7,8 +7,11 @@
 //! the harness itself dies (`PR_SET_PDEATHSIG`).
 
 use std::io::Read;
+
+use crate::spawn;
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -66,7 +69,9 @@ impl Output {
 /// A running program whose output is collected as it arrives.
 pub struct Child {
     name: String,
-    process: std::process::Child,
+    pid: libc::pid_t,
+    /// Readable once the process has exited; `None` on old kernels.
+    pidfd: Option<std::os::fd::OwnedFd>,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
     lines: Receiver<(Pipe, String)>,
@@ -99,60 +104,40 @@ impl Child {
             name: name.to_string(),
             reason,
         };
-        let (program, args) = argv
-            .split_first()
+        let program = argv
+            .first()
             .ok_or_else(|| spawn_err("empty command line".into()))?;
-        let input = match stdin {
-            None => Stdio::null(),
-            Some(path) => std::fs::File::open(path)
-                .map(Stdio::from)
-                .map_err(|e| spawn_err(format!("cannot open {} for stdin: {e}", path.display())))?,
-        };
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .stdin(input)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(dir) = cwd {
-            command.current_dir(dir);
-        }
-        die_with_parent(&mut command);
-        if let Some(fd) = netns {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setns is async-signal-safe; `fd` stays open in the
-            // parent until the child has exec'd.
-            unsafe {
-                command.pre_exec(move || {
-                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        }
-        let mut process = command
-            .spawn()
-            .map_err(|e| spawn_err(format!("{program}: {e}")))?;
+        let stdin = stdin
+            .map(|path| {
+                std::fs::File::open(path).map_err(|e| {
+                    spawn_err(format!("cannot open {} for stdin: {e}", path.display()))
+                })
+            })
+            .transpose()?;
+        let spawned = spawn::spawn(spawn::Request {
+            argv,
+            cwd,
+            stdin,
+            netns,
+        })
+        .map_err(|e| spawn_err(format!("{program}: {e}")))?;
 
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let (line_tx, lines) = mpsc::channel();
-        let mut readers = Vec::new();
-        if let Some(pipe) = process.stdout.take() {
-            readers.push(collect(
-                pipe,
+        let readers = vec![
+            collect(
+                spawned.stdout,
                 Arc::clone(&stdout),
                 Pipe::Stdout,
                 line_tx.clone(),
-            ));
-        }
-        if let Some(pipe) = process.stderr.take() {
-            readers.push(collect(pipe, Arc::clone(&stderr), Pipe::Stderr, line_tx));
-        }
+            ),
+            collect(spawned.stderr, Arc::clone(&stderr), Pipe::Stderr, line_tx),
+        ];
         Ok(Child {
             name: name.to_string(),
-            process,
+            pid: spawned.pid,
+            pidfd: spawned.pidfd,
             stdout,
             stderr,
             lines,
@@ -166,7 +151,7 @@ impl Child {
     }
 
     pub fn pid(&self) -> u32 {
-        self.process.id()
+        self.pid as u32
     }
 
     /// Waits for the first line on `pipe` for which `is_ready` returns a value.
@@ -225,23 +210,33 @@ impl Child {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_micros(200);
         while self.status.is_none() {
-            if let Ok(Some(status)) = self.process.try_wait() {
-                self.status = Some(status);
+            if let Ok(Some(status)) = spawn::try_wait(self.pid) {
+                self.status = Some(ExitStatus::from_raw(status));
                 break;
             }
             if cancelled() {
                 return Err(WaitError::Interrupted);
             }
-            if Instant::now() >= deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 return Err(WaitError::Hung {
                     name: self.name.clone(),
                     after: timeout,
                 });
             }
-            // Short first, so a quick exit is seen at once; capped low, as
-            // every millisecond here is added to every cell.
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(2));
+            match &self.pidfd {
+                // Wakes at the exit itself; the cancellation flag is looked
+                // at between slices.
+                Some(pidfd) => {
+                    spawn::wait_readable(pidfd, left.min(POLL_CANCEL));
+                }
+                // Short first, so a quick exit is seen at once; capped low,
+                // as every millisecond here is added to every cell.
+                None => {
+                    std::thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(Duration::from_millis(2));
+                }
+            }
         }
         Ok(self.output())
     }
@@ -249,8 +244,7 @@ impl Child {
     /// Kills the process if it still runs, reaps it, and returns what it left.
     pub fn kill(&mut self) -> Output {
         if self.status.is_none() {
-            let _ = self.process.kill();
-            self.status = self.process.wait().ok();
+            self.kill_and_reap();
         }
         self.output()
     }
@@ -261,7 +255,6 @@ impl Child {
         for reader in self.readers.drain(..) {
             let _ = reader.join();
         }
-        use std::os::unix::process::ExitStatusExt;
         let status = self.status;
         Output {
             exit_code: status.and_then(|s| s.code()),
@@ -272,11 +265,19 @@ impl Child {
     }
 }
 
+impl Child {
+    fn kill_and_reap(&mut self) {
+        // SAFETY: the pid is our unreaped child, so it cannot have been
+        // reused by another process.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        self.status = spawn::reap(self.pid).map(ExitStatus::from_raw);
+    }
+}
+
 impl Drop for Child {
     fn drop(&mut self) {
         if self.status.is_none() {
-            let _ = self.process.kill();
-            let _ = self.process.wait();
+            self.kill_and_reap();
         }
     }
 }
@@ -309,18 +310,3 @@ fn collect(
         }
     })
 }
-
-#[cfg(target_os = "linux")]
-fn die_with_parent(command: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_command: &mut Command) {}

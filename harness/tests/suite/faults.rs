@@ -293,6 +293,46 @@ fn a_child_killed_with_sigkill_is_reported() {
     assert_eq!(processes_with(&marker), Vec::<u32>::new());
 }
 
+/// SIGKILL cannot be handled, so nothing in the harness can clean up: the
+/// kernel must take its children down (the parent-death signal).
+#[test]
+fn sigkill_to_the_harness_takes_its_children_with_it() {
+    if !capture_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let marker = marker("harness-kill9");
+    let mut harness = start_blocked_harness(&marker, dir.path(), "python", "client-hang");
+    // Killed before it has printed, the client would die of the closed
+    // pipe on its own; so wait until it is connected (it prints just
+    // after), and a little more.
+    wait_for(
+        "the hanging client's connection",
+        Duration::from_secs(20),
+        || {
+            processes_with(&marker)
+                .iter()
+                .any(|pid| {
+                    // The client's namespace's TCP table; state 01 is ESTABLISHED.
+                    std::fs::read_to_string(format!("/proc/{pid}/net/tcp"))
+                        .unwrap_or_default()
+                        .lines()
+                        .skip(1)
+                        .any(|l| l.split_whitespace().nth(3) == Some("01"))
+                })
+                .then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(unsafe { libc::kill(harness.id() as i32, libc::SIGKILL) }, 0);
+    let _ = harness.wait();
+    wait_for(
+        "the harness's children to die with it",
+        Duration::from_secs(5),
+        || processes_with(&marker).is_empty().then_some(()),
+    );
+}
+
 fn signal_to_harness(signal: i32) {
     let dir = tempfile::tempdir().unwrap();
     let marker = marker(&format!("signal{signal}"));
