@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     };
     match dissect(LINKS[usize::from(*link) % LINKS.len()], 7, &frame) {
         Ok(Some(segment)) => {
-            let _ = harness::tcp_options::emit(&segment.options);
+            let _ = harness::tcp_options::emit(&segment.options.to_vec());
         }
         Ok(None) => {}
         Err(e) => assert_eq!(e.frame, 7),

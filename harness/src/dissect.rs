@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use etherparse::{LaxNetSlice, LaxSlicedPacket, NetSlice, SlicedPacket, TransportSlice};
 
-use crate::tcp_options::{self, TcpOption};
+use crate::tcp_options::Options;
 
 /// Link-layer header types (the `LINKTYPE_*` numbers of pcap files).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -128,7 +128,8 @@ pub struct Segment {
     pub flags: Flags,
     pub window: u16,
     pub header_len: u8,
-    pub options: Vec<TcpOption>,
+    /// Read on demand: [`Options::iter`].
+    pub options: Options,
     /// Payload length from the IP length fields, even if the capture was
     /// cut short by a snaplen.
     pub payload_len: u32,
@@ -158,6 +159,24 @@ pub fn dissect(
     link: LinkType,
     frame_number: usize,
     frame: &Frame,
+) -> Result<Option<Segment>, DissectError> {
+    dissect_with(link, frame_number, frame, Path::Fast)
+}
+
+/// Whether [`dissect`] may take the IPv4 fast path; the tests compare it
+/// with the slicers alone.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Fast,
+    #[cfg(test)]
+    SlicersOnly,
+}
+
+fn dissect_with(
+    link: LinkType,
+    frame_number: usize,
+    frame: &Frame,
+    path: Path,
 ) -> Result<Option<Segment>, DissectError> {
     let err = |problem: String| DissectError {
         frame: frame_number,
@@ -200,7 +219,14 @@ pub fn dissect(
     // say how long the payload was. A frame captured whole must parse
     // strictly; anything short there is a malformed packet.
     let cut = (data.len() as u64) < u64::from(frame.wire_len);
-    let headers = if cut {
+    let fast = match path {
+        Path::Fast => ipv4_tcp(link, data, ip_start, cut),
+        #[cfg(test)]
+        Path::SlicersOnly => None,
+    };
+    let headers = if fast.is_some() {
+        fast
+    } else if cut {
         lax_headers(link, data, ip_start).map_err(err)?
     } else {
         let sliced = match link {
@@ -245,7 +271,7 @@ pub fn dissect(
         },
         window: tcp.window_size(),
         header_len,
-        options: tcp_options::parse(tcp.options()),
+        options: Options::new(tcp.options()),
         payload_len,
         // A payload cut by the snaplen is counted, not kept: the stream's
         // bytes are then unknown whatever part of them was captured.
@@ -310,6 +336,44 @@ enum Ip<'a> {
     V6(etherparse::Ipv6HeaderSlice<'a>),
 }
 
+/// The common case, unfragmented TCP over IPv4, read header by header:
+/// the slicers' general results are large, and a big transfer is nothing
+/// but these. `None` for anything else, or anything wrong: this path only
+/// ever accepts, and the general path gives every error its words.
+///
+/// A frame captured whole must hold the whole IP packet, and its TCP
+/// segment ends where the IP length says (what follows is link padding);
+/// a frame `cut` by the snaplen holds what it holds.
+fn ipv4_tcp(
+    link: LinkType,
+    data: &[u8],
+    ip_start: usize,
+    cut: bool,
+) -> Option<(IpParts, etherparse::TcpSlice<'_>)> {
+    let ip_bytes = match link {
+        LinkType::Ethernet if data.get(12..14) == Some(&[0x08, 0x00]) => data.get(14..),
+        LinkType::Raw | LinkType::Null | LinkType::Loop => data.get(ip_start..),
+        _ => None,
+    }
+    .filter(|b| b.first().is_some_and(|v| v >> 4 == 4))?;
+    let v4 = etherparse::Ipv4HeaderSlice::from_slice(ip_bytes).ok()?;
+    if v4.protocol() != etherparse::IpNumber::TCP || v4.is_fragmenting_payload() {
+        return None;
+    }
+    let start = usize::from(v4.ihl()) * 4;
+    let end = if cut {
+        ip_bytes.len()
+    } else {
+        let total = usize::from(v4.total_len());
+        if total < start || total > ip_bytes.len() {
+            return None;
+        }
+        total
+    };
+    let tcp = etherparse::TcpSlice::from_slice(ip_bytes.get(start..end)?).ok()?;
+    Some((ip_parts(Ip::V4(v4), &tcp), tcp))
+}
+
 /// The IP header and TCP segment of a frame cut short by a snaplen:
 /// `None` when it is not TCP.
 fn lax_headers(
@@ -317,24 +381,6 @@ fn lax_headers(
     data: &[u8],
     ip_start: usize,
 ) -> Result<Option<(IpParts, etherparse::TcpSlice<'_>)>, String> {
-    // The common case, unfragmented TCP over IPv4, read header by header:
-    // the lax slicer's general result is large, and a headers-only capture
-    // of a big transfer is nothing but these.
-    let ip_bytes = match link {
-        LinkType::Ethernet if data.get(12..14) == Some(&[0x08, 0x00]) => data.get(14..),
-        LinkType::Raw | LinkType::Null | LinkType::Loop => data.get(ip_start..),
-        _ => None,
-    };
-    if let Some(ip_bytes) = ip_bytes.filter(|b| b.first().is_some_and(|v| v >> 4 == 4)) {
-        if let Ok(v4) = etherparse::Ipv4HeaderSlice::from_slice(ip_bytes) {
-            if v4.protocol() == etherparse::IpNumber::TCP && !v4.is_fragmenting_payload() {
-                let start = usize::from(v4.ihl()) * 4;
-                if let Ok(tcp) = etherparse::TcpSlice::from_slice(&ip_bytes[start..]) {
-                    return Ok(Some((ip_parts(Ip::V4(v4), &tcp), tcp)));
-                }
-            }
-        }
-    }
     let sliced = match link {
         LinkType::Ethernet => {
             LaxSlicedPacket::from_ethernet(data).map_err(|e| format!("cannot read headers: {e}"))?
@@ -402,6 +448,55 @@ mod tests {
         }
     }
 
+    /// The fast path must read every frame as the slicers do, including
+    /// the odd ones it should decline: padded, cut, lying about lengths,
+    /// fragmented, or not TCP at all.
+    #[test]
+    fn the_ipv4_fast_path_reads_every_frame_as_the_slicers_do() {
+        let mut frames = Vec::new();
+        for link in ALL_LINKS {
+            for frame in fixtures::tutorial(link) {
+                let ip = match link {
+                    LinkType::Ethernet => 14,
+                    LinkType::LinuxSll => 16,
+                    LinkType::Raw => 0,
+                    LinkType::Null | LinkType::Loop => 4,
+                };
+                let mut variants = vec![frame.clone()];
+                // Link padding after the IP packet.
+                let mut padded = frame.clone();
+                padded.data.extend_from_slice(&[0; 6]);
+                padded.wire_len = padded.data.len() as u32;
+                variants.push(padded);
+                // Cut by a snaplen anywhere.
+                for keep in [ip + 10, ip + 20, ip + 30, ip + 40, frame.data.len() - 1] {
+                    let mut cut = frame.clone();
+                    cut.data.truncate(keep.min(frame.data.len()));
+                    variants.push(cut);
+                }
+                // Every byte of the IP and TCP headers changed, in turn.
+                for at in ip..(ip + 60).min(frame.data.len()) {
+                    for value in [0x00, 0x45, 0xff] {
+                        let mut odd = frame.clone();
+                        odd.data[at] = value;
+                        variants.push(odd);
+                    }
+                }
+                frames.extend(variants.into_iter().map(|f| (link, f)));
+            }
+        }
+        for (n, (link, frame)) in frames.iter().enumerate() {
+            let fast = dissect_with(*link, n + 1, frame, Path::Fast);
+            let slow = dissect_with(*link, n + 1, frame, Path::SlicersOnly);
+            assert_eq!(
+                format!("{fast:?}"),
+                format!("{slow:?}"),
+                "{link:?} frame {:02x?}",
+                frame.data
+            );
+        }
+    }
+
     #[test]
     fn a_whole_frame_shorter_than_its_ip_length_is_malformed() {
         let mut frames = fixtures::tutorial(LinkType::Ethernet);
@@ -428,7 +523,10 @@ mod tests {
             assert_eq!(syn.ip.version, 4);
             assert_eq!(syn.ip.ttl, 64);
             assert_eq!(syn.header_len, 40);
-            assert_eq!(tcp_options::emit(&syn.options), fixtures::SYN_OPTIONS);
+            assert_eq!(
+                crate::tcp_options::emit(&syn.options.to_vec()),
+                fixtures::SYN_OPTIONS
+            );
             let data = &segments[3];
             assert_eq!(data.payload, b"Hello server!");
             assert_eq!(data.payload_len, 13);
@@ -448,7 +546,7 @@ mod tests {
             },
         );
         let s = dissect(LinkType::Ethernet, 1, &f).unwrap().unwrap();
-        let names: Vec<String> = s.options.iter().map(TcpOption::short_name).collect();
+        let names: Vec<String> = s.options.iter().map(|o| o.short_name()).collect();
         assert_eq!(names, ["NOP", "NOP", "kind34", "MSS", "NOP", "EOL"]);
     }
 

@@ -152,7 +152,7 @@ pub fn signature(conn: &Connection) -> Signature {
 
 fn segment_fields(p: &crate::conversation::Placed, is_syn: bool) -> Vec<(&'static str, Value)> {
     let s = &p.segment;
-    let opts = &s.options;
+    let opts = s.options.to_vec();
     let kinds = opts
         .iter()
         .map(TcpOption::short_name)
@@ -243,7 +243,7 @@ fn meaning(conn: &Connection) -> Vec<(&'static str, Value)> {
         .find(|p| p.direction == Direction::ServerToClient && p.segment.flags.syn)
         .and_then(|p| {
             p.segment.options.iter().find_map(|o| match o {
-                TcpOption::Mss { value } => Some(u32::from(*value)),
+                TcpOption::Mss { value } => Some(u32::from(value)),
                 _ => None,
             })
         })

@@ -67,42 +67,49 @@ impl fmt::Display for TcpOption {
 /// Parses an options area. Never fails: whatever cannot be understood is
 /// kept as [`TcpOption::Malformed`], so the caller can report it.
 pub fn parse(area: &[u8]) -> Vec<TcpOption> {
-    if area.is_empty() {
-        return Vec::new();
-    }
-    // Room for a SYN's usual five without growing.
-    let mut out = Vec::with_capacity(5);
-    let mut at = 0;
-    while at < area.len() {
-        let kind = area[at];
+    Iter { rest: area }.collect()
+}
+
+/// The options of an area one by one, in wire order; what [`parse`]
+/// collects. It allocates only for the kinds that carry a variable part.
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    /// What is left to read; empty once an EOL or a malformed option has
+    /// taken the rest.
+    rest: &'a [u8],
+}
+
+impl Iterator for Iter<'_> {
+    type Item = TcpOption;
+
+    fn next(&mut self) -> Option<TcpOption> {
+        let area = self.rest;
+        let (&kind, after_kind) = area.split_first()?;
+        // EOL and a malformed option take every byte after them.
+        let everything = |iter: &mut Self| {
+            iter.rest = &[];
+            after_kind.to_vec()
+        };
         match kind {
             0 => {
-                out.push(TcpOption::Eol {
-                    padding: area[at + 1..].to_vec(),
-                });
-                return out;
+                return Some(TcpOption::Eol {
+                    padding: everything(self),
+                })
             }
             1 => {
-                out.push(TcpOption::Nop);
-                at += 1;
-                continue;
+                self.rest = after_kind;
+                return Some(TcpOption::Nop);
             }
             _ => {}
         }
-        let malformed = |at: usize| TcpOption::Malformed {
-            kind,
-            rest: area[at + 1..].to_vec(),
-        };
-        let Some(&len) = area.get(at + 1) else {
-            out.push(malformed(at));
-            return out;
-        };
-        let len = usize::from(len);
-        if len < 2 || at + len > area.len() {
-            out.push(malformed(at));
-            return out;
+        let len = after_kind.first().map_or(0, |&l| usize::from(l));
+        if len < 2 || len > area.len() {
+            return Some(TcpOption::Malformed {
+                kind,
+                rest: everything(self),
+            });
         }
-        let data = &area[at + 2..at + len];
+        let data = &area[2..len];
         let option = match (kind, data.len()) {
             (2, 2) => TcpOption::Mss {
                 value: u16::from_be_bytes([data[0], data[1]]),
@@ -125,18 +132,92 @@ pub fn parse(area: &[u8]) -> Vec<TcpOption> {
                 echo: u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
             },
             (2..=5 | 8, _) => {
-                out.push(malformed(at));
-                return out;
+                return Some(TcpOption::Malformed {
+                    kind,
+                    rest: everything(self),
+                })
             }
             _ => TcpOption::Unknown {
                 kind,
                 data: data.to_vec(),
             },
         };
-        out.push(option);
-        at += len;
+        self.rest = &area[len..];
+        Some(option)
     }
-    out
+}
+
+/// The most a TCP header can hold: a data offset of 15 words, less the
+/// 20-byte fixed header.
+pub const MAX_AREA: usize = 40;
+
+/// A segment's options area as captured, kept inline.
+///
+/// A big transfer is tens of thousands of segments, each with a few
+/// options; a list per segment would be tens of thousands of allocations
+/// for options that are almost never looked at past the handshake. So the
+/// bytes are kept, and read on demand with [`Options::iter`]. They print
+/// and serialize as the parsed list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    len: u8,
+    bytes: [u8; MAX_AREA],
+}
+
+impl Options {
+    /// Keeps `area`. A TCP header cannot hold more than [`MAX_AREA`] bytes
+    /// of options, so nothing is ever cut; anything past that is ignored.
+    pub fn new(area: &[u8]) -> Options {
+        let len = area.len().min(MAX_AREA);
+        let mut bytes = [0; MAX_AREA];
+        bytes[..len].copy_from_slice(&area[..len]);
+        Options {
+            len: len as u8,
+            bytes,
+        }
+    }
+
+    /// The area exactly as captured.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            rest: self.as_bytes(),
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<TcpOption> {
+        self.iter().collect()
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options::new(&[])
+    }
+}
+
+impl<'a> IntoIterator for &'a Options {
+    type Item = TcpOption;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl serde::Serialize for Options {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
 }
 
 /// The exact bytes [`parse`] read `options` from.
@@ -273,6 +354,18 @@ mod tests {
     fn display_matches_wireshark() {
         assert_eq!(WindowScale { shift: 10 }.to_string(), "WS=1024");
         assert_eq!(Mss { value: 65495 }.to_string(), "MSS=65495");
+    }
+
+    #[test]
+    fn kept_options_read_as_parsed_and_serialize_as_the_list() {
+        let kept = Options::new(&LINUX_SYN);
+        assert_eq!(kept.as_bytes(), LINUX_SYN);
+        assert_eq!(kept.to_vec(), parse(&LINUX_SYN));
+        assert_eq!(
+            serde_json::to_value(kept).unwrap(),
+            serde_json::to_value(parse(&LINUX_SYN)).unwrap()
+        );
+        assert_eq!(Options::default().to_vec(), vec![]);
     }
 
     proptest::proptest! {

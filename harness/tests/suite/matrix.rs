@@ -141,7 +141,7 @@ fn cross_check_with_tshark(file: &Path) {
             | u16::from(s.flags.urg) << 5
             | u16::from(s.flags.ece) << 6
             | u16::from(s.flags.cwr) << 7;
-        let options_hex: String = harness::tcp_options::emit(&s.options)
+        let options_hex: String = harness::tcp_options::emit(&s.options.to_vec())
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
