@@ -25,6 +25,9 @@ use crate::plan::PlannedCell;
 use crate::port_lock;
 use crate::savefile;
 
+/// How many cells a worker claims ahead of the one it runs.
+const PREPARED_AHEAD: usize = 2;
+
 /// How long a pairing waits for another run to free a fixed port.
 const PORT_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
 use crate::process::{Child, Output, WaitError};
@@ -795,12 +798,23 @@ pub fn run_matrix(
                             }
                         }
                     };
-                    let mut upcoming = claim();
-                    if let (Some(p), Some(i)) = (&preparer, upcoming) {
-                        p.request(env, &scenarios[cells[i].scenario]);
+                    // Cells claimed and, with a preparer, being prepared: two
+                    // ahead, since opening a capture waits on the kernel
+                    // (an RCU grace period, ~7-20 ms here) about as long as
+                    // a quick cell runs.
+                    let mut upcoming = std::collections::VecDeque::new();
+                    let claim_next = |upcoming: &mut std::collections::VecDeque<usize>| {
+                        if let Some(i) = claim() {
+                            if let Some(p) = &preparer {
+                                p.request(env, &scenarios[cells[i].scenario]);
+                            }
+                            upcoming.push_back(i);
+                        }
+                    };
+                    for _ in 0..PREPARED_AHEAD {
+                        claim_next(&mut upcoming);
                     }
-                    while let Some(index) = upcoming {
-                        upcoming = claim();
+                    while let Some(index) = upcoming.pop_front() {
                         let cell = &cells[index];
                         let scenario = &scenarios[cell.scenario];
                         let server = cell.server.as_deref().and_then(|name| manifest.get(name));
@@ -811,9 +825,7 @@ pub fn run_matrix(
                             Some(p) => p.take().map(|(network, capture)| (network, Some(capture))),
                             None => prepare_network(env, scenario).map(|network| (network, None)),
                         };
-                        if let (Some(p), Some(i)) = (&preparer, upcoming) {
-                            p.request(env, &scenarios[cells[i].scenario]);
-                        }
+                        claim_next(&mut upcoming);
                         let Some(client) = manifest.get(&cell.client) else {
                             continue;
                         };
