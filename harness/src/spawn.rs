@@ -187,7 +187,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         // Handlers are the harness's; the program gets the defaults, as
         // posix_spawn gives them. Ignored signals stay ignored, except
         // SIGPIPE, which the Rust runtime ignores for itself.
-        for signal in 1..libc::SIGRTMAX() {
+        for signal in 1..=libc::SIGRTMAX() {
             if signal == libc::SIGKILL || signal == libc::SIGSTOP {
                 continue;
             }
