@@ -67,7 +67,13 @@ impl fmt::Display for TcpOption {
 /// Parses an options area. Never fails: whatever cannot be understood is
 /// kept as [`TcpOption::Malformed`], so the caller can report it.
 pub fn parse(area: &[u8]) -> Vec<TcpOption> {
-    Iter { rest: area }.collect()
+    if area.is_empty() {
+        return Vec::new();
+    }
+    // Room for a SYN's usual five without growing.
+    let mut out = Vec::with_capacity(5);
+    out.extend(Iter { rest: area });
+    out
 }
 
 /// The options of an area one by one, in wire order; what [`parse`]
@@ -189,7 +195,7 @@ impl Options {
     }
 
     pub fn to_vec(&self) -> Vec<TcpOption> {
-        self.iter().collect()
+        parse(self.as_bytes())
     }
 }
 
