@@ -7,8 +7,6 @@
 //! the harness itself dies (`PR_SET_PDEATHSIG`).
 
 use std::io::Read;
-
-use crate::spawn;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
@@ -16,6 +14,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::spawn;
 
 /// Why a wait ended without what it waited for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

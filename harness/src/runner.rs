@@ -815,6 +815,11 @@ pub fn run_matrix(
                         claim_next(&mut upcoming);
                     }
                     while let Some(index) = upcoming.pop_front() {
+                        // Cells claimed ahead are not started once stopped:
+                        // like the unclaimed ones, they did not run.
+                        if interrupted() {
+                            break;
+                        }
                         let cell = &cells[index];
                         let scenario = &scenarios[cell.scenario];
                         let server = cell.server.as_deref().and_then(|name| manifest.get(name));

@@ -339,7 +339,7 @@ pub fn reap(pid: libc::pid_t) -> Option<libc::c_int> {
 }
 
 /// Waits up to `timeout` for the child behind `pidfd` to exit. True when
-/// it has (or when no pidfd can tell, so the caller should look).
+/// it has, or when the poll itself failed: either way the caller looks.
 pub fn wait_readable(pidfd: &OwnedFd, timeout: Duration) -> bool {
     let mut poll = libc::pollfd {
         fd: pidfd.as_raw_fd(),
@@ -357,19 +357,18 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    fn argv(words: &[&str]) -> Vec<String> {
-        words.iter().map(|w| w.to_string()).collect()
-    }
-
-    fn run(words: &[&str], cwd: Option<&Path>) -> (i32, String) {
-        let argv = argv(words);
-        let mut spawned = spawn(Request {
+    fn start(words: &[&str], cwd: Option<&Path>) -> io::Result<Spawned> {
+        let argv: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        spawn(Request {
             argv: &argv,
             cwd,
             stdin: None,
             netns: None,
         })
-        .expect("spawns");
+    }
+
+    fn run(words: &[&str], cwd: Option<&Path>) -> (i32, String) {
+        let mut spawned = start(words, cwd).expect("spawns");
         let mut out = String::new();
         spawned.stdout.read_to_string(&mut out).unwrap();
         let status = reap(spawned.pid).unwrap();
@@ -389,28 +388,16 @@ mod tests {
 
     #[test]
     fn a_missing_program_is_an_error_not_a_child() {
-        let err = spawn(Request {
-            argv: &argv(&["no-such-program-anywhere"]),
-            cwd: None,
-            stdin: None,
-            netns: None,
-        })
-        .err()
-        .expect("fails");
+        let err = start(&["no-such-program-anywhere"], None)
+            .err()
+            .expect("fails");
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
     }
 
     #[test]
     fn an_exec_failure_in_the_child_comes_back_as_its_errno() {
         // A directory passes resolution (it has a slash) but cannot be run.
-        let err = spawn(Request {
-            argv: &argv(&["/tmp"]),
-            cwd: None,
-            stdin: None,
-            netns: None,
-        })
-        .err()
-        .expect("fails");
+        let err = start(&["/tmp"], None).err().expect("fails");
         assert_eq!(err.raw_os_error(), Some(libc::EACCES));
     }
 
@@ -444,14 +431,7 @@ mod tests {
 
     #[test]
     fn a_pidfd_wakes_when_the_child_exits() {
-        let argv = argv(&["sh", "-c", "exit 0"]);
-        let spawned = spawn(Request {
-            argv: &argv,
-            cwd: None,
-            stdin: None,
-            netns: None,
-        })
-        .unwrap();
+        let spawned = start(&["sh", "-c", "exit 0"], None).unwrap();
         let pidfd = spawned.pidfd.as_ref().expect("kernel has pidfds");
         assert!(wait_readable(pidfd, Duration::from_secs(5)));
         assert!(try_wait(spawned.pid).unwrap().is_some());
