@@ -374,7 +374,7 @@ fn capture_loop(
     // reference and wait on the kernel to release it (~20 ms per exit).
     // The spawner closes everything past stdio in its children already
     // (`spawn.rs`); this covers kernels that refuse its close_range flag
-    // (before 5.11) and programs started while the socket was opening.
+    // (before 5.11).
     // SAFETY: fcntl on a descriptor this thread owns.
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     let _ = ready.send(Ok(link));
