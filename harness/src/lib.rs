@@ -1,38 +1,20 @@
 //! Capture, dissection, comparison and reports for the TCP tutorial's
 //! server × client pairings.
 //!
-//! The pipeline, one module per step:
-//! [`capture`] (libpcap) → [`dissect`] (etherparse, plus [`tcp_options`]) →
-//! [`conversation`] (connections, relative numbers, streams, phases) →
-//! [`checks`] (one pairing against the rules) and [`compare`] (one pairing
-//! against the reference) → [`report`], graded against the [`baseline`].
-//!
-//! What runs is data: [`manifest`] declares the implementations,
-//! [`scenario`] the scenarios, and [`plan`] crosses them into cells.
+//! The pipeline, one folder per stage, each depending only on those before
+//! it (see ARCHITECTURE.md):
+//! [`suite`] (the suite as data) → [`exec`] (programs, namespaces) and
+//! [`capture`] (libpcap, capture files) → [`verdict`] (signatures, checks,
+//! grades, baseline) → [`matrix`] (every cell, on worker threads) →
+//! [`report`] (terminal, HTML, JSON, JUnit). The bytes on the wire are read
+//! by the `wire` crate, which knows nothing of processes or libpcap.
 
-pub mod annotate;
-pub mod baseline;
 pub mod capture;
-pub mod checks;
-pub mod conversation;
-pub mod declaration;
-pub mod dissect;
-#[cfg(test)]
-mod fixtures;
-pub mod html;
-pub mod inspect;
-pub mod isolation;
-pub mod junit;
-pub mod ladder;
-pub mod manifest;
-pub mod plan;
-pub mod port_lock;
-pub mod process;
-pub mod repeat;
+pub mod error;
+pub mod exec;
+pub mod matrix;
+pub mod policy;
 pub mod report;
-pub mod runner;
-pub mod savefile;
-pub mod scenario;
-pub mod signature;
-pub mod spawn;
-pub mod tcp_options;
+pub mod run;
+pub mod suite;
+pub mod verdict;

@@ -22,7 +22,7 @@ struct Args {
     #[arg(long, default_value = "localhost")]
     host: String,
     /// TCP port of the server
-    #[arg(long, default_value = "1712", allow_negative_numbers = true)]
+    #[arg(long, default_value_t = tutorial::DEFAULT_PORT.to_string(), allow_negative_numbers = true)]
     port: String,
     /// Text to send; bytes that are not UTF-8 are sent as given
     #[arg(long, default_value = "Hello server!", conflicts_with = "message_file")]

@@ -21,7 +21,7 @@ struct Args {
     #[arg(long, default_value = "localhost")]
     host: String,
     /// TCP port; 0 picks a free one
-    #[arg(long, default_value = "1712", allow_negative_numbers = true)]
+    #[arg(long, default_value_t = tutorial::DEFAULT_PORT.to_string(), allow_negative_numbers = true)]
     port: String,
 }
 

@@ -16,6 +16,11 @@ pub fn parse_args<T: clap::Parser>(prog: &str) -> Result<T, ExitCode> {
             let _ = err.print();
             return ExitCode::SUCCESS;
         }
+        // A command with subcommands run bare: the help, but as a usage error.
+        if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            let _ = err.print();
+            return ExitCode::from(EXIT_USAGE as u8);
+        }
         let rendered = err.to_string();
         let first = rendered.lines().next().unwrap_or("invalid arguments");
         let first = first.strip_prefix("error: ").unwrap_or(first);

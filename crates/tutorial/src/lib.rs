@@ -6,6 +6,9 @@
 //! the transcript grammar and the error/exit-code contract here means the
 //! server, the client and the harness cannot drift apart from each other.
 
+/// The tutorial's port: where `server.py` listens and `client.py` connects.
+pub const DEFAULT_PORT: u16 = 1712;
+
 pub mod cli;
 pub mod endpoint;
 pub mod repr;

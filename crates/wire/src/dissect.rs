@@ -1,0 +1,642 @@
+//! From captured frames to TCP segments.
+//!
+//! Link, IP and TCP headers are read by etherparse; only the link types it
+//! does not know (BSD NULL/LOOP) and the TCP options area are handled here.
+//! A frame that cannot be read is an error carrying its frame number, the
+//! same number Wireshark shows, so a user can jump straight to it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use etherparse::{LaxNetSlice, LaxSlicedPacket, NetSlice, SlicedPacket, TransportSlice};
+
+use crate::seq::SeqNum;
+use crate::tcp_options::Options;
+
+/// Link-layer header types (the `LINKTYPE_*` numbers of pcap files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum LinkType {
+    /// 0: BSD loopback, 4-byte address family in host byte order (macOS `lo0`).
+    Null,
+    /// 1: Ethernet; Linux `lo` has all-zero MAC addresses.
+    Ethernet,
+    /// 101 (or 12 on some systems): raw IPv4/IPv6.
+    Raw,
+    /// 108: OpenBSD loopback, family in network byte order.
+    Loop,
+    /// 113: Linux cooked capture v1 (`-i any`).
+    LinuxSll,
+}
+
+impl LinkType {
+    pub fn from_dlt(dlt: i32) -> Option<LinkType> {
+        match dlt {
+            0 => Some(LinkType::Null),
+            1 => Some(LinkType::Ethernet),
+            12 | 14 | 101 => Some(LinkType::Raw),
+            108 => Some(LinkType::Loop),
+            113 => Some(LinkType::LinuxSll),
+            _ => None,
+        }
+    }
+
+    pub fn dlt(self) -> i32 {
+        match self {
+            LinkType::Null => 0,
+            LinkType::Ethernet => 1,
+            LinkType::Raw => 101,
+            LinkType::Loop => 108,
+            LinkType::LinuxSll => 113,
+        }
+    }
+}
+
+/// One captured frame, owned.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Time since the Unix epoch, as libpcap stamps it.
+    pub timestamp: Duration,
+    /// Bytes on the wire; `data` may be shorter when a snaplen cut it.
+    pub wire_len: u32,
+    pub data: Vec<u8>,
+}
+
+/// The TCP flags of a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Flags {
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
+    pub psh: bool,
+    pub urg: bool,
+    pub ece: bool,
+    pub cwr: bool,
+}
+
+impl std::fmt::Display for Flags {
+    /// Wireshark's flow-graph spelling: `SYN, ACK`, `FIN, ACK`, `PSH, ACK`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = [
+            (self.fin, "FIN"),
+            (self.syn, "SYN"),
+            (self.rst, "RST"),
+            (self.psh, "PSH"),
+            (self.ack, "ACK"),
+            (self.urg, "URG"),
+            (self.ece, "ECE"),
+            (self.cwr, "CWR"),
+        ];
+        let set: Vec<&str> = names
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect();
+        if set.is_empty() {
+            f.write_str("<none>")
+        } else {
+            f.write_str(&set.join(", "))
+        }
+    }
+}
+
+/// The IP fields a handshake signature looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct IpInfo {
+    pub version: u8,
+    /// TTL (IPv4) or hop limit (IPv6).
+    pub ttl: u8,
+    /// Don't Fragment; always false for IPv6, which has no such bit.
+    pub df: bool,
+    /// IPv4 header with options, or IPv6 header with extension headers.
+    pub header_len: u16,
+    /// IPv4 identification; ignored by every comparison.
+    pub id: u16,
+}
+
+/// One TCP segment as the conversation model needs it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Segment {
+    /// 1-based, as in Wireshark.
+    pub frame: usize,
+    #[serde(skip)]
+    pub timestamp: Duration,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub ip: IpInfo,
+    pub seq: SeqNum,
+    pub ack: SeqNum,
+    pub flags: Flags,
+    pub window: u16,
+    pub header_len: u8,
+    /// Read on demand: [`Options::iter`].
+    pub options: Options,
+    /// Payload length from the IP length fields, even if the capture was
+    /// cut short by a snaplen.
+    pub payload_len: u32,
+    /// The captured payload bytes (possibly fewer than `payload_len`).
+    #[serde(skip)]
+    pub payload: Vec<u8>,
+}
+
+impl Segment {
+    /// Sequence space this segment occupies: payload plus SYN and FIN.
+    pub fn seq_len(&self) -> u32 {
+        self.payload_len + u32::from(self.flags.syn) + u32::from(self.flags.fin)
+    }
+}
+
+/// Why a frame could not be dissected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[error("frame {frame}: {problem}")]
+pub struct DissectError {
+    pub frame: usize,
+    pub problem: String,
+}
+
+/// Reads one frame. `Ok(None)` means a well-formed frame that is not TCP
+/// (ARP, UDP, …), which a capture filter would normally have excluded.
+pub fn dissect(
+    link: LinkType,
+    frame_number: usize,
+    frame: &Frame,
+) -> Result<Option<Segment>, DissectError> {
+    dissect_with(link, frame_number, frame, Path::Fast)
+}
+
+/// Whether [`dissect`] may take the IPv4 fast path; the tests compare it
+/// with the slicers alone.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Fast,
+    #[cfg(test)]
+    SlicersOnly,
+}
+
+fn dissect_with(
+    link: LinkType,
+    frame_number: usize,
+    frame: &Frame,
+    path: Path,
+) -> Result<Option<Segment>, DissectError> {
+    let err = |problem: String| DissectError {
+        frame: frame_number,
+        problem,
+    };
+    let data = frame.data.as_slice();
+    // Where the link header ends, and (for NULL/LOOP) checks on it.
+    let ip_start = match link {
+        LinkType::Ethernet => 14,
+        LinkType::LinuxSll => 16,
+        LinkType::Raw => 0,
+        LinkType::Null | LinkType::Loop => {
+            let header: [u8; 4] = data
+                .get(..4)
+                .and_then(|h| h.try_into().ok())
+                .ok_or_else(|| err("truncated loopback header (needs 4 bytes)".into()))?;
+            // The family is in the writer's byte order for NULL and in
+            // network order for LOOP; accept either, as Wireshark does.
+            let family = if link == LinkType::Loop {
+                u32::from_be_bytes(header)
+            } else {
+                let le = u32::from_le_bytes(header);
+                if le < 256 {
+                    le
+                } else {
+                    u32::from_be_bytes(header)
+                }
+            };
+            if !matches!(family, 2 | 24 | 28 | 30) {
+                return Err(err(format!(
+                    "loopback address family {other} is neither IPv4 nor IPv6",
+                    other = family
+                )));
+            }
+            4
+        }
+    };
+    // A frame cut by the capture's snapshot length is read leniently: its
+    // headers are whole, its payload is not, and the IP length fields still
+    // say how long the payload was. A frame captured whole must parse
+    // strictly; anything short there is a malformed packet.
+    let cut = (data.len() as u64) < u64::from(frame.wire_len);
+    let fast = match path {
+        Path::Fast => ipv4_tcp(link, data, ip_start, cut),
+        #[cfg(test)]
+        Path::SlicersOnly => None,
+    };
+    let headers = if fast.is_some() {
+        fast
+    } else if cut {
+        lax_headers(link, data, ip_start).map_err(err)?
+    } else {
+        let sliced = match link {
+            LinkType::Ethernet => SlicedPacket::from_ethernet(data),
+            LinkType::LinuxSll => SlicedPacket::from_linux_sll(data),
+            LinkType::Raw | LinkType::Null | LinkType::Loop => {
+                SlicedPacket::from_ip(data.get(ip_start..).unwrap_or_default())
+            }
+        }
+        .map_err(|e| err(format!("cannot read headers: {e}")))?;
+        let Some(TransportSlice::Tcp(tcp)) = sliced.transport else {
+            return Ok(None);
+        };
+        match sliced.net {
+            Some(NetSlice::Ipv4(v4)) => Some((ip_parts(Ip::V4(v4.header()), &tcp), tcp)),
+            Some(NetSlice::Ipv6(v6)) => Some((ip_parts(Ip::V6(v6.header()), &tcp), tcp)),
+            None => return Err(err("TCP without an IP header".into())),
+        }
+    };
+    let Some(((ip, src_ip, dst_ip, ip_payload_len), tcp)) = headers else {
+        return Ok(None);
+    };
+    let header_len = tcp.data_offset() * 4;
+    let payload_len = ip_payload_len.saturating_sub(u32::from(header_len));
+    Ok(Some(Segment {
+        frame: frame_number,
+        timestamp: frame.timestamp,
+        src: SocketAddr::new(src_ip, tcp.source_port()),
+        dst: SocketAddr::new(dst_ip, tcp.destination_port()),
+        ip,
+        seq: SeqNum(tcp.sequence_number()),
+        ack: SeqNum(tcp.acknowledgment_number()),
+        flags: Flags {
+            syn: tcp.syn(),
+            ack: tcp.ack(),
+            fin: tcp.fin(),
+            rst: tcp.rst(),
+            psh: tcp.psh(),
+            urg: tcp.urg(),
+            ece: tcp.ece(),
+            cwr: tcp.cwr(),
+        },
+        window: tcp.window_size(),
+        header_len,
+        options: Options::new(tcp.options()),
+        payload_len,
+        // A payload cut by the snaplen is counted, not kept: the stream's
+        // bytes are then unknown whatever part of them was captured.
+        payload: if cut {
+            Vec::new()
+        } else {
+            // Never more than the IP header announces (link padding, or a
+            // malformed length field, is not payload).
+            let payload = tcp.payload();
+            payload[..payload.len().min(payload_len as usize)].to_vec()
+        },
+    }))
+}
+
+/// What a segment keeps of its IP header: the fields, both addresses, and
+/// the payload length the header announces.
+type IpParts = (IpInfo, IpAddr, IpAddr, u32);
+
+fn ip_parts(header: Ip<'_>, tcp: &etherparse::TcpSlice<'_>) -> IpParts {
+    match header {
+        Ip::V4(h) => {
+            let ip = IpInfo {
+                version: 4,
+                ttl: h.ttl(),
+                df: h.dont_fragment(),
+                header_len: u16::from(h.ihl()) * 4,
+                id: h.identification(),
+            };
+            let payload = u32::from(h.total_len()).saturating_sub(u32::from(ip.header_len));
+            (
+                ip,
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                payload,
+            )
+        }
+        Ip::V6(h) => {
+            let header_len = (tcp.slice().as_ptr() as usize - h.slice().as_ptr() as usize) as u16;
+            let ip = IpInfo {
+                version: 6,
+                ttl: h.hop_limit(),
+                df: false,
+                header_len,
+                id: 0,
+            };
+            // IPv6 payload length counts extension headers too.
+            let payload = u32::from(h.payload_length())
+                .saturating_sub(u32::from(header_len.saturating_sub(40)));
+            (
+                ip,
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                payload,
+            )
+        }
+    }
+}
+
+/// An IP header, either version.
+enum Ip<'a> {
+    V4(etherparse::Ipv4HeaderSlice<'a>),
+    V6(etherparse::Ipv6HeaderSlice<'a>),
+}
+
+/// The common case, unfragmented TCP over IPv4, read header by header:
+/// the slicers' general results are large, and a big transfer is nothing
+/// but these. `None` for anything else, or anything wrong: this path only
+/// ever accepts, and the general path gives every error its words.
+///
+/// A frame captured whole must hold the whole IP packet, and its TCP
+/// segment ends where the IP length says (what follows is link padding);
+/// a frame `cut` by the snaplen holds what it holds.
+fn ipv4_tcp(
+    link: LinkType,
+    data: &[u8],
+    ip_start: usize,
+    cut: bool,
+) -> Option<(IpParts, etherparse::TcpSlice<'_>)> {
+    let ip_bytes = match link {
+        LinkType::Ethernet if data.get(12..14) == Some(&[0x08, 0x00]) => data.get(14..),
+        LinkType::Raw | LinkType::Null | LinkType::Loop => data.get(ip_start..),
+        _ => None,
+    }
+    .filter(|b| b.first().is_some_and(|v| v >> 4 == 4))?;
+    let v4 = etherparse::Ipv4HeaderSlice::from_slice(ip_bytes).ok()?;
+    if v4.protocol() != etherparse::IpNumber::TCP || v4.is_fragmenting_payload() {
+        return None;
+    }
+    let start = usize::from(v4.ihl()) * 4;
+    let end = if cut {
+        ip_bytes.len()
+    } else {
+        let total = usize::from(v4.total_len());
+        if total < start || total > ip_bytes.len() {
+            return None;
+        }
+        total
+    };
+    let tcp = etherparse::TcpSlice::from_slice(ip_bytes.get(start..end)?).ok()?;
+    Some((ip_parts(Ip::V4(v4), &tcp), tcp))
+}
+
+/// The IP header and TCP segment of a frame cut short by a snaplen:
+/// `None` when it is not TCP.
+fn lax_headers(
+    link: LinkType,
+    data: &[u8],
+    ip_start: usize,
+) -> Result<Option<(IpParts, etherparse::TcpSlice<'_>)>, String> {
+    let sliced = match link {
+        LinkType::Ethernet => {
+            LaxSlicedPacket::from_ethernet(data).map_err(|e| format!("cannot read headers: {e}"))?
+        }
+        LinkType::LinuxSll => {
+            // Bytes 14..16 of the cooked header hold the EtherType.
+            let ether_type = data
+                .get(14..16)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                .ok_or("truncated Linux cooked header (needs 16 bytes)")?;
+            LaxSlicedPacket::from_ether_type(ether_type.into(), &data[16..])
+        }
+        LinkType::Raw | LinkType::Null | LinkType::Loop => {
+            LaxSlicedPacket::from_ip(data.get(ip_start..).unwrap_or_default())
+                .map_err(|e| format!("cannot read headers: {e}"))?
+        }
+    };
+    let Some(TransportSlice::Tcp(tcp)) = sliced.transport else {
+        return match sliced.stop_err {
+            Some((e, layer)) => Err(format!(
+                "cannot read headers cut by the snapshot length ({layer:?}): {e}"
+            )),
+            None => Ok(None),
+        };
+    };
+    match sliced.net {
+        Some(LaxNetSlice::Ipv4(v4)) => Ok(Some((ip_parts(Ip::V4(v4.header()), &tcp), tcp))),
+        Some(LaxNetSlice::Ipv6(v6)) => Ok(Some((ip_parts(Ip::V6(v6.header()), &tcp), tcp))),
+        None => Err("TCP without an IP header".into()),
+    }
+}
+
+/// Every TCP segment of a capture, with the frames that could not be read.
+pub fn dissect_all(link: LinkType, frames: &[Frame]) -> (Vec<Segment>, Vec<DissectError>) {
+    let mut segments = Vec::with_capacity(frames.len());
+    let mut errors = Vec::new();
+    for (index, frame) in frames.iter().enumerate() {
+        match dissect(link, index + 1, frame) {
+            Ok(Some(segment)) => segments.push(segment),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    (segments, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{self, Spec, ALL_LINKS};
+
+    #[test]
+    fn a_frame_cut_by_the_snaplen_keeps_its_headers_and_payload_length() {
+        for link in ALL_LINKS {
+            let mut frames = fixtures::tutorial(link);
+            let data = &mut frames[3]; // the 13-byte data segment
+            let whole = data.data.len();
+            data.data.truncate(whole - 10);
+            let (segments, errors) = dissect_all(link, &frames);
+            assert!(errors.is_empty(), "{link:?}: {errors:?}");
+            let s = &segments[3];
+            // Counted, not kept: what was captured of a cut payload is not used.
+            assert_eq!((s.payload_len, s.payload.len()), (13, 0), "{link:?}");
+            assert_eq!(s.flags.to_string(), "ACK", "{link:?}");
+        }
+    }
+
+    /// The fast path must read every frame as the slicers do, including
+    /// the odd ones it should decline: padded, cut, lying about lengths,
+    /// fragmented, or not TCP at all.
+    #[test]
+    fn the_ipv4_fast_path_reads_every_frame_as_the_slicers_do() {
+        let mut frames = Vec::new();
+        for link in ALL_LINKS {
+            for frame in fixtures::tutorial(link) {
+                let ip = match link {
+                    LinkType::Ethernet => 14,
+                    LinkType::LinuxSll => 16,
+                    LinkType::Raw => 0,
+                    LinkType::Null | LinkType::Loop => 4,
+                };
+                let mut variants = vec![frame.clone()];
+                // Link padding after the IP packet.
+                let mut padded = frame.clone();
+                padded.data.extend_from_slice(&[0; 6]);
+                padded.wire_len = padded.data.len() as u32;
+                variants.push(padded);
+                // Cut by a snaplen anywhere.
+                for keep in [ip + 10, ip + 20, ip + 30, ip + 40, frame.data.len() - 1] {
+                    let mut cut = frame.clone();
+                    cut.data.truncate(keep.min(frame.data.len()));
+                    variants.push(cut);
+                }
+                // Every byte of the IP and TCP headers changed, in turn.
+                for at in ip..(ip + 60).min(frame.data.len()) {
+                    for value in [0x00, 0x45, 0xff] {
+                        let mut odd = frame.clone();
+                        odd.data[at] = value;
+                        variants.push(odd);
+                    }
+                }
+                frames.extend(variants.into_iter().map(|f| (link, f)));
+            }
+        }
+        for (n, (link, frame)) in frames.iter().enumerate() {
+            let fast = dissect_with(*link, n + 1, frame, Path::Fast);
+            let slow = dissect_with(*link, n + 1, frame, Path::SlicersOnly);
+            assert_eq!(
+                format!("{fast:?}"),
+                format!("{slow:?}"),
+                "{link:?} frame {:02x?}",
+                frame.data
+            );
+        }
+    }
+
+    #[test]
+    fn a_whole_frame_shorter_than_its_ip_length_is_malformed() {
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        let frame = &mut frames[3];
+        frame.data.truncate(frame.data.len() - 10);
+        frame.wire_len = frame.data.len() as u32; // not a snaplen cut: a lie
+        let (_, errors) = dissect_all(LinkType::Ethernet, &frames);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].frame, 4);
+    }
+
+    #[test]
+    fn every_link_type_gives_the_same_segment() {
+        for link in ALL_LINKS {
+            let frames = fixtures::tutorial(link);
+            let (segments, errors) = dissect_all(link, &frames);
+            assert!(errors.is_empty(), "{link:?}: {errors:?}");
+            assert_eq!(segments.len(), 8, "{link:?}");
+            let syn = &segments[0];
+            assert!(syn.flags.syn && !syn.flags.ack, "{link:?}");
+            assert_eq!(syn.seq.0, fixtures::CLIENT_ISN);
+            assert_eq!(syn.window, 65495);
+            assert_eq!(syn.src.port(), 50514);
+            assert_eq!(syn.ip.version, 4);
+            assert_eq!(syn.ip.ttl, 64);
+            assert_eq!(syn.header_len, 40);
+            assert_eq!(
+                crate::tcp_options::emit(&syn.options.to_vec()),
+                fixtures::SYN_OPTIONS
+            );
+            let data = &segments[3];
+            assert_eq!(data.payload, b"Hello server!");
+            assert_eq!(data.payload_len, 13);
+            assert_eq!(data.frame, 4);
+        }
+    }
+
+    #[test]
+    fn unknown_option_kind_and_nop_padding_survive_dissection() {
+        let options = [1, 1, 34, 2, 2, 4, 5, 180, 1, 0, 0, 0];
+        let f = fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                syn: true,
+                options: &options,
+                ..Spec::default()
+            },
+        );
+        let s = dissect(LinkType::Ethernet, 1, &f).unwrap().unwrap();
+        let names: Vec<String> = s.options.iter().map(|o| o.short_name()).collect();
+        assert_eq!(names, ["NOP", "NOP", "kind34", "MSS", "NOP", "EOL"]);
+    }
+
+    #[test]
+    fn ipv6_on_raw_ip() {
+        let mut data = Vec::new();
+        etherparse::PacketBuilder::ipv6([0; 16], [0; 16], 64)
+            .tcp(1, 2, 3, 4)
+            .syn()
+            .write(&mut data, b"")
+            .unwrap();
+        let f = Frame {
+            timestamp: Duration::ZERO,
+            wire_len: data.len() as u32,
+            data,
+        };
+        let s = dissect(LinkType::Raw, 1, &f).unwrap().unwrap();
+        assert_eq!(s.ip.version, 6);
+        assert_eq!(s.ip.header_len, 40);
+        assert_eq!(s.ip.ttl, 64);
+        assert!(!s.ip.df);
+    }
+
+    #[test]
+    fn truncated_frames_are_errors_with_their_frame_number() {
+        let whole = fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                payload: b"abcdef",
+                ..Spec::default()
+            },
+        );
+        for cut in [0, 3, 13, 20, 40, 50] {
+            let f = Frame {
+                data: whole.data[..cut].to_vec(),
+                ..whole.clone()
+            };
+            let frames = vec![whole.clone(), f];
+            let (segments, errors) = dissect_all(LinkType::Ethernet, &frames);
+            assert_eq!(segments.len(), 1, "cut at {cut}");
+            assert_eq!(errors.len(), 1, "cut at {cut}");
+            assert_eq!(errors[0].frame, 2);
+        }
+        let short_null = Frame {
+            data: vec![2, 0],
+            ..whole
+        };
+        assert_eq!(
+            dissect(LinkType::Null, 7, &short_null).unwrap_err().frame,
+            7
+        );
+    }
+
+    #[test]
+    fn non_tcp_frames_are_skipped() {
+        let mut data = Vec::new();
+        etherparse::PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+            .udp(1, 2)
+            .write(&mut data, b"x")
+            .unwrap();
+        let f = Frame {
+            timestamp: Duration::ZERO,
+            wire_len: data.len() as u32,
+            data,
+        };
+        assert!(dissect(LinkType::Ethernet, 1, &f).unwrap().is_none());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut seed = 0x1234_5678u32;
+        for len in 0..300 {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    seed as u8
+                })
+                .collect();
+            let f = Frame {
+                timestamp: Duration::ZERO,
+                wire_len: len,
+                data,
+            };
+            for link in ALL_LINKS {
+                let _ = dissect(link, 1, &f);
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Capture files: read with libpcap (pcap and pcapng alike), written by
+//! [`wire::savefile`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use wire::dissect::{Frame, LinkType};
+use wire::savefile;
+
+use super::CaptureError;
+
+/// Copies a libpcap packet out of its buffer, which the next read reuses.
+pub(super) fn owned_frame(packet: &pcap::Packet<'_>) -> Frame {
+    let ts = packet.header.ts;
+    // A file can hold any numbers here; out-of-range ones are clamped, not
+    // trusted to multiply without overflow.
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    let micros = u32::try_from(ts.tv_usec).unwrap_or(0).min(999_999);
+    Frame {
+        timestamp: Duration::new(secs, micros * 1000),
+        wire_len: packet.header.len,
+        data: packet.data.to_vec(),
+    }
+}
+
+/// Writes frames as a classic pcap file, which Wireshark and tshark open.
+pub fn save_pcap(path: &Path, link: LinkType, frames: &[Frame]) -> Result<(), CaptureError> {
+    savefile::write_atomically(path, &savefile::pcap_bytes(link, frames)).map_err(|e| {
+        CaptureError::Write {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }
+    })
+}
+
+/// Reads a pcap or pcapng file (libpcap reads both).
+pub fn read_file(path: &Path) -> Result<(LinkType, Vec<Frame>), CaptureError> {
+    let read_err = |message: String| CaptureError::Read {
+        path: path.display().to_string(),
+        message,
+    };
+    let mut capture = pcap::Capture::from_file(path).map_err(|e| read_err(e.to_string()))?;
+    let dlt = capture.get_datalink().0;
+    let link = LinkType::from_dlt(dlt).ok_or(CaptureError::LinkType(dlt))?;
+    let mut frames = Vec::new();
+    loop {
+        match capture.next_packet() {
+            Ok(packet) => frames.push(owned_frame(&packet)),
+            Err(pcap::Error::NoMorePackets) => break,
+            Err(e) => return Err(read_err(format!("after {} frames: {e}", frames.len()))),
+        }
+    }
+    Ok((link, frames))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use wire::savefile::{pcap_bytes, pcapng_bytes, write_atomically, Interface};
+
+    #[test]
+    fn pcapng_is_read_back_by_libpcap_frame_for_frame() {
+        let frames = wire::fixtures::tutorial(LinkType::Ethernet);
+        let interface = Interface {
+            name: "hello/python×rust".into(),
+            description: "test".into(),
+            link: LinkType::Ethernet,
+            frames: frames
+                .iter()
+                .map(|f| (f, Some("a comment, ünïcode".to_string())))
+                .collect(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.pcapng");
+        write_atomically(&path, &pcapng_bytes("section", &[interface])).unwrap();
+        let (link, back) = read_file(&path).unwrap();
+        assert_eq!(link, LinkType::Ethernet);
+        assert_eq!(back.len(), frames.len());
+        for (a, b) in frames.iter().zip(&back) {
+            assert_eq!(a.data, b.data);
+            assert_eq!(a.timestamp.as_micros(), b.timestamp.as_micros());
+        }
+    }
+
+    #[test]
+    fn frames_above_64_kib_survive_a_round_trip_through_libpcap() {
+        let big = Frame {
+            timestamp: Duration::new(1_700_000_000, 123_456_000),
+            wire_len: 65_549,
+            data: vec![0xab; 65_549],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.pcap");
+        write_atomically(
+            &path,
+            &pcap_bytes(LinkType::Ethernet, std::slice::from_ref(&big)),
+        )
+        .unwrap();
+        let (link, frames) = read_file(&path).unwrap();
+        assert_eq!(link, LinkType::Ethernet);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].data.len(), 65_549);
+        assert_eq!(frames[0].wire_len, 65_549);
+        assert_eq!(frames[0].timestamp, big.timestamp);
+    }
+}

@@ -1,0 +1,366 @@
+//! Live loopback capture with libpcap.
+//!
+//! Immediate mode is essential: without it libpcap on Linux delivers packets
+//! in blocks filled by the kernel, and a capture stopped right after the
+//! conversation silently misses the last segments (observed here). The
+//! kernel hands a loopback packet to capture sockets as it is transmitted,
+//! so once both programs have exited, everything they sent is already in
+//! our socket buffer; draining it is then a matter of milliseconds.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+
+use wire::dissect::{Frame, LinkType};
+
+use super::file::owned_frame;
+use super::{CaptureConfig, CaptureError, CaptureStats};
+
+/// A capture running on its own thread.
+///
+/// Opening and closing a packet socket each wait for an RCU grace period
+/// in the kernel (about 10 ms here), so neither is waited for when it need
+/// not be: [`LiveCapture::begin`] lets the caller start the server while
+/// the socket is being set up, and [`LiveCapture::stop`] returns as soon as
+/// the last packet is read, leaving the close to the capture thread.
+pub struct LiveCapture {
+    link: LinkType,
+    filter: String,
+    frames: Arc<Mutex<Vec<Frame>>>,
+    stop: Arc<AtomicBool>,
+    /// Wakes the capture thread's poll at once when stop is asked.
+    wake: Wake,
+    /// The thread's last word: libpcap's counters, or why it failed.
+    done: Option<mpsc::Receiver<Result<CaptureStats, String>>>,
+}
+
+/// A capture whose device is still being opened.
+pub struct StartingCapture {
+    filter: String,
+    frames: Arc<Mutex<Vec<Frame>>>,
+    stop: Arc<AtomicBool>,
+    wake: Wake,
+    ready: mpsc::Receiver<Result<LinkType, CaptureError>>,
+    done: mpsc::Receiver<Result<CaptureStats, String>>,
+    thread: Option<JoinHandle<()>>,
+    /// Whether dropping it stops the capture: not once handed over.
+    owns_thread: bool,
+}
+
+/// A pipe whose read end the capture thread polls beside the packet socket.
+struct Wake {
+    read: Arc<std::os::fd::OwnedFd>,
+    write: std::os::fd::OwnedFd,
+}
+
+impl Wake {
+    fn new() -> std::io::Result<Wake> {
+        use std::os::fd::FromRawFd;
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe2 fills two descriptors that we then own.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: both were just created and are owned by nothing else.
+        let (read, write) = unsafe {
+            (
+                std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+                std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+            )
+        };
+        Ok(Wake {
+            read: Arc::new(read),
+            write,
+        })
+    }
+
+    fn signal(&self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a one-byte write to a pipe we own; a full pipe is fine.
+        unsafe { libc::write(self.write.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+    }
+}
+
+/// What a stopped capture holds.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub link: LinkType,
+    pub filter: String,
+    pub frames: Vec<Frame>,
+    pub stats: CaptureStats,
+}
+
+/// How long a blocked read waits before looking at the stop flag.
+const READ_TIMEOUT_MS: i32 = 5;
+
+fn pcap_message(e: &pcap::Error) -> String {
+    e.to_string()
+}
+
+fn looks_like_permission(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("permission") || m.contains("not permitted")
+}
+
+impl LiveCapture {
+    /// Opens the device, installs `filter` and starts reading. Returns only
+    /// once packets matching the filter are being captured, so the caller
+    /// can start the programs right away.
+    pub fn start(config: &CaptureConfig, filter: &str) -> Result<LiveCapture, CaptureError> {
+        LiveCapture::begin(config, filter)?.ready()
+    }
+
+    /// Starts opening the device on the capture thread and returns at once;
+    /// [`StartingCapture::ready`] waits until it captures.
+    pub fn begin(config: &CaptureConfig, filter: &str) -> Result<StartingCapture, CaptureError> {
+        let frames = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake =
+            Wake::new().map_err(|e| CaptureError::Thread(format!("cannot make a pipe: {e}")))?;
+        let (ready_tx, ready) = mpsc::channel();
+        let (done_tx, done) = mpsc::channel();
+        let thread = {
+            let (config, filter, frames, stop, wake_read) = (
+                config.clone(),
+                filter.to_string(),
+                Arc::clone(&frames),
+                Arc::clone(&stop),
+                Arc::clone(&wake.read),
+            );
+            std::thread::spawn(move || {
+                let outcome = capture_loop(
+                    &config, &filter, &frames, &stop, &wake_read, &ready_tx, &done_tx,
+                );
+                if let Err(message) = outcome {
+                    let _ = done_tx.send(Err(message));
+                }
+            })
+        };
+        Ok(StartingCapture {
+            filter: filter.to_string(),
+            frames,
+            stop,
+            wake,
+            ready,
+            done,
+            thread: Some(thread),
+            owns_thread: true,
+        })
+    }
+
+    pub fn link(&self) -> LinkType {
+        self.link
+    }
+
+    /// A copy of the frames captured so far.
+    pub fn snapshot(&self) -> Vec<Frame> {
+        self.frames.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    /// Stops reading and returns everything captured with libpcap's
+    /// stats. The socket is closed afterwards, on the capture thread.
+    pub fn stop(mut self) -> Result<Captured, CaptureError> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.signal();
+        let stats = match self.done.take().map(|done| done.recv()) {
+            Some(Ok(Ok(stats))) => stats,
+            Some(Ok(Err(message))) => return Err(CaptureError::Thread(message)),
+            _ => {
+                return Err(CaptureError::Thread(
+                    "capture thread ended without its counters".into(),
+                ))
+            }
+        };
+        let frames = std::mem::take(
+            &mut *self
+                .frames
+                .lock()
+                .map_err(|_| CaptureError::Thread("lock poisoned".into()))?,
+        );
+        Ok(Captured {
+            link: self.link,
+            filter: self.filter.clone(),
+            frames,
+            stats,
+        })
+    }
+}
+
+impl Drop for LiveCapture {
+    fn drop(&mut self) {
+        // The thread sees the flag, finishes and closes on its own.
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.signal();
+    }
+}
+
+impl StartingCapture {
+    /// Waits until the device captures, or says why it cannot.
+    pub fn ready(mut self) -> Result<LiveCapture, CaptureError> {
+        match self.ready.recv() {
+            Ok(Ok(link)) => {
+                self.owns_thread = false;
+                Ok(LiveCapture {
+                    link,
+                    filter: std::mem::take(&mut self.filter),
+                    frames: Arc::clone(&self.frames),
+                    stop: Arc::clone(&self.stop),
+                    wake: Wake {
+                        read: Arc::clone(&self.wake.read),
+                        write: self
+                            .wake
+                            .write
+                            .try_clone()
+                            .map_err(|e| CaptureError::Thread(e.to_string()))?,
+                    },
+                    done: Some(std::mem::replace(&mut self.done, mpsc::channel().1)),
+                })
+            }
+            Ok(Err(e)) => {
+                if let Some(thread) = self.thread.take() {
+                    let _ = thread.join();
+                }
+                Err(e)
+            }
+            Err(_) => Err(CaptureError::Thread(match self.done.recv() {
+                Ok(Err(message)) => message,
+                _ => "capture thread ended before opening the device".into(),
+            })),
+        }
+    }
+}
+
+impl Drop for StartingCapture {
+    fn drop(&mut self) {
+        if self.owns_thread {
+            self.stop.store(true, Ordering::SeqCst);
+            self.wake.signal();
+        }
+    }
+}
+
+fn capture_loop(
+    config: &CaptureConfig,
+    filter: &str,
+    frames: &Mutex<Vec<Frame>>,
+    stop: &AtomicBool,
+    wake: &std::os::fd::OwnedFd,
+    ready: &mpsc::Sender<Result<LinkType, CaptureError>>,
+    done: &mpsc::Sender<Result<CaptureStats, String>>,
+) -> Result<(), String> {
+    let open_err = |e: pcap::Error| {
+        let message = pcap_message(&e);
+        if looks_like_permission(&message) {
+            CaptureError::Permission {
+                device: config.device.clone(),
+                message,
+                exe: std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| "harness".into()),
+            }
+        } else {
+            CaptureError::Open {
+                device: config.device.clone(),
+                message,
+            }
+        }
+    };
+    let opened = pcap::Capture::from_device(config.device.as_str())
+        .map_err(open_err)
+        .and_then(|inactive| {
+            inactive
+                .immediate_mode(true)
+                .snaplen(config.snaplen)
+                .buffer_size(config.buffer_size)
+                .timeout(READ_TIMEOUT_MS)
+                .open()
+                .map_err(open_err)
+        });
+    let mut capture = match opened {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return Err("open failed".into());
+        }
+    };
+    if let Err(e) = capture.filter(filter, true) {
+        let _ = ready.send(Err(CaptureError::Filter {
+            filter: filter.to_string(),
+            message: pcap_message(&e),
+        }));
+        return Err("filter failed".into());
+    }
+    let dlt = capture.get_datalink().0;
+    let Some(link) = LinkType::from_dlt(dlt) else {
+        let _ = ready.send(Err(CaptureError::LinkType(dlt)));
+        return Err("unsupported link type".into());
+    };
+    // In immediate mode libpcap's own read timeout is not honoured on
+    // Linux (a read blocks until a packet comes), so read non-blocking and
+    // wait on the descriptor ourselves, with a bound.
+    let mut capture = match capture.setnonblock() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = ready.send(Err(CaptureError::Open {
+                device: config.device.clone(),
+                message: format!("cannot switch to non-blocking mode: {e}"),
+            }));
+            return Err("setnonblock failed".into());
+        }
+    };
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&capture);
+    // libpcap opens its socket without close-on-exec, so every program the
+    // harness starts would inherit it: a server could read the capture, and
+    // a program exiting after the capture was closed would hold the last
+    // reference and wait on the kernel to release it (~20 ms per exit).
+    // The spawner closes everything past stdio in its children already
+    // (`spawn.rs`); this covers kernels that refuse its close_range flag
+    // (before 5.11).
+    // SAFETY: fcntl on a descriptor this thread owns.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let _ = ready.send(Ok(link));
+
+    // After stop is asked, keep reading until the socket is empty, so
+    // packets already queued in the kernel are not left behind.
+    loop {
+        match capture.next_packet() {
+            Ok(packet) => {
+                let frame = owned_frame(&packet);
+                if let Ok(mut all) = frames.lock() {
+                    all.push(frame);
+                }
+            }
+            Err(pcap::Error::TimeoutExpired) => {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let mut pollfds = [
+                    libc::pollfd {
+                        fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                    libc::pollfd {
+                        fd: std::os::fd::AsRawFd::as_raw_fd(wake),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                ];
+                // SAFETY: two valid pollfds for the duration of the call.
+                unsafe { libc::poll(pollfds.as_mut_ptr(), 2, READ_TIMEOUT_MS) };
+            }
+            Err(e) => return Err(format!("reading packets: {e}")),
+        }
+    }
+    let stat = capture
+        .stats()
+        .map_err(|e| format!("reading capture stats: {e}"))?;
+    let _ = done.send(Ok(CaptureStats {
+        received: stat.received,
+        dropped: stat.dropped,
+        if_dropped: stat.if_dropped,
+    }));
+    // `capture` is closed here, after the caller has what it needs.
+    drop(capture);
+    Ok(())
+}

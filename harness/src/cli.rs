@@ -1,0 +1,321 @@
+//! The command line, resolved into one [`RunConfig`]: every default is
+//! decided here, once (ripgrep's low-level/high-level arguments, in small).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use harness::capture::CaptureConfig;
+use harness::error::Error;
+use harness::exec::network::{self, Isolation, Topology};
+use harness::matrix::cell::Timeouts;
+use harness::run::{BaselineMode, RunConfig};
+use harness::suite::plan::Selection;
+
+/// `--isolation`: how cells are kept apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IsolationArg {
+    /// The best this process may use: netns, else userns, else ports.
+    Auto,
+    /// A network namespace per cell (needs root or CAP_SYS_ADMIN).
+    Netns,
+    /// A user namespace for the whole run, then a network namespace per cell.
+    Userns,
+    /// The host's loopback, a free port per cell, fixed ports one at a time.
+    Ports,
+}
+
+/// `--topology`: how a cell's client reaches its server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TopologyArg {
+    /// Both on one loopback (the tutorials' setting).
+    Loopback,
+    /// Two namespaces joined by a veth pair with MTU 1500.
+    Veth,
+}
+
+#[derive(Parser)]
+#[command(name = "harness", version, about = "Run every server × client pairing under a loopback capture and compare the conversations on the wire.", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the matrix and report verdicts (exit 0 as the baseline expects, 1 a change or failure, 2 usage/environment error, 130 interrupted).
+    Run(Box<RunArgs>),
+    /// Print the field policy table: what is compared exactly, relative to the ISN, by meaning, or ignored.
+    Policy,
+    /// Explain any pcap or pcapng: its TCP connections, their compared fields and ladder diagrams.
+    Inspect {
+        /// A capture file, e.g. one saved from Wireshark or tcpdump
+        file: PathBuf,
+        /// Only the connection(s) with this port at either end
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Compare the handshakes of two captures under the matrix's field policies (exit 0 same, 1 different).
+    Diff {
+        a: PathBuf,
+        b: PathBuf,
+        /// Compare the connection on this port in both files [default: the first established or refused one]
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Two pairings' ladder diagrams side by side, differing fields highlighted. Each is a capture file, a cell folder, or SCENARIO/SERVER__CLIENT in the latest run.
+    Show {
+        a: String,
+        b: String,
+        /// The run to look in for SCENARIO/SERVER__CLIENT [default: target/harness/latest]
+        #[arg(long, value_name = "DIR")]
+        artifacts: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Implementations manifest [default: tests/implementations.toml in the workspace]
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+    /// Directory of scenario files [default: tests/scenarios in the workspace]
+    #[arg(long, value_name = "DIR")]
+    pub scenarios: Option<PathBuf>,
+    /// Expected verdicts [default: tests/baseline.toml in the workspace, if it exists]
+    #[arg(long, value_name = "PATH", conflicts_with = "no_baseline")]
+    pub baseline: Option<PathBuf>,
+    /// Grade without a baseline: exit 0 only if every cell that ran is PASS
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// Write this run's verdicts into the baseline file instead of comparing
+    #[arg(long, conflicts_with = "no_baseline")]
+    pub update_baseline: bool,
+    /// List the implementations and scenarios, with what each supports, and exit
+    #[arg(long)]
+    pub list: bool,
+    /// Workspace root, for {root} in commands [default: found from the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Directory for {bin} in commands [default: the harness binary's directory]
+    #[arg(long, value_name = "DIR")]
+    pub bin_dir: Option<PathBuf>,
+    /// Where captures and outputs go [default: target/harness/run-<time>-<pid>]
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
+    /// Pairings run at the same time [default: number of cores]
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Only servers whose name matches this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub server: Vec<String>,
+    /// Only clients whose name matches this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub client: Vec<String>,
+    /// Only scenarios whose name matches this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub scenario: Vec<String>,
+    /// Seconds to wait for a server's ready line
+    #[arg(long, default_value = "10", value_name = "SECS")]
+    pub ready_timeout: f64,
+    /// Seconds to wait for each program to exit
+    #[arg(long, default_value = "10", value_name = "SECS")]
+    pub exit_timeout: f64,
+    /// Seconds to wait for the teardown to show in the capture
+    #[arg(long, default_value = "2", value_name = "SECS")]
+    pub drain_timeout: f64,
+    /// Capture device
+    #[arg(long, default_value = "lo")]
+    pub device: String,
+    /// Bytes kept of each packet; 128 keeps every header and drops the payload (bytes are then checked by length and in the server's output)
+    #[arg(long, default_value = "65600", value_name = "BYTES")]
+    pub snaplen: u32,
+    /// How each cell's client reaches its server: one loopback, or two namespaces joined by a veth pair with MTU 1500 (needs netns or userns)
+    #[arg(long, value_enum, default_value = "loopback")]
+    pub topology: TopologyArg,
+    /// How cells are kept apart: auto picks netns with root, else userns, else ports
+    #[arg(long, value_enum, default_value = "auto")]
+    pub isolation: IsolationArg,
+    /// Print the JSON summary on stdout instead of the terminal report
+    #[arg(long)]
+    pub json: bool,
+    /// Run the matrix N times and report any cell whose verdict changes as flaky
+    #[arg(long, default_value = "1", value_name = "N")]
+    pub repeat: usize,
+    /// No progress while the matrix runs, only the report
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    /// Resolves the arguments into a [`RunConfig`] for `isolation`, which
+    /// was chosen first, while the process had a single thread.
+    pub fn resolve(self, isolation: Isolation) -> Result<RunConfig, Error> {
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("cannot locate the harness binary: {e}"))?;
+        let bin = match self.bin_dir {
+            Some(dir) => dir,
+            None => exe
+                .parent()
+                .map(Path::to_path_buf)
+                .ok_or("the harness binary has no directory")?,
+        };
+        let root = match self.root {
+            Some(root) => root,
+            None => workspace_root(&bin)?,
+        };
+        let manifest = self
+            .manifest
+            .unwrap_or_else(|| root.join("tests/implementations.toml"));
+        let scenarios = self
+            .scenarios
+            .unwrap_or_else(|| root.join("tests/scenarios"));
+        let default_baseline = root.join("tests/baseline.toml");
+        let baseline = match (self.baseline, self.no_baseline, self.update_baseline) {
+            (_, true, _) => BaselineMode::None,
+            (Some(path), false, false) => BaselineMode::Compare(path),
+            (Some(path), false, true) => BaselineMode::Update(path),
+            (None, false, true) => BaselineMode::Update(default_baseline),
+            (None, false, false) if default_baseline.is_file() => {
+                BaselineMode::Compare(default_baseline)
+            }
+            (None, false, false) => BaselineMode::None,
+        };
+        let timeouts = Timeouts {
+            ready: seconds("ready-timeout", self.ready_timeout)?,
+            exit: seconds("exit-timeout", self.exit_timeout)?,
+            drain: seconds("drain-timeout", self.drain_timeout)?,
+        };
+        let jobs = self
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        if jobs == 0 {
+            return Err("--jobs must be at least 1".into());
+        }
+        if !(64..=262_144).contains(&self.snaplen) {
+            return Err(format!(
+                "--snaplen {} is out of range; use 64 (headers only) to 262144",
+                self.snaplen
+            )
+            .into());
+        }
+        let topology = match self.topology {
+            TopologyArg::Loopback => Topology::Loopback,
+            TopologyArg::Veth => Topology::Veth,
+        };
+        if topology == Topology::Veth && !isolation.per_cell_namespace() {
+            return Err(
+                "--topology veth needs network namespaces; run as root, or without --isolation ports"
+                    .into(),
+            );
+        }
+        if self.repeat == 0 {
+            return Err("--repeat must be at least 1".into());
+        }
+        if self.repeat > 1 && self.update_baseline {
+            return Err("--update-baseline records one run; drop --repeat".into());
+        }
+        let artifacts = match self.artifacts {
+            Some(dir) => dir,
+            None => {
+                let stamp = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                root.join("target/harness")
+                    .join(format!("run-{stamp}-{}", std::process::id()))
+            }
+        };
+        Ok(RunConfig {
+            root,
+            bin,
+            manifest,
+            scenarios,
+            baseline,
+            artifacts,
+            jobs,
+            selection: Selection {
+                servers: self.server,
+                clients: self.client,
+                scenarios: self.scenario,
+            },
+            timeouts,
+            capture: CaptureConfig {
+                device: self.device,
+                snaplen: self.snaplen as i32,
+                ..CaptureConfig::default()
+            },
+            isolation,
+            topology,
+            repeat: self.repeat,
+        })
+    }
+
+    /// The isolation asked for, chosen against what this process may do.
+    pub fn isolation(&self) -> Result<Isolation, Error> {
+        let requested = match self.isolation {
+            IsolationArg::Auto => network::Requested::Auto,
+            IsolationArg::Netns => network::Requested::Netns,
+            IsolationArg::Userns => network::Requested::Userns,
+            IsolationArg::Ports => network::Requested::Ports,
+        };
+        Ok(network::choose(requested)?)
+    }
+}
+
+/// The workspace: from the current directory up, else from the binary's.
+fn workspace_root(bin: &Path) -> Result<PathBuf, Error> {
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+    find_root(&cwd).or_else(|| find_root(bin)).ok_or_else(|| {
+        "cannot find tests/implementations.toml in the current directory or above; run from the workspace, or pass --root DIR and --manifest PATH".into()
+    })
+}
+
+/// A capture named on the command line: a file, a cell's folder (its
+/// annotated capture), or SCENARIO/SERVER__CLIENT inside a run's artifacts.
+pub fn resolve_capture(name: &str, artifacts: Option<&Path>) -> Result<PathBuf, String> {
+    let in_dir = |dir: &Path| {
+        ["capture.pcapng", "capture.pcap"]
+            .iter()
+            .map(|f| dir.join(f))
+            .find(|p| p.is_file())
+    };
+    let given = Path::new(name);
+    if given.is_file() {
+        return Ok(given.to_path_buf());
+    }
+    if given.is_dir() {
+        return in_dir(given)
+            .ok_or_else(|| format!("{name} holds no capture.pcapng or capture.pcap"));
+    }
+    let run = match artifacts {
+        Some(dir) => dir.to_path_buf(),
+        None => {
+            let cwd = std::env::current_dir()
+                .map_err(|e| format!("cannot read the current directory: {e}"))?;
+            find_root(&cwd)
+                .ok_or("cannot find the workspace for target/harness/latest; pass --artifacts DIR")?
+                .join("target/harness/latest")
+        }
+    };
+    in_dir(&run.join(name)).ok_or_else(|| {
+        format!(
+            "'{name}' is not a capture file, a cell folder, or SCENARIO/SERVER__CLIENT in {}; e.g. hello/python__rust",
+            run.display()
+        )
+    })
+}
+
+/// The nearest ancestor of `start` holding the default manifest.
+fn find_root(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .find(|dir| dir.join("tests/implementations.toml").is_file())
+        .map(Path::to_path_buf)
+}
+
+fn seconds(name: &str, value: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("--{name} must be a positive number of seconds, got {value}"))
+}

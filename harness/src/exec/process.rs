@@ -1,0 +1,312 @@
+//! Child processes with bounded waits and no way to be left behind.
+//!
+//! Every pairing starts two programs. A harness that hangs on a server that
+//! never gets ready, or leaves a server listening after a failed run, is
+//! worse than no harness, so every wait here has a deadline, a [`Child`]
+//! kills its process when dropped, and on Linux the kernel kills it too if
+//! the harness itself dies (`PR_SET_PDEATHSIG`).
+
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::ExitStatus;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::exec::spawn;
+
+/// Why a wait ended without what it waited for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    #[error("{name} did not start: {reason}")]
+    Spawn { name: String, reason: String },
+    #[error("{name} printed no ready line within {}", fmt_duration(*.after))]
+    NotReady { name: String, after: Duration },
+    #[error("{name} exited before printing its ready line ({status})")]
+    ExitedEarly { name: String, status: String },
+    #[error("{name} did not exit within {}", fmt_duration(*.after))]
+    Hung { name: String, after: Duration },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+fn fmt_duration(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// One of a child's two output pipes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pipe {
+    Stdout,
+    Stderr,
+}
+
+/// What a finished child left behind.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    /// `None` when the process had to be killed.
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, if any.
+    pub signal: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    /// "exit 0", "exit 1", "killed by signal 9".
+    pub fn status_text(&self) -> String {
+        match (self.exit_code, self.signal) {
+            (Some(code), _) => format!("exit {code}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            (None, None) => "not finished".to_string(),
+        }
+    }
+}
+
+/// A running program whose output is collected as it arrives.
+pub struct Child {
+    name: String,
+    pid: libc::pid_t,
+    /// Readable once the process has exited; `None` on old kernels.
+    pidfd: Option<std::os::fd::OwnedFd>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    lines: Receiver<(Pipe, String)>,
+    readers: Vec<JoinHandle<()>>,
+    status: Option<ExitStatus>,
+}
+
+impl Child {
+    /// Starts `argv` with piped stdout and stderr, and `stdin` (a file) or
+    /// nothing as its input.
+    pub fn spawn(
+        name: &str,
+        argv: &[String],
+        cwd: Option<&Path>,
+        stdin: Option<&Path>,
+    ) -> Result<Child, WaitError> {
+        Child::spawn_in(name, argv, cwd, stdin, None)
+    }
+
+    /// [`Child::spawn`], in the network namespace `netns` (a descriptor of
+    /// one) instead of the calling thread's.
+    pub fn spawn_in(
+        name: &str,
+        argv: &[String],
+        cwd: Option<&Path>,
+        stdin: Option<&Path>,
+        netns: Option<std::os::fd::RawFd>,
+    ) -> Result<Child, WaitError> {
+        let spawn_err = |reason: String| WaitError::Spawn {
+            name: name.to_string(),
+            reason,
+        };
+        let program = argv
+            .first()
+            .ok_or_else(|| spawn_err("empty command line".into()))?;
+        let stdin = stdin
+            .map(|path| {
+                std::fs::File::open(path).map_err(|e| {
+                    spawn_err(format!("cannot open {} for stdin: {e}", path.display()))
+                })
+            })
+            .transpose()?;
+        let spawned = spawn::spawn(spawn::Request {
+            argv,
+            cwd,
+            stdin,
+            netns,
+        })
+        .map_err(|e| spawn_err(format!("{program}: {e}")))?;
+
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (line_tx, lines) = mpsc::channel();
+        let readers = vec![
+            collect(
+                spawned.stdout,
+                Arc::clone(&stdout),
+                Pipe::Stdout,
+                line_tx.clone(),
+            ),
+            collect(spawned.stderr, Arc::clone(&stderr), Pipe::Stderr, line_tx),
+        ];
+        Ok(Child {
+            name: name.to_string(),
+            pid: spawned.pid,
+            pidfd: spawned.pidfd,
+            stdout,
+            stderr,
+            lines,
+            readers,
+            status: None,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// Waits for the first line on `pipe` for which `is_ready` returns a value.
+    ///
+    /// This is how a single-client server is known to be listening: it
+    /// says so. Connecting to probe it would make the probe its one client.
+    pub fn wait_for_line<T>(
+        &mut self,
+        timeout: Duration,
+        cancelled: &dyn Fn() -> bool,
+        pipe: Pipe,
+        mut is_ready: impl FnMut(&str) -> Option<T>,
+    ) -> Result<T, WaitError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if cancelled() {
+                return Err(WaitError::Interrupted);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(WaitError::NotReady {
+                    name: self.name.clone(),
+                    after: timeout,
+                });
+            }
+            match self.lines.recv_timeout(left.min(POLL_CANCEL)) {
+                Ok((from, line)) => {
+                    if from == pipe {
+                        if let Some(value) = is_ready(&line) {
+                            return Ok(value);
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    // Both pipes closed: the process is gone or going.
+                    let status = self
+                        .wait(Duration::from_secs(1), cancelled)
+                        .map(|o| o.status_text())
+                        .unwrap_or_else(|_| "stdout closed".to_string());
+                    return Err(WaitError::ExitedEarly {
+                        name: self.name.clone(),
+                        status,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own.
+    pub fn wait(
+        &mut self,
+        timeout: Duration,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Output, WaitError> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_micros(200);
+        while self.status.is_none() {
+            if let Ok(Some(status)) = spawn::try_wait(self.pid) {
+                self.status = Some(ExitStatus::from_raw(status));
+                break;
+            }
+            if cancelled() {
+                return Err(WaitError::Interrupted);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(WaitError::Hung {
+                    name: self.name.clone(),
+                    after: timeout,
+                });
+            }
+            match &self.pidfd {
+                // Wakes at the exit itself; the cancellation flag is looked
+                // at between slices.
+                Some(pidfd) => {
+                    spawn::wait_readable(pidfd, left.min(POLL_CANCEL));
+                }
+                // Short first, so a quick exit is seen at once; capped low,
+                // as every millisecond here is added to every cell.
+                None => {
+                    std::thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(Duration::from_millis(2));
+                }
+            }
+        }
+        Ok(self.output())
+    }
+
+    /// Kills the process if it still runs, reaps it, and returns what it left.
+    pub fn kill(&mut self) -> Output {
+        if self.status.is_none() {
+            self.kill_and_reap();
+        }
+        self.output()
+    }
+
+    fn output(&mut self) -> Output {
+        // The pipes close when the process exits; join the readers so no
+        // output written just before exit is lost.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        let status = self.status;
+        Output {
+            exit_code: status.and_then(|s| s.code()),
+            signal: status.and_then(|s| s.signal()),
+            stdout: self.stdout.lock().map(|b| b.clone()).unwrap_or_default(),
+            stderr: self.stderr.lock().map(|b| b.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+impl Child {
+    fn kill_and_reap(&mut self) {
+        // SAFETY: the pid is our unreaped child, so it cannot have been
+        // reused by another process.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        self.status = spawn::reap(self.pid).map(ExitStatus::from_raw);
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            self.kill_and_reap();
+        }
+    }
+}
+
+/// How often a blocked wait looks at the cancellation flag.
+const POLL_CANCEL: Duration = Duration::from_millis(50);
+
+fn collect(
+    mut reader: impl Read + Send + 'static,
+    sink: Arc<Mutex<Vec<u8>>>,
+    pipe: Pipe,
+    lines: mpsc::Sender<(Pipe, String)>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        let mut partial = Vec::new();
+        loop {
+            let n = match reader.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if let Ok(mut all) = sink.lock() {
+                all.extend_from_slice(&chunk[..n]);
+            }
+            partial.extend_from_slice(&chunk[..n]);
+            while let Some(end) = partial.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = partial.drain(..=end).collect();
+                let _ = lines.send((pipe, String::from_utf8_lossy(&line).into_owned()));
+            }
+        }
+    })
+}

@@ -1,0 +1,475 @@
+//! Running pairings: capture, server, client, drain, save, analyse.
+//!
+//! The order is fixed: the capture is filtering before the server starts;
+//! the client starts only after the server said it is ready; the capture is
+//! drained until the teardown is seen. Whatever goes wrong (a timeout, a
+//! crash, Ctrl-C), both programs are killed, the capture and the programs'
+//! output are still saved, and the pairing is reported with the reason.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+use std::time::{Duration, Instant};
+
+use wire::conversation;
+use wire::dissect::{self, LinkType};
+use wire::savefile;
+
+use crate::capture::annotate;
+use crate::capture::{self, CaptureConfig, CaptureError, LiveCapture, StartingCapture};
+use crate::exec::network::{self, Isolation, Topology, VethCell};
+use crate::exec::port_lock;
+use crate::exec::process::{Child, Output, WaitError};
+use crate::exec::Cancel;
+use crate::suite::manifest::{self, Implementation, Manifest, ServerStdout, Substitutions};
+use crate::suite::scenario::Scenario;
+use crate::verdict::result::{analyse, PairingResult};
+
+/// Every bounded wait, each changeable by a flag.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Timeouts {
+    /// For the server's ready line.
+    pub ready: Duration,
+    /// For each program to exit once the client has started.
+    pub exit: Duration,
+    /// For the teardown to appear in the capture once both have exited.
+    pub drain: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            ready: Duration::from_secs(10),
+            exit: Duration::from_secs(10),
+            drain: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Where things are and how to run them.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub root: PathBuf,
+    pub bin: PathBuf,
+    pub isolation: Isolation,
+    pub topology: Topology,
+    pub capture: CaptureConfig,
+    pub timeouts: Timeouts,
+    /// Asks every wait to stop: Ctrl-C, SIGTERM.
+    pub cancel: Cancel,
+}
+
+/// A free port on `host`, found by binding port 0 and letting go. Another
+/// process could take it in between; the runner retries if the server then
+/// fails to start.
+fn free_port(host: &str) -> std::io::Result<u16> {
+    let listener = TcpListener::bind((host, 0))?;
+    listener.local_addr().map(|a| a.port())
+}
+
+#[allow(clippy::too_many_arguments)]
+/// Runs one pairing and writes its artifacts under `dir`. With no `server`
+/// (a refused scenario) only the client runs, against a port nobody holds.
+pub fn run_pairing(
+    env: &Environment,
+    manifest: &Manifest,
+    scenario: &Scenario,
+    server: Option<&Implementation>,
+    client: &Implementation,
+    artifacts_root: &Path,
+    network: &CellNetwork,
+    prestarted: Option<StartingCapture>,
+) -> Result<Finishing, CaptureError> {
+    let mut result = PairingResult::not_started(scenario, server, client, String::new());
+    result.error = None;
+    let dir = artifacts_root.join(&result.dir);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        result.error = Some(format!(
+            "cannot create artifacts directory {}: {e}",
+            dir.display()
+        ));
+        return Ok(Finishing::Done(result));
+    }
+    let message_file = dir.join("message.bin");
+    if let Err(e) = std::fs::write(&message_file, &scenario.message) {
+        result.error = Some(format!("cannot write {}: {e}", message_file.display()));
+        return Ok(Finishing::Done(result));
+    }
+
+    let host = match network {
+        CellNetwork::Veth(_) => VethCell::server_host(&scenario.host),
+        _ => scenario.host.as_str(),
+    };
+    let client_netns = match network {
+        CellNetwork::Veth(cell) => Some(std::os::fd::AsRawFd::as_raw_fd(&cell.client_netns)),
+        _ => None,
+    };
+    // In a namespace of its own a cell has the loopback to itself, so it
+    // uses the scenario's port or the tutorial's.
+    let fixed_port = scenario.port.or(env
+        .isolation
+        .per_cell_namespace()
+        .then_some(tutorial::DEFAULT_PORT));
+    let manifest_dir = manifest.path.parent().unwrap_or(Path::new("."));
+    let substitutions = |port| Substitutions {
+        root: &env.root,
+        bin: &env.bin,
+        manifest_dir,
+        host,
+        port,
+        message_file: &message_file,
+    };
+    let server_stdout = server.map_or(ServerStdout::Unchecked, |s| s.stdout);
+    let finish = |result: &mut PairingResult, live, server_out, client_out, teardown_seen| {
+        finish(
+            result,
+            &dir,
+            live,
+            server_out,
+            client_out,
+            teardown_seen,
+            scenario,
+            server_stdout,
+        )
+    };
+
+    let capture_config = capture_config(env, scenario, matches!(network, CellNetwork::Veth(_)));
+    let mut prestarted = prestarted;
+    // A free port can be taken by another process before the server binds
+    // it; then the server exits early and a new port is tried. A fixed port
+    // is the scenario's point, so it is never swapped.
+    const PORT_TRIES: usize = 3;
+    let mut attempt = 0;
+    let (live, mut server_child, port) = loop {
+        attempt += 1;
+        let port = match fixed_port {
+            Some(port) => port,
+            None => match free_port(host) {
+                Ok(p) => p,
+                Err(e) => {
+                    result.error = Some(format!("cannot find a free port on {host}: {e}"));
+                    return Ok(Finishing::Done(result));
+                }
+            },
+        };
+        result.port = port;
+        // The socket is set up while the server starts; the client starts
+        // only once both are ready.
+        let starting = match prestarted.take() {
+            Some(starting) => starting,
+            None => LiveCapture::begin(&capture_config, &capture_filter(port))?,
+        };
+        let Some(server) = server else {
+            break (starting.ready()?, None, port);
+        };
+        let argv = manifest::expand(
+            server.server.as_deref().unwrap_or_default(),
+            &substitutions(port),
+        );
+        let name = format!("{} server", server.name);
+        let mut child = match Child::spawn(&name, &argv, Some(&env.root), None) {
+            Ok(c) => c,
+            Err(e) => {
+                result.error = Some(e.to_string());
+                finish(&mut result, starting.ready()?, None, None, false);
+                return Ok(Finishing::Done(result));
+            }
+        };
+        let ready = server.ready.clone();
+        let wait = child.wait_for_line(
+            env.timeouts.ready,
+            &|| env.cancel.is_cancelled(),
+            server.ready_stream,
+            |line| {
+                let line = line.trim_end_matches(['\n', '\r']);
+                ready
+                    .as_ref()
+                    .is_some_and(|r| r.is_match(line))
+                    .then_some(())
+            },
+        );
+        match wait {
+            Ok(()) => match starting.ready() {
+                Ok(live) => break (live, Some(child), port),
+                Err(e) => {
+                    let _ = child.kill();
+                    return Err(e);
+                }
+            },
+            Err(WaitError::ExitedEarly { .. }) if attempt < PORT_TRIES && fixed_port.is_none() => {
+                let _ = child.kill();
+                drop(starting);
+                continue;
+            }
+            Err(e) => {
+                let output = child.kill();
+                result.error = Some(e.to_string());
+                finish(&mut result, starting.ready()?, Some(output), None, false);
+                return Ok(Finishing::Done(result));
+            }
+        }
+    };
+
+    let subs = substitutions(port);
+    let argv = manifest::expand(client.client.as_deref().unwrap_or_default(), &subs);
+    let stdin = client
+        .stdin
+        .as_deref()
+        .map(|template| PathBuf::from(manifest::expand_one(template, &subs)));
+    let name = format!("{} client", client.name);
+    let mut client_child = match Child::spawn_in(
+        &name,
+        &argv,
+        Some(&env.root),
+        stdin.as_deref(),
+        client_netns,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            result.error = Some(e.to_string());
+            let server_out = server_child.as_mut().map(Child::kill);
+            finish(&mut result, live, server_out, None, false);
+            return Ok(Finishing::Done(result));
+        }
+    };
+    let mut errors = Vec::new();
+    let client_out = client_child
+        .wait(env.timeouts.exit, &|| env.cancel.is_cancelled())
+        .unwrap_or_else(|e| {
+            errors.push(e.to_string());
+            client_child.kill()
+        });
+    let server_out = server_child.as_mut().map(|child| {
+        child
+            .wait(env.timeouts.exit, &|| env.cancel.is_cancelled())
+            .unwrap_or_else(|e| {
+                errors.push(e.to_string());
+                child.kill()
+            })
+    });
+    if !errors.is_empty() {
+        result.error = Some(errors.join("; "));
+    }
+
+    let teardown_seen = drain(&live, env.timeouts.drain, &env.cancel);
+    if env.cancel.is_cancelled() && result.error.is_none() {
+        result.error = Some("interrupted".into());
+    }
+    // Saving and analysing are left to the caller, which runs them beside
+    // the next cell: the programs are done and the capture is complete.
+    Ok(Finishing::Pending(Box::new(PendingFinish {
+        result,
+        dir,
+        live,
+        server_out,
+        client_out: Some(client_out),
+        teardown_seen,
+        server_stdout,
+    })))
+}
+
+/// A run cell, saved and analysed or about to be.
+#[allow(clippy::large_enum_variant)] // moved once per cell; boxing gains nothing
+pub enum Finishing {
+    Done(PairingResult),
+    Pending(Box<PendingFinish>),
+}
+
+/// Everything a cell left for [`finish`] once its programs have exited.
+pub struct PendingFinish {
+    result: PairingResult,
+    dir: PathBuf,
+    live: LiveCapture,
+    server_out: Option<Output>,
+    client_out: Option<Output>,
+    teardown_seen: bool,
+    server_stdout: ServerStdout,
+}
+
+impl Finishing {
+    /// Saves and analyses a pending cell of `scenario`.
+    pub fn complete(self, scenario: &Scenario) -> PairingResult {
+        match self {
+            Finishing::Done(result) => result,
+            Finishing::Pending(p) => {
+                let mut p = *p;
+                finish(
+                    &mut p.result,
+                    &p.dir,
+                    p.live,
+                    p.server_out,
+                    p.client_out,
+                    p.teardown_seen,
+                    scenario,
+                    p.server_stdout,
+                );
+                p.result
+            }
+        }
+    }
+}
+
+/// Waits until the capture shows every connection over (both FINs
+/// acknowledged, or an RST), or `timeout`. Both programs have exited by now,
+/// so only the kernel's last segments can still be on their way.
+fn drain(live: &LiveCapture, timeout: Duration, cancel: &Cancel) -> bool {
+    let deadline = Instant::now() + timeout;
+    let link = live.link();
+    let mut quiet_since = (Instant::now(), 0usize);
+    while Instant::now() < deadline && !cancel.is_cancelled() {
+        let frames = live.snapshot();
+        let (segments, _) = dissect::dissect_all(link, &frames);
+        let connections = conversation::build(&segments);
+        if !connections.is_empty() && connections.iter().all(|c| c.close.complete) {
+            return true;
+        }
+        // No connection at all: nothing more will come once it is quiet.
+        if connections.is_empty() {
+            if frames.len() != quiet_since.1 {
+                quiet_since = (Instant::now(), frames.len());
+            } else if quiet_since.0.elapsed() > Duration::from_millis(50) {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+/// Stops the capture, saves every artifact, and analyses what was captured.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    result: &mut PairingResult,
+    dir: &Path,
+    live: LiveCapture,
+    server_out: Option<Output>,
+    client_out: Option<Output>,
+    teardown_seen: bool,
+    scenario: &Scenario,
+    server_stdout: ServerStdout,
+) {
+    let mut save_errors = Vec::new();
+    for (who, out) in [("server", &server_out), ("client", &client_out)] {
+        if let Some(out) = out {
+            let writes = [
+                (format!("{who}.stdout"), out.stdout.clone()),
+                (format!("{who}.stderr"), out.stderr.clone()),
+                (
+                    format!("{who}.exit"),
+                    format!("{}\n", out.status_text()).into_bytes(),
+                ),
+            ];
+            for (name, bytes) in writes {
+                if let Err(e) = std::fs::write(dir.join(&name), bytes) {
+                    save_errors.push(format!("{name}: {e}"));
+                }
+            }
+        }
+    }
+    result.server_exit = server_out.as_ref().map(Output::status_text);
+    result.client_exit = client_out.as_ref().map(Output::status_text);
+
+    let (frames, link, stats) = match live.stop() {
+        Ok(captured) => {
+            result.stats = Some(captured.stats);
+            (captured.frames, captured.link, Some(captured.stats))
+        }
+        Err(e) => {
+            save_errors.push(e.to_string());
+            (Vec::new(), LinkType::Ethernet, None)
+        }
+    };
+    let capture_path = dir.join("capture.pcap");
+    match capture::save_pcap(&capture_path, link, &frames) {
+        Ok(()) => result.capture_file = Some(format!("{}/capture.pcap", result.dir)),
+        Err(e) => save_errors.push(e.to_string()),
+    }
+    if !save_errors.is_empty() {
+        let joined = format!("artifacts not saved: {}", save_errors.join("; "));
+        result.error = Some(match result.error.take() {
+            Some(e) => format!("{e}; {joined}"),
+            None => joined,
+        });
+    }
+    analyse(
+        result,
+        link,
+        &frames,
+        server_out.as_ref(),
+        client_out.as_ref(),
+        stats,
+        teardown_seen,
+        scenario,
+        server_stdout,
+    );
+    // The annotated copy, written once the conversation is understood.
+    let comments = annotate::comments(&result.connections);
+    let interface = savefile::Interface {
+        name: "lo".into(),
+        description: format!("loopback of {}", result.id.description()),
+        link,
+        frames: frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f, comments.get(&(i + 1)).cloned()))
+            .collect(),
+    };
+    let section = format!(
+        "{} — captured by the tcp-conformance harness",
+        result.id.description()
+    );
+    let path = dir.join("capture.pcapng");
+    match savefile::write_atomically(&path, &savefile::pcapng_bytes(&section, &[interface])) {
+        Ok(()) => result.pcapng_file = Some(format!("{}/capture.pcapng", result.dir)),
+        Err(e) => {
+            let message = format!("artifacts not saved: {}: {e}", path.display());
+            result.error = Some(match result.error.take() {
+                Some(earlier) => format!("{earlier}; {message}"),
+                None => message,
+            });
+        }
+    }
+    result.frames = frames;
+}
+
+/// What the capture of a cell of `scenario` looks like.
+///
+/// Room in the kernel for a burst of frames: in immediate mode libpcap
+/// gives every frame a slot of the snapshot length, so the ring holds
+/// buffer / snaplen frames. Loopback sends few big frames, a veth with MTU
+/// 1500 many small ones. A bigger ring costs set-up time, so it grows only
+/// with the message, and for the veth topology.
+pub(super) fn capture_config(env: &Environment, scenario: &Scenario, veth: bool) -> CaptureConfig {
+    // Writes can be small (socat writes 8 KiB at a time), so the frame
+    // count is not bounded by the message over the MSS: the ring gets
+    // room for many more frames than the message needs at full size. Its
+    // set-up cost is paid on the preparing thread, beside the previous cell.
+    let buffer_size = if veth {
+        64 << 20
+    } else {
+        (scenario.message.len().saturating_mul(32)).clamp(4 << 20, 64 << 20)
+    };
+    CaptureConfig {
+        buffer_size: buffer_size as i32,
+        device: if veth {
+            network::VETH_SERVER_DEVICE.to_string()
+        } else {
+            env.capture.device.clone()
+        },
+        ..env.capture.clone()
+    }
+}
+
+pub(super) fn capture_filter(port: u16) -> String {
+    format!("tcp port {port}")
+}
+
+/// The network a cell runs on, held for the whole cell.
+pub enum CellNetwork {
+    /// The host's loopback; on a fixed port, with its machine-wide lock.
+    Shared(Option<port_lock::PortLock>),
+    /// A fresh namespace, the calling thread's, with its own loopback.
+    Namespace,
+    /// Two namespaces joined by a veth pair; the thread is in the server's.
+    Veth(VethCell),
+}

@@ -1,0 +1,6 @@
+//! Running the matrix: each cell under its own capture ([`cell`]), cells
+//! spread over worker threads that prepare the next cell's network and
+//! capture ahead.
+
+pub mod cell;
+pub mod workers;

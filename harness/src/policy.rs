@@ -1,0 +1,185 @@
+//! The field vocabulary: every TCP/IP field the harness knows, and how each
+//! is compared with the reference.
+//!
+//! As in packetdrill, every field has an explicit policy: compared exactly,
+//! relative to the ISN, by meaning, or ignored. The handshake is compared
+//! segment by segment, field by field. Data and teardown are compared by
+//! meaning only, because delayed ACKs, coalescing and recv chunking depend
+//! on timing: comparing segment counts there would make verdicts flaky,
+//! and a flaky verdict is a bug.
+//!
+//! [`Field`] is the one list. The signature, the scenario overrides, the
+//! policy table, the terminal and HTML tables all take their fields from
+//! it, so none can leave one out or spell one differently.
+
+use std::fmt;
+
+/// How a field is compared with the reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// Must be equal.
+    Exact,
+    /// Compared after subtracting the sender's (seq) or receiver's (ack) ISN.
+    RelativeToIsn,
+    /// Compared by meaning: the same bytes, the same closing side.
+    Meaning,
+    /// Never compared.
+    Ignored,
+}
+
+impl Policy {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Policy::Exact => "exact",
+            Policy::RelativeToIsn => "relative to ISN",
+            Policy::Meaning => "by meaning",
+            Policy::Ignored => "ignored",
+        }
+    }
+}
+
+macro_rules! fields {
+    ($($variant:ident => $name:literal, $policy:ident, $why:literal;)*) => {
+        /// Every field the harness names, in the order tables show them.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Field {
+            $($variant,)*
+        }
+
+        impl Field {
+            pub const ALL: &'static [Field] = &[$(Field::$variant,)*];
+
+            /// The name the reports, the baseline and scenario files use.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Field::$variant => $name,)*
+                }
+            }
+
+            pub fn policy(self) -> Policy {
+                match self {
+                    $(Field::$variant => Policy::$policy,)*
+                }
+            }
+
+            /// Why it is compared the way it is (`harness policy`, the README).
+            pub fn why(self) -> &'static str {
+                match self {
+                    $(Field::$variant => $why,)*
+                }
+            }
+        }
+    };
+}
+
+fields! {
+    Flags => "flags", Exact, "SYN, SYN/ACK, ACK is the handshake itself; ECN bits show here too";
+    Seq => "seq", RelativeToIsn, "relative to the sender's ISN, as Wireshark shows it";
+    Ack => "ack", RelativeToIsn, "relative to the receiver's ISN";
+    Window => "window", Exact, "the raw 16-bit window value, as the tutorials read it";
+    Len => "len", Exact, "payload length; data on a SYN (TFO) would show here";
+    Options => "options", Exact, "option kinds in wire order, NOP and EOL included: order is a stack's signature";
+    Mss => "mss", Exact, "maximum segment size value";
+    Wscale => "wscale", Exact, "window scale multiplier; changes with the receive buffer";
+    SackPerm => "sack_perm", Exact, "SACK permitted present";
+    Ts => "ts", Exact, "timestamps option present (its values are ignored)";
+    TsEchoZero => "ts_echo_zero", Exact, "a SYN echoes 0: nothing to echo yet";
+    IpVersion => "ip.version", Exact, "IPv4 or IPv6";
+    IpTtl => "ip.ttl", Exact, "TTL or hop limit: set per socket";
+    IpDf => "ip.df", Exact, "Don't Fragment (path MTU discovery)";
+    IpHdrLen => "ip.hdr_len", Exact, "IP options or extension headers";
+    TcpHdrLen => "tcp.hdr_len", Exact, "TCP header with options";
+    ClientToServerBytes => "client→server bytes", Meaning, "the reassembled stream, whatever the segmentation";
+    ServerToClientBytes => "server→client bytes", Meaning, "the reassembled stream, whatever the segmentation";
+    ClientToServerWrites => "client→server writes", Meaning, "data segments, only when the whole message fits in one segment (one write is then one segment); ignored otherwise, as coalescing depends on timing";
+    ClosesFirst => "closes first", Meaning, "which side sends the first FIN";
+    Reset => "reset", Meaning, "whether and from which side an RST ends the connection";
+    Isn => "isn", Ignored, "random by design (RFC 6528)";
+    Ports => "ports", Ignored, "ephemeral";
+    TsValues => "ts values", Ignored, "clock-derived and randomly offset";
+    IpId => "ip.id", Ignored, "per-packet counter or random";
+    Checksums => "checksums", Ignored, "offloaded on loopback, often not filled in";
+    Timing => "timing", Ignored, "depends on scheduling";
+    SegmentCounts => "segment counts (data, teardown)", Ignored, "delayed ACKs and coalescing depend on timing";
+}
+
+impl Field {
+    /// Looks a field up by its name.
+    pub fn parse(name: &str) -> Option<Field> {
+        Field::ALL.iter().copied().find(|f| f.name() == name)
+    }
+
+    /// Compared at all (not ignored): what a scenario may turn off.
+    pub fn compared() -> impl Iterator<Item = Field> {
+        Field::ALL
+            .iter()
+            .copied()
+            .filter(|f| f.policy() != Policy::Ignored)
+    }
+
+    /// A field of a handshake segment (compared segment by segment), as
+    /// opposed to the conversation's meaning.
+    pub fn is_per_segment(self) -> bool {
+        matches!(self.policy(), Policy::Exact | Policy::RelativeToIsn)
+    }
+
+    /// A whole byte stream, named by its hash in tables.
+    pub fn is_stream(self) -> bool {
+        matches!(
+            self,
+            Field::ClientToServerBytes | Field::ServerToClientBytes
+        )
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for Field {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// The handshake segment labels, in order.
+pub const HANDSHAKE_LABELS: [&str; 3] = ["SYN", "SYN/ACK", "ACK"];
+
+/// A refused attempt's segments: the client's SYN and the kernel's answer.
+pub const REFUSED_LABELS: [&str; 2] = ["SYN", "RST/ACK"];
+
+/// The pseudo-segment that holds the fields compared by meaning.
+pub const CONVERSATION: &str = "conversation";
+
+/// A field whose comparison a scenario turns off: `field` in every segment,
+/// or only in `segment` (`SYN.window`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IgnoredField {
+    pub segment: Option<String>,
+    pub field: Field,
+}
+
+impl IgnoredField {
+    pub fn covers(&self, segment: &str, field: Field) -> bool {
+        self.field == field && self.segment.as_deref().is_none_or(|s| s == segment)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_parse_back() {
+        for f in Field::ALL {
+            assert_eq!(Field::parse(f.name()), Some(*f));
+        }
+        let mut names: Vec<_> = Field::ALL.iter().map(|f| f.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Field::ALL.len());
+    }
+}

@@ -1,0 +1,50 @@
+//! The JSON summary for machines: `summary.json`, its shape documented in
+//! docs/summary-schema.md.
+
+use std::collections::BTreeMap;
+
+use crate::exec::network::{Isolation, Topology};
+use crate::run::RunOutcome;
+use crate::verdict::baseline::Comparison;
+use crate::verdict::grade::{Cell, Counts};
+use crate::verdict::repeat::RepeatSummary;
+
+/// The JSON summary written next to the artifacts (schema in the README).
+#[derive(serde::Serialize)]
+pub struct Summary<'a> {
+    pub schema: u32,
+    pub reference: &'a str,
+    /// How cells were kept apart.
+    pub isolation: Isolation,
+    /// How client and server were connected.
+    pub topology: Topology,
+    pub artifacts: String,
+    pub exit_code: u8,
+    pub counts: Counts,
+    /// The comparison with the baseline file, when one was used.
+    pub baseline: Option<&'a Comparison>,
+    /// With --repeat: how many runs, and the cells whose verdict changed.
+    pub repeats: Option<RepeatSummary>,
+    /// Per scenario, the pcapng holding every pairing (relative to
+    /// `artifacts`); a cell's `merged_filter` selects it there.
+    pub merged: &'a BTreeMap<String, String>,
+    pub cells: &'a [Cell],
+}
+
+impl<'a> Summary<'a> {
+    pub fn of(outcome: &'a RunOutcome) -> Summary<'a> {
+        Summary {
+            schema: super::SUMMARY_SCHEMA,
+            reference: &outcome.suite.manifest.reference,
+            isolation: outcome.config.isolation,
+            topology: outcome.config.topology,
+            artifacts: outcome.config.artifacts.display().to_string(),
+            exit_code: outcome.exit_code(),
+            counts: Counts::of(&outcome.cells),
+            baseline: outcome.comparison.as_ref(),
+            repeats: (outcome.config.repeat > 1).then(|| outcome.repeats.summary()),
+            merged: &outcome.merged,
+            cells: &outcome.cells,
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! What people and machines read: the terminal report ([`terminal`]), the
+//! HTML report ([`html`]), JUnit XML ([`junit`]), ladder diagrams
+//! ([`ladder`]) and the `inspect`, `diff` and `show` commands ([`inspect`]).
+
+pub mod html;
+pub mod inspect;
+pub mod json;
+pub mod junit;
+pub mod ladder;
+pub mod list;
+pub mod merged;
+pub mod terminal;
+
+use std::path::{Path, PathBuf};
+
+use crate::run::RunOutcome;
+use crate::verdict::grade::Counts;
+
+/// The version of summary.json's shape (docs/summary-schema.md); bumped
+/// whenever a field is added, removed or changes meaning.
+pub const SUMMARY_SCHEMA: u32 = 3;
+
+/// Where a run's reports were written.
+pub struct Written {
+    pub summary: PathBuf,
+    pub html: PathBuf,
+    pub junit: PathBuf,
+    /// The summary as written, for `--json`.
+    pub json: String,
+    /// Files that could not be written, each as one line.
+    pub errors: Vec<String>,
+}
+
+/// Writes summary.json, report.html and junit.xml into the run's artifacts,
+/// and points `latest` beside them at this run. A file that cannot be
+/// written is listed in `errors`, never a reason to lose the others.
+pub fn write_all(outcome: &RunOutcome) -> Written {
+    let artifacts = &outcome.config.artifacts;
+    let summary = json::Summary::of(outcome);
+    let json = serde_json::to_string_pretty(&summary)
+        .unwrap_or_else(|e| format!("{{\"error\": \"cannot encode the summary: {e}\"}}"));
+    let mut errors = Vec::new();
+    let mut write = |name: &str, bytes: &[u8]| {
+        let path = artifacts.join(name);
+        if let Err(e) = std::fs::write(&path, bytes) {
+            errors.push(format!("cannot write {}: {e}", path.display()));
+        }
+        path
+    };
+    let summary_path = write("summary.json", json.as_bytes());
+    let references: Vec<String> = outcome
+        .suite
+        .scenarios
+        .iter()
+        .map(|s| outcome.reference_of(s).to_string())
+        .collect();
+    let html = html::render(&html::Run {
+        scenarios: &outcome.suite.scenarios,
+        cells: &outcome.cells,
+        references: &references,
+        counts: &Counts::of(&outcome.cells),
+        isolation: outcome.config.isolation.describe(),
+        comparison: outcome.comparison.as_ref(),
+        merged: &outcome.merged,
+        artifacts,
+    });
+    let html_path = write("report.html", html.as_bytes());
+    let junit = junit::render(&outcome.cells, outcome.comparison.as_ref());
+    let junit_path = write("junit.xml", junit.as_bytes());
+    point_latest_at(artifacts);
+    errors.extend(outcome.merge_errors.iter().cloned());
+    Written {
+        summary: summary_path,
+        html: html_path,
+        junit: junit_path,
+        json,
+        errors,
+    }
+}
+
+/// `latest`, beside the run's folder, made to point at it.
+fn point_latest_at(artifacts: &Path) {
+    if let Some(parent) = artifacts.parent() {
+        let latest = parent.join("latest");
+        let _ = std::fs::remove_file(&latest);
+        #[cfg(unix)]
+        let _ = std::os::unix::fs::symlink(artifacts, &latest);
+    }
+}

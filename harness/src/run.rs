@@ -1,0 +1,314 @@
+//! One whole run: plan the matrix, run it (and its repeats), grade every
+//! cell and hold the grades against the baseline. No printing and no
+//! report files: those are written from the [`RunOutcome`] by the caller,
+//! so a test or another front end can drive a run in-process.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::capture::CaptureConfig;
+use crate::error::{Error, EXIT_CHANGED, EXIT_INTERRUPTED, EXIT_OK};
+use crate::exec::network::{Isolation, Topology};
+use crate::exec::Cancel;
+use crate::matrix::cell::{Environment, Timeouts};
+use crate::matrix::workers::run_matrix;
+use crate::report::merged::write_merged;
+use crate::suite::manifest::Manifest;
+use crate::suite::plan::{self, PlannedCell, Selection};
+use crate::suite::scenario::{self, Scenario};
+use crate::verdict::baseline::{self, Baseline, Comparison};
+use crate::verdict::grade::{self, Cell};
+use crate::verdict::repeat::Repeats;
+use crate::verdict::result::PairingResult;
+
+/// What the baseline is used for in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaselineMode {
+    /// Grade without one: exit 0 only if every cell that ran is PASS.
+    None,
+    /// Compare every cell with the verdicts in this file.
+    Compare(PathBuf),
+    /// Write this run's verdicts into this file instead of comparing.
+    Update(PathBuf),
+}
+
+/// Everything a run needs, resolved from the command line: every default
+/// is decided before this is built, once.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The workspace, for `{root}` in commands.
+    pub root: PathBuf,
+    /// Where the Rust programs are, for `{bin}` in commands.
+    pub bin: PathBuf,
+    pub manifest: PathBuf,
+    pub scenarios: PathBuf,
+    pub baseline: BaselineMode,
+    /// Where captures and outputs go; created if missing.
+    pub artifacts: PathBuf,
+    pub jobs: usize,
+    pub selection: Selection,
+    pub timeouts: Timeouts,
+    pub capture: CaptureConfig,
+    pub isolation: Isolation,
+    pub topology: Topology,
+    /// How many times the matrix runs (1: once).
+    pub repeat: usize,
+}
+
+/// The suite as loaded from its files.
+pub struct Suite {
+    pub manifest: Manifest,
+    pub scenarios: Vec<Scenario>,
+}
+
+impl Suite {
+    pub fn load(manifest: &Path, scenarios: &Path) -> Result<Suite, Error> {
+        Ok(Suite {
+            manifest: Manifest::load(manifest).map_err(|e| Error::usage(e.to_string()))?,
+            scenarios: scenario::load_dir(scenarios).map_err(|e| Error::usage(e.to_string()))?,
+        })
+    }
+}
+
+/// Told what happens while a run goes on (progress lines, a UI); every
+/// method has a default that does nothing.
+pub trait Observer: Sync {
+    /// The plan is made and the first cell is about to start.
+    fn started(&self, _run: &RunStart<'_>) {}
+    /// One cell of the first run finished.
+    fn cell_done(&self, _result: &PairingResult) {}
+    /// The matrix of the first run has finished.
+    fn matrix_done(&self) {}
+    /// Repeat `run` of `of` finished; `same` when every verdict was run 1's.
+    fn repeat_done(&self, _run: usize, _of: usize, _same: bool, _kept: &Path) {}
+}
+
+/// An observer that is told nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// What a run is about to do.
+pub struct RunStart<'a> {
+    pub cells: usize,
+    pub scenarios: usize,
+    pub runnable: usize,
+    pub workers: usize,
+    pub isolation: Isolation,
+    pub artifacts: &'a Path,
+    /// Without a namespace per cell, a fixed port's TIME_WAIT can leak
+    /// from one cell into the next.
+    pub shared_fixed_ports: bool,
+}
+
+/// Everything a run found, for the reports.
+pub struct RunOutcome {
+    pub suite: Suite,
+    pub config: RunConfig,
+    pub planned: Vec<PlannedCell>,
+    pub cells: Vec<Cell>,
+    /// Per scenario, its merged pcapng relative to the artifacts.
+    pub merged: BTreeMap<String, String>,
+    /// Merged captures that could not be written.
+    pub merge_errors: Vec<String>,
+    pub comparison: Option<Comparison>,
+    /// Where the baseline was written, with `BaselineMode::Update`.
+    pub baseline_written: Option<PathBuf>,
+    pub repeats: Repeats,
+    pub interrupted: bool,
+}
+
+impl RunOutcome {
+    /// The exit code the run ends with (the README's contract).
+    pub fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            return EXIT_INTERRUPTED;
+        }
+        let conforms = if !self.repeats.flaky().is_empty() {
+            false
+        } else if let Some(c) = &self.comparison {
+            c.conforms()
+        } else if self.baseline_written.is_some() {
+            true
+        } else {
+            grade::all_conform(&self.cells)
+        };
+        if conforms {
+            EXIT_OK
+        } else {
+            EXIT_CHANGED
+        }
+    }
+
+    /// The reference implementation of scenario `index`.
+    pub fn reference_of<'a>(&'a self, scenario: &'a Scenario) -> &'a str {
+        plan::reference_of(&self.suite.manifest, scenario)
+    }
+
+    /// The graded cells of one scenario, in plan order.
+    pub fn cells_of(&self, scenario: usize) -> Vec<&Cell> {
+        self.planned
+            .iter()
+            .zip(&self.cells)
+            .filter(|(p, _)| p.scenario == scenario)
+            .map(|(_, c)| c)
+            .collect()
+    }
+}
+
+/// Runs the suite as `config` says.
+pub fn run(
+    config: RunConfig,
+    cancel: &Cancel,
+    observer: &dyn Observer,
+) -> Result<RunOutcome, Error> {
+    let suite = Suite::load(&config.manifest, &config.scenarios)?;
+    let baseline = match &config.baseline {
+        BaselineMode::Compare(path) if path.is_file() => {
+            Some(Baseline::load(path).map_err(|e| Error::usage(e.to_string()))?)
+        }
+        BaselineMode::Compare(path) => {
+            return Err(Error::usage(format!(
+                "cannot read the baseline {}: no such file; create it with --update-baseline, or pass --no-baseline",
+                path.display()
+            )))
+        }
+        BaselineMode::Update(path) if path.is_file() => {
+            Some(Baseline::load(path).map_err(|e| Error::usage(e.to_string()))?)
+        }
+        BaselineMode::Update(_) => Some(Baseline::default()),
+        BaselineMode::None => None,
+    };
+    let planned = plan::plan(&suite.manifest, &suite.scenarios, &config.selection)?;
+    let runnable = planned.iter().filter(|c| c.skip.is_none()).count();
+
+    std::fs::create_dir_all(&config.artifacts).map_err(|e| {
+        Error::usage(format!(
+            "cannot create the artifacts directory {}: {e}; pass --artifacts DIR",
+            config.artifacts.display()
+        ))
+    })?;
+    let artifacts = config
+        .artifacts
+        .canonicalize()
+        .unwrap_or_else(|_| config.artifacts.clone());
+
+    let env = Environment {
+        root: config.root.clone(),
+        bin: config.bin.clone(),
+        isolation: config.isolation,
+        topology: config.topology,
+        capture: config.capture.clone(),
+        timeouts: config.timeouts,
+        cancel: cancel.clone(),
+    };
+    observer.started(&RunStart {
+        cells: planned.len(),
+        scenarios: planned
+            .iter()
+            .map(|p| p.scenario)
+            .collect::<BTreeSet<_>>()
+            .len(),
+        runnable,
+        workers: config.jobs.min(runnable.max(1)),
+        isolation: config.isolation,
+        artifacts: &artifacts,
+        shared_fixed_ports: !config.isolation.per_cell_namespace()
+            && suite.scenarios.iter().any(|s| s.port.is_some()),
+    });
+    let run_once = |dir: &Path, on_done: &(dyn Fn(&PairingResult) + Sync)| {
+        run_matrix(
+            &env,
+            &suite.manifest,
+            &suite.scenarios,
+            &planned,
+            dir,
+            config.jobs,
+            on_done,
+        )
+        .map_err(|e| Error::usage(e.to_string()))
+    };
+    let results = run_once(&artifacts, &|r| observer.cell_done(r))?;
+    observer.matrix_done();
+
+    let mut merged = BTreeMap::new();
+    let mut merge_errors = Vec::new();
+    for (index, scenario) in suite.scenarios.iter().enumerate() {
+        let ran: Vec<&PairingResult> = planned
+            .iter()
+            .zip(&results)
+            .filter(|(p, _)| p.scenario == index)
+            .filter_map(|(_, r)| r.as_ref())
+            .collect();
+        if ran.is_empty() {
+            continue;
+        }
+        match write_merged(&scenario.name, &ran, &artifacts) {
+            Ok(file) => {
+                merged.insert(scenario.name.clone(), file);
+            }
+            Err(e) => merge_errors.push(format!(
+                "cannot write the merged capture of {}: {e}",
+                scenario.name
+            )),
+        }
+    }
+    let cells = grade::grade(&suite.manifest, &suite.scenarios, &planned, results);
+
+    // Further repeats, into artifacts/repeats/NNN; a repeat whose verdicts
+    // are all the first run's is deleted, one that differs is kept.
+    let mut repeats = Repeats::default();
+    repeats.record(1, &cells);
+    for run in 2..=config.repeat {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let dir = artifacts.join("repeats").join(format!("{run:03}"));
+        let results = run_once(&dir, &|_| {})?;
+        let again = grade::grade(&suite.manifest, &suite.scenarios, &planned, results);
+        let same = repeats.record(run, &again);
+        if same {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        observer.repeat_done(run, config.repeat, same, &dir);
+    }
+    let _ = std::fs::remove_dir(artifacts.join("repeats"));
+
+    let interrupted = cancel.is_cancelled();
+    let mut comparison = None;
+    let mut baseline_written = None;
+    let known = plan::all_pairings(&suite.manifest, &suite.scenarios);
+    match (&config.baseline, baseline) {
+        (BaselineMode::Update(path), Some(baseline)) => {
+            if interrupted {
+                return Err(Error::interrupted(
+                    "interrupted: the baseline was not updated",
+                ));
+            }
+            let text = baseline.updated(&cells, &known).to_toml();
+            std::fs::write(path, text).map_err(|e| {
+                Error::usage(format!("cannot write the baseline {}: {e}", path.display()))
+            })?;
+            baseline_written = Some(path.clone());
+        }
+        (BaselineMode::Compare(path), Some(baseline)) => {
+            comparison = Some(baseline::compare(&baseline, path, &cells, &known));
+        }
+        _ => {}
+    }
+    let config = RunConfig {
+        artifacts,
+        ..config
+    };
+    Ok(RunOutcome {
+        suite,
+        config,
+        planned,
+        cells,
+        merged,
+        merge_errors,
+        comparison,
+        baseline_written,
+        repeats,
+        interrupted,
+    })
+}

@@ -1,0 +1,578 @@
+//! Implementations declared as data (`tests/implementations.toml`).
+//!
+//! Adding a program to the matrix is one entry: its commands as argument
+//! templates and the line that says its server is ready. Everything is
+//! checked when the file is loaded, so a typo is one clear error naming the
+//! file, the entry and the problem, never a confusing failed run.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+use crate::suite::declaration;
+
+/// The server column of a scenario where no server runs (refused); no
+/// implementation may take this name.
+pub use super::pairing::NO_SERVER;
+
+/// Placeholders a command template may use.
+pub const PLACEHOLDERS: &[(&str, &str)] = &[
+    ("root", "the workspace root"),
+    (
+        "bin",
+        "the directory holding the harness binary (and cargo's server and client)",
+    ),
+    ("manifest_dir", "the directory of the manifest file"),
+    (
+        "host",
+        "the address to listen on or connect to: 127.0.0.1 or ::1",
+    ),
+    (
+        "host_bracketed",
+        "the address as in a URL: 127.0.0.1 or [::1]",
+    ),
+    ("ip_version", "4 or 6"),
+    ("port", "the TCP port"),
+    (
+        "message_file",
+        "a file holding the exact bytes the client must send",
+    ),
+];
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    reference: String,
+    #[serde(rename = "implementation", default)]
+    implementations: Vec<RawImplementation>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImplementation {
+    name: String,
+    language: String,
+    roles: Vec<String>,
+    server: Option<Vec<String>>,
+    client: Option<Vec<String>>,
+    ready: Option<String>,
+    #[serde(default)]
+    ready_stream: Option<String>,
+    #[serde(default)]
+    stdin: Option<String>,
+    #[serde(default)]
+    stdout: Option<String>,
+    #[serde(default)]
+    features: Vec<String>,
+    #[serde(default)]
+    scenarios: Option<Vec<String>>,
+    #[serde(default)]
+    requires: Vec<String>,
+}
+
+pub use crate::exec::process::Pipe;
+
+/// What a server's stdout holds, and so what the harness can check in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerStdout {
+    /// The reference transcript: a FROM/MESSAGE block per recv chunk.
+    Transcript,
+    /// Exactly the bytes received, as `nc -l` or `socat … STDOUT` print them.
+    Received,
+    /// Anything; only the wire is checked.
+    Unchecked,
+}
+
+impl ServerStdout {
+    const NAMES: &'static str = "\"transcript\", \"received\" or \"unchecked\"";
+
+    fn parse(name: &str) -> Option<ServerStdout> {
+        match name {
+            "transcript" => Some(ServerStdout::Transcript),
+            "received" => Some(ServerStdout::Received),
+            "unchecked" => Some(ServerStdout::Unchecked),
+            _ => None,
+        }
+    }
+}
+
+/// One declared program.
+#[derive(Debug, Clone)]
+pub struct Implementation {
+    pub name: String,
+    pub language: String,
+    pub server: Option<Vec<String>>,
+    pub client: Option<Vec<String>>,
+    pub ready: Option<Regex>,
+    pub ready_stream: Pipe,
+    /// A file template the client reads its message from on stdin, for
+    /// programs like `nc` that take no file argument.
+    pub stdin: Option<String>,
+    /// What the server's stdout holds, so the application-level checks know
+    /// how to read what it received.
+    pub stdout: ServerStdout,
+    /// Optional capabilities a scenario may require, e.g. "ipv6".
+    pub features: BTreeSet<String>,
+    /// Globs of the scenarios it takes part in; `None` is all of them.
+    pub scenarios: Option<Vec<glob::Pattern>>,
+    /// Programs that must be on PATH; if one is missing the cells say
+    /// "unavailable" rather than "failed".
+    pub requires: Vec<String>,
+}
+
+/// The whole manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub path: PathBuf,
+    /// The implementation whose server × client pairing is the reference.
+    pub reference: String,
+    pub implementations: Vec<Implementation>,
+}
+
+pub use crate::suite::declaration::DeclarationError as ManifestError;
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let text = declaration::read(path, "--manifest PATH")?;
+        Manifest::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
+        let fail = |entry: &str, problem: String| ManifestError::new(path, entry, problem);
+        let raw: RawManifest = declaration::parse_toml(path, text)?;
+        let mut seen = BTreeSet::new();
+        let mut implementations = Vec::new();
+        for raw_impl in raw.implementations {
+            let entry = format!("implementation '{}'", raw_impl.name);
+            if raw_impl.name.is_empty()
+                || !raw_impl
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(fail(&entry, "name must be non-empty letters, digits, '-' or '_' (it names artifact folders)".into()));
+            }
+            if raw_impl.name == NO_SERVER {
+                return Err(fail(
+                    &entry,
+                    format!("the name '{NO_SERVER}' is reserved for scenarios without a server; rename it"),
+                ));
+            }
+            if !seen.insert(raw_impl.name.clone()) {
+                return Err(fail(
+                    &entry,
+                    "duplicate name; each implementation needs its own".into(),
+                ));
+            }
+            for role in &raw_impl.roles {
+                if role != "server" && role != "client" {
+                    return Err(fail(
+                        &entry,
+                        format!("unknown role '{role}'; roles are \"server\" and \"client\""),
+                    ));
+                }
+            }
+            let has_role = |r: &str| raw_impl.roles.iter().any(|x| x == r);
+            for (role, command) in [("server", &raw_impl.server), ("client", &raw_impl.client)] {
+                match (has_role(role), command) {
+                    (true, None) => {
+                        return Err(fail(
+                            &entry,
+                            format!("role '{role}' is declared but there is no `{role}` command"),
+                        ))
+                    }
+                    (false, Some(_)) => {
+                        return Err(fail(
+                            &entry,
+                            format!("has a `{role}` command but '{role}' is not in roles"),
+                        ))
+                    }
+                    (true, Some(argv)) if argv.is_empty() => {
+                        return Err(fail(&entry, format!("the `{role}` command is empty")))
+                    }
+                    (true, Some(argv)) => {
+                        for arg in argv {
+                            check_placeholders(arg).map_err(|p| fail(&entry, format!("unknown placeholder {{{p}}} in the {role} command; known: {}", known_placeholders())))?;
+                        }
+                    }
+                    (false, None) => {}
+                }
+            }
+            let ready = match (has_role("server"), &raw_impl.ready) {
+                (true, None) => return Err(fail(&entry, "a server needs a `ready` pattern: a regex matching the line it prints once it listens".into())),
+                (_, Some(pattern)) => Some(Regex::new(pattern).map_err(|e| fail(&entry, format!("`ready` is not a valid regex: {e}")))?),
+                (false, None) => None,
+            };
+            let ready_stream = match raw_impl.ready_stream.as_deref() {
+                None | Some("stdout") => Pipe::Stdout,
+                Some("stderr") => Pipe::Stderr,
+                Some(other) => {
+                    return Err(fail(
+                        &entry,
+                        format!("ready_stream '{other}' must be \"stdout\" or \"stderr\""),
+                    ))
+                }
+            };
+            if let Some(stdin) = &raw_impl.stdin {
+                if !has_role("client") {
+                    return Err(fail(
+                        &entry,
+                        "`stdin` feeds the client, but 'client' is not in roles".into(),
+                    ));
+                }
+                check_placeholders(stdin).map_err(|p| {
+                    fail(
+                        &entry,
+                        format!(
+                            "unknown placeholder {{{p}}} in `stdin`; known: {}",
+                            known_placeholders()
+                        ),
+                    )
+                })?;
+            }
+            let stdout = match raw_impl.stdout.as_deref() {
+                None => ServerStdout::Unchecked,
+                Some(name) => ServerStdout::parse(name).ok_or_else(|| {
+                    fail(
+                        &entry,
+                        format!("stdout '{name}' must be {}", ServerStdout::NAMES),
+                    )
+                })?,
+            };
+            let scenarios = match raw_impl.scenarios {
+                None => None,
+                Some(globs) => Some(
+                    globs
+                        .iter()
+                        .map(|g| {
+                            glob::Pattern::new(g).map_err(|e| {
+                                fail(&entry, format!("scenario glob '{g}' is invalid: {e}"))
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
+            implementations.push(Implementation {
+                name: raw_impl.name,
+                language: raw_impl.language,
+                server: raw_impl.server,
+                client: raw_impl.client,
+                ready,
+                ready_stream,
+                stdin: raw_impl.stdin,
+                stdout,
+                features: raw_impl.features.into_iter().collect(),
+                scenarios,
+                requires: raw_impl.requires,
+            });
+        }
+        let reference = implementations
+            .iter()
+            .find(|i| i.name == raw.reference)
+            .ok_or_else(|| {
+                fail(
+                    "reference",
+                    format!("'{}' is not an implementation in this file", raw.reference),
+                )
+            })?;
+        if reference.server.is_none() || reference.client.is_none() {
+            return Err(fail(
+                "reference",
+                format!("'{}' must have both a server and a client", raw.reference),
+            ));
+        }
+        Ok(Manifest {
+            path: path.to_path_buf(),
+            reference: raw.reference,
+            implementations,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Implementation> {
+        self.implementations.iter().find(|i| i.name == name)
+    }
+
+    pub fn servers(&self) -> impl Iterator<Item = &Implementation> {
+        self.implementations.iter().filter(|i| i.server.is_some())
+    }
+
+    pub fn clients(&self) -> impl Iterator<Item = &Implementation> {
+        self.implementations.iter().filter(|i| i.client.is_some())
+    }
+}
+
+impl Implementation {
+    /// The programs it needs that are not installed; the cells it is in are
+    /// then "unavailable", not failed.
+    pub fn missing_programs(&self) -> Vec<&str> {
+        self.requires
+            .iter()
+            .filter(|p| !on_path(p))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Why it cannot take part in a scenario needing `features`, if it cannot.
+    pub fn unsupported_reason(&self, scenario: &str, features: &[String]) -> Option<String> {
+        if let Some(globs) = &self.scenarios {
+            if !globs.iter().any(|g| g.matches(scenario)) {
+                return Some(format!("{} does not take part in '{scenario}'", self.name));
+            }
+        }
+        let lacking: Vec<&str> = features
+            .iter()
+            .filter(|f| !self.features.contains(*f))
+            .map(String::as_str)
+            .collect();
+        (!lacking.is_empty())
+            .then(|| format!("{} does not declare {}", self.name, lacking.join(", ")))
+    }
+}
+
+fn known_placeholders() -> String {
+    PLACEHOLDERS
+        .iter()
+        .map(|(p, _)| format!("{{{p}}}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Returns the first unknown placeholder name in `arg`.
+fn check_placeholders(arg: &str) -> Result<(), String> {
+    let mut rest = arg;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('}') else {
+            return Err(after.to_string());
+        };
+        let name = &after[..end];
+        if !PLACEHOLDERS.iter().any(|(p, _)| *p == name) {
+            return Err(name.to_string());
+        }
+        rest = &after[end + 1..];
+    }
+    Ok(())
+}
+
+/// Values for the placeholders of one command.
+#[derive(Debug, Clone)]
+pub struct Substitutions<'a> {
+    pub root: &'a Path,
+    pub bin: &'a Path,
+    pub manifest_dir: &'a Path,
+    pub host: &'a str,
+    pub port: u16,
+    pub message_file: &'a Path,
+}
+
+/// Fills in a command template.
+pub fn expand(template: &[String], subs: &Substitutions<'_>) -> Vec<String> {
+    template.iter().map(|arg| expand_one(arg, subs)).collect()
+}
+
+/// Fills in one template string, such as a `stdin` path.
+pub fn expand_one(arg: &str, subs: &Substitutions<'_>) -> String {
+    let v6 = subs.host.contains(':');
+    let bracketed = if v6 {
+        format!("[{}]", subs.host)
+    } else {
+        subs.host.to_string()
+    };
+    arg.replace("{root}", &subs.root.display().to_string())
+        .replace("{bin}", &subs.bin.display().to_string())
+        .replace("{manifest_dir}", &subs.manifest_dir.display().to_string())
+        .replace("{host_bracketed}", &bracketed)
+        .replace("{host}", subs.host)
+        .replace("{ip_version}", if v6 { "6" } else { "4" })
+        .replace("{port}", &subs.port.to_string())
+        .replace("{message_file}", &subs.message_file.display().to_string())
+}
+
+/// Whether `program` can be run: a path that exists, or a name on PATH.
+pub fn on_path(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).exists();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(Path::new("m.toml"), text)
+    }
+
+    const GOOD: &str = r#"
+reference = "py"
+[[implementation]]
+name = "py"
+language = "Python"
+roles = ["server", "client"]
+server = ["python3", "{root}/python/server.py", "--port", "{port}"]
+client = ["python3", "{root}/python/client.py", "--port", "{port}", "--message-file", "{message_file}"]
+ready = '^I am listening on port \d+'
+stdout = "transcript"
+"#;
+
+    #[test]
+    fn good_manifest_loads() {
+        let m = parse(GOOD).unwrap();
+        assert_eq!(m.implementations.len(), 1);
+        assert_eq!(m.get("py").unwrap().stdout, ServerStdout::Transcript);
+    }
+
+    #[test]
+    fn unknown_placeholder_is_named() {
+        let e = parse(&GOOD.replace("{port}\", \"--message", "{prot}\", \"--message")).unwrap_err();
+        assert_eq!(e.entry, "implementation 'py'");
+        assert!(e.problem.contains("{prot}"), "{e}");
+    }
+
+    #[test]
+    fn missing_ready_is_named() {
+        let e = parse(&GOOD.replace("ready = '^I am listening on port \\d+'", "")).unwrap_err();
+        assert!(e.problem.contains("ready"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_name_is_named() {
+        let twice = format!(
+            "{GOOD}{}",
+            &GOOD[GOOD.find("[[implementation]]").unwrap()..]
+        );
+        let e = parse(&twice).unwrap_err();
+        assert!(e.problem.contains("duplicate"), "{e}");
+    }
+
+    #[test]
+    fn unknown_reference_is_named() {
+        let e = parse(&GOOD.replace("reference = \"py\"", "reference = \"pyy\"")).unwrap_err();
+        assert_eq!(e.entry, "reference");
+    }
+
+    #[test]
+    fn the_reserved_name_is_refused() {
+        let e = parse(
+            &GOOD
+                .replace("reference = \"py\"", "reference = \"none\"")
+                .replace("name = \"py\"", "name = \"none\""),
+        )
+        .unwrap_err();
+        assert!(e.problem.contains("reserved"), "{e}");
+    }
+
+    #[test]
+    fn unknown_role_is_named() {
+        let e = parse(&GOOD.replace(
+            "roles = [\"server\", \"client\"]",
+            "roles = [\"server\", \"clinet\"]",
+        ))
+        .unwrap_err();
+        assert!(e.problem.contains("unknown role 'clinet'"), "{e}");
+    }
+
+    #[test]
+    fn command_without_its_role_is_named() {
+        let e = parse(&GOOD.replace("roles = [\"server\", \"client\"]", "roles = [\"server\"]"))
+            .unwrap_err();
+        assert!(
+            e.problem
+                .contains("has a `client` command but 'client' is not in roles"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_ready_regex_is_named() {
+        let e = parse(&GOOD.replace("'^I am listening on port \\d+'", "'(unclosed'")).unwrap_err();
+        assert!(e.problem.contains("`ready` is not a valid regex"), "{e}");
+    }
+
+    #[test]
+    fn unknown_stdout_kind_is_named() {
+        let e = parse(&GOOD.replace("stdout = \"transcript\"", "stdout = \"raw\"")).unwrap_err();
+        assert!(e.problem.contains("stdout 'raw' must be"), "{e}");
+    }
+
+    #[test]
+    fn unknown_placeholder_in_stdin_is_named() {
+        let e = parse(&GOOD.replace(
+            "stdout = \"transcript\"",
+            "stdout = \"transcript\"\nstdin = \"{mesage_file}\"",
+        ))
+        .unwrap_err();
+        assert!(e.problem.contains("{mesage_file} in `stdin`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let e = parse(&GOOD.replace("transcript", "transcript\"\ntranscrpt = \"x")).unwrap_err();
+        assert!(
+            e.entry.starts_with("line ") && e.problem.contains("transcrpt"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn support_follows_features_and_scenario_globs() {
+        let m = parse(&GOOD.replace(
+            "stdout = \"transcript\"",
+            "stdout = \"transcript\"\nfeatures = [\"ipv6\"]\nscenarios = [\"h*\"]",
+        ))
+        .unwrap();
+        let py = m.get("py").unwrap();
+        assert!(py.unsupported_reason("hello", &["ipv6".into()]).is_none());
+        assert!(py
+            .unsupported_reason("large", &[])
+            .unwrap()
+            .contains("does not take part"));
+        let plain = parse(GOOD).unwrap();
+        assert!(plain
+            .get("py")
+            .unwrap()
+            .unsupported_reason("ipv6", &["ipv6".into()])
+            .unwrap()
+            .contains("does not declare ipv6"));
+    }
+
+    #[test]
+    fn host_placeholders_follow_the_address_family() {
+        let subs = |host| Substitutions {
+            root: Path::new("/r"),
+            bin: Path::new("/b"),
+            manifest_dir: Path::new("/m"),
+            host,
+            port: 7,
+            message_file: Path::new("/msg"),
+        };
+        let t = "TCP{ip_version}:{host_bracketed}:{port}";
+        assert_eq!(expand_one(t, &subs("127.0.0.1")), "TCP4:127.0.0.1:7");
+        assert_eq!(expand_one(t, &subs("::1")), "TCP6:[::1]:7");
+    }
+
+    #[test]
+    fn expand_fills_every_placeholder() {
+        let subs = Substitutions {
+            root: Path::new("/r"),
+            bin: Path::new("/b"),
+            manifest_dir: Path::new("/m"),
+            host: "127.0.0.1",
+            port: 1712,
+            message_file: Path::new("/msg"),
+        };
+        let argv = expand(
+            &[
+                "{bin}/server".into(),
+                "--port={port}".into(),
+                "{message_file}".into(),
+            ],
+            &subs,
+        );
+        assert_eq!(argv, ["/b/server", "--port=1712", "/msg"]);
+    }
+}

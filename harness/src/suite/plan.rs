@@ -1,0 +1,198 @@
+//! Which cells a run has: every selected scenario × server × client, each
+//! either to be run or graded without running (unsupported, unavailable).
+//!
+//! Planning is separate from running so that `--list` and the report show
+//! exactly the same support the run used.
+
+use crate::suite::manifest::{Implementation, Manifest};
+use crate::suite::pairing::PairingId;
+use crate::suite::scenario::Scenario;
+
+/// Why a cell is not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Skip {
+    /// An implementation does not declare what the scenario needs.
+    Unsupported,
+    /// A program an implementation needs is not installed.
+    Unavailable,
+}
+
+/// One cell of the matrix, before it runs.
+#[derive(Debug, Clone)]
+pub struct PlannedCell {
+    /// Index into the scenarios.
+    pub scenario: usize,
+    /// Which cell; its server is `None` where the scenario has none (refused).
+    pub id: PairingId,
+    /// Set when the cell is graded without running, with the reason.
+    pub skip: Option<(Skip, String)>,
+}
+
+/// Globs choosing part of the matrix; empty means everything.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub servers: Vec<String>,
+    pub clients: Vec<String>,
+    pub scenarios: Vec<String>,
+}
+
+fn matches(patterns: &[glob::Pattern], name: &str) -> bool {
+    patterns.is_empty() || patterns.iter().any(|p| p.matches(name))
+}
+
+fn compile(flag: &str, globs: &[String]) -> Result<Vec<glob::Pattern>, String> {
+    globs
+        .iter()
+        .map(|g| {
+            glob::Pattern::new(g).map_err(|e| format!("--{flag} '{g}' is not a valid glob: {e}"))
+        })
+        .collect()
+}
+
+/// The implementation whose server × client pairing is the reference in
+/// `scenario`: the scenario's own choice, or the manifest's.
+pub fn reference_of<'a>(manifest: &'a Manifest, scenario: &'a Scenario) -> &'a str {
+    scenario.reference.as_deref().unwrap_or(&manifest.reference)
+}
+
+/// Why `implementation` cannot be used in `scenario`, if it cannot.
+pub fn skip_reason(implementation: &Implementation, scenario: &Scenario) -> Option<(Skip, String)> {
+    let missing = implementation.missing_programs();
+    if !missing.is_empty() {
+        return Some((
+            Skip::Unavailable,
+            format!(
+                "{} needs {}, which is not installed (run make deps)",
+                implementation.name,
+                missing.join(", ")
+            ),
+        ));
+    }
+    implementation
+        .unsupported_reason(&scenario.name, &scenario.requires)
+        .map(|r| (Skip::Unsupported, r))
+}
+
+/// Every cell of the selection. A scenario's reference pairing is always
+/// included, even when the globs leave it out, because every other cell of
+/// the scenario is compared with it.
+pub fn plan(
+    manifest: &Manifest,
+    scenarios: &[Scenario],
+    selection: &Selection,
+) -> Result<Vec<PlannedCell>, String> {
+    let server_globs = compile("server", &selection.servers)?;
+    let client_globs = compile("client", &selection.clients)?;
+    let scenario_globs = compile("scenario", &selection.scenarios)?;
+    for scenario in scenarios {
+        let reference = reference_of(manifest, scenario);
+        let Some(implementation) = manifest.get(reference) else {
+            return Err(format!(
+                "scenario '{}': its reference '{reference}' is not in {}; name an implementation there",
+                scenario.name,
+                manifest.path.display()
+            ));
+        };
+        if implementation.server.is_none() || implementation.client.is_none() {
+            return Err(format!(
+                "scenario '{}': its reference '{reference}' needs both a server and a client",
+                scenario.name
+            ));
+        }
+    }
+    let chosen: Vec<(usize, &Scenario)> = scenarios
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches(&scenario_globs, &s.name))
+        .collect();
+    if chosen.is_empty() {
+        return Err(format!(
+            "no scenario matches --scenario {}; scenarios: {}",
+            selection.scenarios.join(" "),
+            scenarios
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let names = || {
+        manifest
+            .implementations
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !manifest.servers().any(|i| matches(&server_globs, &i.name)) {
+        return Err(format!(
+            "no server matches --server {}; implementations: {}",
+            selection.servers.join(" "),
+            names()
+        ));
+    }
+    if !manifest.clients().any(|i| matches(&client_globs, &i.name)) {
+        return Err(format!(
+            "no client matches --client {}; implementations: {}",
+            selection.clients.join(" "),
+            names()
+        ));
+    }
+
+    let mut cells = Vec::new();
+    for (index, scenario) in chosen {
+        let reference = reference_of(manifest, scenario);
+        let servers: Vec<Option<&Implementation>> = if scenario.has_server() {
+            manifest.servers().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        for server in servers {
+            for client in manifest.clients() {
+                let is_reference =
+                    server.is_none_or(|s| s.name == reference) && client.name == reference;
+                let selected = server.is_none_or(|s| matches(&server_globs, &s.name))
+                    && matches(&client_globs, &client.name);
+                if !(selected || is_reference) {
+                    continue;
+                }
+                let skip = server
+                    .and_then(|s| skip_reason(s, scenario))
+                    .or_else(|| skip_reason(client, scenario));
+                cells.push(PlannedCell {
+                    scenario: index,
+                    id: PairingId::new(
+                        &scenario.name,
+                        server.map(|s| s.name.as_str()),
+                        &client.name,
+                    ),
+                    skip,
+                });
+            }
+        }
+    }
+    Ok(cells)
+}
+
+/// Every cell the whole suite has, whatever is selected or installed: what
+/// a baseline entry must name to be current.
+pub fn all_pairings(
+    manifest: &Manifest,
+    scenarios: &[Scenario],
+) -> std::collections::BTreeSet<PairingId> {
+    let mut all = std::collections::BTreeSet::new();
+    for scenario in scenarios {
+        let servers: Vec<Option<&str>> = if scenario.has_server() {
+            manifest.servers().map(|s| Some(s.name.as_str())).collect()
+        } else {
+            vec![None]
+        };
+        for server in servers {
+            for client in manifest.clients() {
+                all.insert(PairingId::new(&scenario.name, server, &client.name));
+            }
+        }
+    }
+    all
+}

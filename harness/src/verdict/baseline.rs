@@ -1,0 +1,407 @@
+//! The baseline: the verdict every cell is expected to get, checked in.
+//!
+//! Some differences are known and accepted (a third-party peer closing
+//! differently, say); they are written down here so that they do not fail
+//! CI, while any change, better or worse, does. A verdict that got better
+//! still fails the run: the baseline is then out of date and should be
+//! regenerated (`make baseline`) in the same commit, so the history shows
+//! when the wire behaviour changed.
+//!
+//! The file is TOML, one table per scenario, one key per pairing:
+//!
+//! ```toml
+//! [hello]
+//! "python × python" = "PASS"
+//! "python × nc" = "DIFFERS: conversation.closes first"
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::suite::declaration::{self, DeclarationError};
+use crate::suite::pairing::PairingId;
+use crate::verdict::grade::{Cell, Verdict};
+
+/// One expected cell: the verdict and, for DIFFERS, the differing fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub verdict: Verdict,
+    pub fields: Vec<String>,
+}
+
+impl Expected {
+    pub fn of(cell: &Cell) -> Expected {
+        Expected {
+            verdict: cell.verdict,
+            fields: if cell.verdict == Verdict::Differs {
+                cell.differing_fields()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn parse(text: &str) -> Option<Expected> {
+        let (verdict, fields) = match text.split_once(':') {
+            Some((v, f)) => (
+                v.trim(),
+                f.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            ),
+            None => (text.trim(), Vec::new()),
+        };
+        Some(Expected {
+            verdict: Verdict::parse(verdict)?,
+            fields,
+        })
+    }
+}
+
+impl std::fmt::Display for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.verdict.as_str())?;
+        if !self.fields.is_empty() {
+            write!(f, ": {}", self.fields.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// The whole file: scenario → pairing → expected.
+#[derive(Debug, Clone, Default)]
+pub struct Baseline {
+    pub entries: BTreeMap<String, BTreeMap<String, Expected>>,
+}
+
+impl Baseline {
+    pub fn load(path: &Path) -> Result<Baseline, DeclarationError> {
+        let text = declaration::read(path, "--baseline PATH, or --no-baseline")?;
+        Baseline::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Baseline, DeclarationError> {
+        let raw: BTreeMap<String, BTreeMap<String, String>> = declaration::parse_toml(path, text)?;
+        let mut entries = BTreeMap::new();
+        for (scenario, cells) in raw {
+            let mut parsed = BTreeMap::new();
+            for (pairing, value) in cells {
+                let entry = format!("[{scenario}] \"{pairing}\"");
+                if pairing.split(" × ").count() != 2 {
+                    return Err(DeclarationError::new(
+                        path,
+                        entry,
+                        "a pairing is written \"SERVER × CLIENT\"",
+                    ));
+                }
+                let expected = Expected::parse(&value).ok_or_else(|| {
+                    DeclarationError::new(
+                        path,
+                        &entry,
+                        format!(
+                            "'{value}' is not a verdict; write one of {} (DIFFERS may list fields after a colon)",
+                            Verdict::ALL.map(Verdict::as_str).join(", ")
+                        ),
+                    )
+                })?;
+                parsed.insert(pairing, expected);
+            }
+            entries.insert(scenario, parsed);
+        }
+        Ok(Baseline { entries })
+    }
+
+    fn get(&self, cell: &Cell) -> Option<&Expected> {
+        self.entries
+            .get(&cell.id.scenario)?
+            .get(&cell.id.baseline_key())
+    }
+
+    /// This run's cells written over the old entries; entries of cells that
+    /// did not run this time (other scenarios, a narrower selection, a peer
+    /// that is not installed here) are kept as they were, and entries of
+    /// cells the suite no longer has (not in `known`) are dropped.
+    pub fn updated(&self, cells: &[Cell], known: &BTreeSet<PairingId>) -> Baseline {
+        let mut next = self.clone();
+        let keys = known_keys(known);
+        for (scenario, pairings) in &mut next.entries {
+            pairings.retain(|key, _| keys.contains(&(scenario.clone(), key.clone())));
+        }
+        next.entries.retain(|_, pairings| !pairings.is_empty());
+        for cell in cells {
+            if cell.verdict == Verdict::Unavailable && self.get(cell).is_some() {
+                continue;
+            }
+            next.entries
+                .entry(cell.id.scenario.clone())
+                .or_default()
+                .insert(cell.id.baseline_key(), Expected::of(cell));
+        }
+        next
+    }
+
+    pub fn to_toml(&self) -> String {
+        let mut out = String::from(
+            "# The expected verdict of every cell: scenario × server × client.\n\
+             # `harness run` compares each run with this file; any change, better or\n\
+             # worse, fails the run. After a deliberate change, regenerate it with\n\
+             # `make baseline` and commit it with the change. DIFFERS lists the\n\
+             # differing fields as SEGMENT.field; see `harness policy`.\n",
+        );
+        for (scenario, cells) in &self.entries {
+            let _ = write!(out, "\n[{scenario}]\n");
+            for (pairing, expected) in cells {
+                let _ = writeln!(out, "\"{pairing}\" = \"{expected}\"");
+            }
+        }
+        out
+    }
+}
+
+/// A cell whose verdict is not the baseline's.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Change {
+    #[serde(flatten)]
+    pub id: PairingId,
+    /// `None` when the baseline has no entry for the cell.
+    pub expected: Option<String>,
+    pub actual: String,
+}
+
+impl std::fmt::Display for Change {
+    /// "hello python server × rust client: expected PASS, got FAIL"
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: expected {}, got {}",
+            self.id.scenario,
+            self.id.label(),
+            self.expected.as_deref().unwrap_or("(no entry)"),
+            self.actual
+        )
+    }
+}
+
+/// How a run compares with the baseline.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Comparison {
+    pub file: String,
+    /// Cells whose verdict is the baseline's.
+    pub matched: usize,
+    /// Cells whose verdict changed, or that the baseline does not know.
+    pub changes: Vec<Change>,
+    /// Cells the baseline expects to run but whose peer is not installed
+    /// here: reported, not failed.
+    pub unavailable: Vec<String>,
+    /// Entries for cells the suite no longer has (a scenario file or an
+    /// implementation removed), as `scenario: SERVER × CLIENT`: a failure,
+    /// until `--update-baseline` drops them.
+    pub stale: Vec<String>,
+}
+
+impl Comparison {
+    pub fn conforms(&self) -> bool {
+        self.changes.is_empty() && self.stale.is_empty()
+    }
+}
+
+/// `(scenario, baseline key)` of every cell the suite has.
+fn known_keys(known: &BTreeSet<PairingId>) -> BTreeSet<(String, String)> {
+    known
+        .iter()
+        .map(|id| (id.scenario.clone(), id.baseline_key()))
+        .collect()
+}
+
+/// Compares a run's `cells` with `baseline`; `known` is every cell the
+/// whole suite has, selected or not, to tell a stale entry from one this
+/// run merely did not select.
+pub fn compare(
+    baseline: &Baseline,
+    file: &Path,
+    cells: &[Cell],
+    known: &BTreeSet<PairingId>,
+) -> Comparison {
+    let keys = known_keys(known);
+    let mut comparison = Comparison {
+        file: file.display().to_string(),
+        matched: 0,
+        changes: Vec::new(),
+        unavailable: Vec::new(),
+        stale: Vec::new(),
+    };
+    for (scenario, pairings) in &baseline.entries {
+        for key in pairings.keys() {
+            if !keys.contains(&(scenario.clone(), key.clone())) {
+                comparison.stale.push(format!("{scenario}: {key}"));
+            }
+        }
+    }
+    for cell in cells {
+        let actual = Expected::of(cell);
+        let expected = baseline.get(cell);
+        if expected == Some(&actual) {
+            comparison.matched += 1;
+        } else if cell.verdict == Verdict::Unavailable {
+            comparison
+                .unavailable
+                .push(format!("{} {}", cell.id.scenario, cell.id.label()));
+        } else {
+            comparison.changes.push(Change {
+                id: cell.id.clone(),
+                expected: expected.map(Expected::to_string),
+                actual: actual.to_string(),
+            });
+        }
+    }
+    comparison
+}
+
+/// The comparison for people.
+pub fn render(comparison: &Comparison) -> String {
+    let mut out = String::new();
+    if comparison.conforms() {
+        let _ = writeln!(
+            out,
+            "\nBaseline {}: all {} cells as expected.",
+            comparison.file, comparison.matched
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "\nBaseline {}: {} cells as expected, {} CHANGED:",
+            comparison.file,
+            comparison.matched,
+            comparison.changes.len() + comparison.stale.len()
+        );
+        for c in &comparison.changes {
+            let _ = writeln!(out, "  {c}");
+        }
+        for s in &comparison.stale {
+            let _ = writeln!(
+                out,
+                "  {s}: in the baseline, but the suite no longer has this cell"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  If the change is intended, regenerate the baseline with `make baseline` and commit it."
+        );
+    }
+    if !comparison.unavailable.is_empty() {
+        let _ = writeln!(
+            out,
+            "  Not compared, unavailable here ({}): {}",
+            comparison.unavailable.len(),
+            comparison.unavailable.join("; ")
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(verdict: Verdict, fields: &[&str]) -> Cell {
+        Cell {
+            scenario: "hello".into(),
+            server: "python".into(),
+            client: "nc".into(),
+            verdict,
+            reason: None,
+            differences: fields
+                .iter()
+                .map(|f| {
+                    let (segment, field) = f.split_once('.').unwrap();
+                    crate::verdict::signature::Difference {
+                        segment: segment.into(),
+                        field: field.into(),
+                        reference: "a".into(),
+                        actual: "b".into(),
+                        frame: None,
+                    }
+                })
+                .collect(),
+            display_filter: None,
+            merged_filter: None,
+            run: None,
+        }
+    }
+
+    const FILE: &str = "[hello]\n\"python × nc\" = \"DIFFERS: conversation.closes first\"\n";
+
+    #[test]
+    fn the_same_verdict_and_fields_match() {
+        let b = Baseline::parse(Path::new("b.toml"), FILE).unwrap();
+        let c = compare(
+            &b,
+            Path::new("b.toml"),
+            &[cell(Verdict::Differs, &["conversation.closes first"])],
+        );
+        assert!(c.conforms() && c.matched == 1, "{c:?}");
+    }
+
+    #[test]
+    fn a_change_in_either_direction_is_caught() {
+        let b = Baseline::parse(Path::new("b.toml"), FILE).unwrap();
+        for changed in [
+            cell(Verdict::Pass, &[]),
+            cell(Verdict::Fail, &[]),
+            cell(
+                Verdict::Differs,
+                &["conversation.closes first", "SYN.window"],
+            ),
+        ] {
+            let c = compare(&b, Path::new("b.toml"), &[changed]);
+            assert_eq!(c.changes.len(), 1, "{c:?}");
+            assert_eq!(
+                c.changes[0].expected.as_deref(),
+                Some("DIFFERS: conversation.closes first")
+            );
+        }
+        let unknown = Cell {
+            client: "socat".into(),
+            ..cell(Verdict::Pass, &[])
+        };
+        let c = compare(&b, Path::new("b.toml"), &[unknown]);
+        assert_eq!(c.changes[0].expected, None);
+    }
+
+    #[test]
+    fn unavailable_is_reported_not_failed() {
+        let b = Baseline::parse(Path::new("b.toml"), FILE).unwrap();
+        let c = compare(&b, Path::new("b.toml"), &[cell(Verdict::Unavailable, &[])]);
+        assert!(c.conforms() && c.unavailable.len() == 1, "{c:?}");
+    }
+
+    #[test]
+    fn update_round_trips_and_keeps_what_did_not_run() {
+        let b = Baseline::parse(Path::new("b.toml"), FILE).unwrap();
+        let mut other = cell(Verdict::Pass, &[]);
+        other.scenario = "hola".into();
+        let next = b.updated(&[other, cell(Verdict::Unavailable, &[])]);
+        let again = Baseline::parse(Path::new("b.toml"), &next.to_toml()).unwrap();
+        assert_eq!(
+            again.entries["hello"]["python × nc"].verdict,
+            Verdict::Differs
+        );
+        assert_eq!(again.entries["hola"]["python × nc"].verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let e = Baseline::parse(Path::new("b.toml"), "[hello]\n\"python × nc\" = \"OK\"\n")
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("[hello] \"python × nc\"")
+                && e.problem.contains("not a verdict"),
+            "{e}"
+        );
+        let e = Baseline::parse(Path::new("b.toml"), "[hello]\n\"python nc\" = \"PASS\"\n")
+            .unwrap_err();
+        assert!(e.problem.contains("SERVER × CLIENT"), "{e}");
+    }
+}

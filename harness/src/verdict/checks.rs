@@ -1,0 +1,697 @@
+//! The rules every pairing must meet on its own, whatever the reference
+//! does. Each check has a name and, when it fails, a message that says what
+//! was expected, what was seen and where (frame numbers).
+
+use tutorial::transcript::parse_transcript;
+
+use crate::capture::CaptureStats;
+use crate::exec::process::Output;
+use crate::suite::manifest::ServerStdout;
+use crate::suite::scenario::Outcome;
+use wire::conversation::{Connection, Direction, Phase};
+
+/// One named check's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Check {
+    pub name: CheckId,
+    pub passed: bool,
+    /// Why it failed, or a short confirmation of what passed.
+    pub detail: String,
+}
+
+fn pass(name: CheckId, detail: impl Into<String>) -> Check {
+    Check {
+        name,
+        passed: true,
+        detail: detail.into(),
+    }
+}
+
+fn fail(name: CheckId, detail: impl Into<String>) -> Check {
+    Check {
+        name,
+        passed: false,
+        detail: detail.into(),
+    }
+}
+
+/// Everything the checks look at for one pairing.
+pub struct Evidence<'a> {
+    pub message: &'a [u8],
+    /// What the scenario expects: delivery, or a refused connection.
+    pub outcome: Outcome,
+    pub connections: &'a [Connection],
+    pub server: Option<&'a Output>,
+    pub client: Option<&'a Output>,
+    /// What the server's stdout holds (nothing is read when no server ran).
+    pub server_stdout: ServerStdout,
+    pub stats: Option<CaptureStats>,
+    /// Whether the teardown was seen before the drain deadline.
+    pub teardown_seen: bool,
+    /// Frames that could not be dissected.
+    pub malformed: &'a [wire::dissect::DissectError],
+}
+
+/// Every check, by the name reports and summary.json give it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CheckId {
+    Capture,
+    Delivered,
+    Handshake,
+    SingleAttempt,
+    OrderlyClose,
+    Exits,
+    Refused,
+}
+
+impl CheckId {
+    /// The checks of a delivered scenario, in the order they are reported.
+    pub const DELIVERED: [CheckId; 6] = [
+        CheckId::Capture,
+        CheckId::Delivered,
+        CheckId::Handshake,
+        CheckId::SingleAttempt,
+        CheckId::OrderlyClose,
+        CheckId::Exits,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckId::Capture => "capture",
+            CheckId::Delivered => "delivered",
+            CheckId::Handshake => "handshake",
+            CheckId::SingleAttempt => "single attempt",
+            CheckId::OrderlyClose => "orderly close",
+            CheckId::Exits => "exits",
+            CheckId::Refused => "refused",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for CheckId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+pub fn run_all(e: &Evidence<'_>) -> Vec<Check> {
+    match e.outcome {
+        Outcome::Delivered => {
+            let established = e.connections.iter().find(|c| c.established());
+            vec![
+                capture(e),
+                delivered(e, established),
+                handshake(established),
+                single_attempt(e.connections),
+                orderly_close(established),
+                exits(e),
+            ]
+        }
+        Outcome::Refused => vec![
+            capture(e),
+            refused(e.connections),
+            single_attempt(e.connections),
+            client_fails(e.client),
+        ],
+    }
+}
+
+/// Nobody listens, so the kernel must answer the SYN with RST/ACK, and the
+/// client must neither connect nor carry on as if it had.
+fn refused(connections: &[Connection]) -> Check {
+    let Some(conn) = connections.first() else {
+        return fail(
+            CheckId::Refused,
+            "no connection attempt (no SYN) was captured",
+        );
+    };
+    if conn.established() {
+        return fail(
+            CheckId::Refused,
+            format!(
+                "{} was answered by a SYN/ACK: something is listening",
+                conn.label()
+            ),
+        );
+    }
+    let answer = conn
+        .segments
+        .iter()
+        .find(|p| p.direction == Direction::ServerToClient);
+    match answer {
+        Some(p) if p.segment.flags.rst && p.segment.flags.ack => pass(
+            CheckId::Refused,
+            format!("SYN answered by RST/ACK in frame {}", p.segment.frame),
+        ),
+        Some(p) => fail(
+            CheckId::Refused,
+            format!(
+                "the SYN was answered by [{}] in frame {}, expected RST/ACK",
+                p.segment.flags, p.segment.frame
+            ),
+        ),
+        None => fail(CheckId::Refused, "the SYN was never answered"),
+    }
+}
+
+/// A refused client must say so with a non-zero exit, by itself.
+fn client_fails(client: Option<&Output>) -> Check {
+    match client {
+        None => fail(CheckId::Exits, "the client did not run to the end"),
+        Some(o) if o.exit_code == Some(0) => fail(
+            CheckId::Exits,
+            "the client exited 0 although its connection was refused",
+        ),
+        Some(o) if o.exit_code.is_none() => fail(
+            CheckId::Exits,
+            format!(
+                "the client ended with {}; expected a non-zero exit",
+                o.status_text()
+            ),
+        ),
+        Some(o) => pass(
+            CheckId::Exits,
+            format!("the client ended with {}", o.status_text()),
+        ),
+    }
+}
+
+fn capture(e: &Evidence<'_>) -> Check {
+    let mut problems = Vec::new();
+    match e.stats {
+        None => problems.push("no capture statistics (the capture did not finish)".to_string()),
+        Some(s) if s.dropped > 0 || s.if_dropped > 0 => problems.push(format!(
+            "libpcap dropped {} packets (interface: {}); the capture is incomplete",
+            s.dropped, s.if_dropped
+        )),
+        Some(_) => {}
+    }
+    if !e.teardown_seen {
+        problems.push(
+            "the teardown (FIN from both sides, acknowledged, or an RST) was never seen".into(),
+        );
+    }
+    if let Some(first) = e.malformed.first() {
+        problems.push(format!(
+            "{} malformed frame(s), first {first}",
+            e.malformed.len()
+        ));
+    }
+    if problems.is_empty() {
+        let received = e.stats.map_or(0, |s| s.received);
+        pass(
+            CheckId::Capture,
+            format!("libpcap counted {received} packets (loopback shows each twice, out and in), none dropped"),
+        )
+    } else {
+        fail(
+            CheckId::Capture,
+            format!("run invalid: {}", problems.join("; ")),
+        )
+    }
+}
+
+/// Index of the first differing byte, or the shorter length.
+fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()))
+}
+
+fn delivered(e: &Evidence<'_>, conn: Option<&Connection>) -> Check {
+    let Some(conn) = conn else {
+        return fail(CheckId::Delivered, "no connection was established");
+    };
+    let stream = &conn.client_stream;
+    if let Some((from, to)) = stream.gaps.first() {
+        return fail(
+            CheckId::Delivered,
+            format!("client→server stream has a gap: bytes {from}..{to} never seen on the wire"),
+        );
+    }
+    // With a headers-only snaplen the wire gives the length, and the
+    // server's output the bytes.
+    let cut = stream.uncaptured > 0;
+    if cut && stream.length != e.message.len() as u64 {
+        return fail(
+            CheckId::Delivered,
+            format!(
+                "on the wire the client sent {} bytes, expected {} (payload not captured: --snaplen)",
+                stream.length,
+                e.message.len()
+            ),
+        );
+    }
+    if !cut && stream.bytes != e.message {
+        return fail(
+            CheckId::Delivered,
+            format!(
+                "on the wire the client sent {} bytes, expected {} (first difference at byte {})",
+                stream.bytes.len(),
+                e.message.len(),
+                first_difference(&stream.bytes, e.message)
+            ),
+        );
+    }
+    let printed = match (e.server_stdout, e.server) {
+        (ServerStdout::Unchecked, _) => None,
+        (_, None) => return fail(CheckId::Delivered, "the server's output is missing"),
+        (ServerStdout::Received, Some(server)) => Some(server.stdout.clone()),
+        (ServerStdout::Transcript, Some(server)) => {
+            match parse_transcript(&String::from_utf8_lossy(&server.stdout)) {
+                Err(err) => {
+                    return fail(
+                        CheckId::Delivered,
+                        format!("server transcript unreadable at {err}"),
+                    )
+                }
+                Ok(t) => Some(t.received()),
+            }
+        }
+    };
+    if let Some(got) = printed {
+        if got != e.message {
+            return fail(
+                CheckId::Delivered,
+                format!(
+                    "the server printed {} bytes, expected {} (first difference at byte {})",
+                    got.len(),
+                    e.message.len(),
+                    first_difference(&got, e.message)
+                ),
+            );
+        }
+    }
+    let wire = if cut {
+        "on the wire by length (--snaplen cut the payload)"
+    } else {
+        "on the wire"
+    };
+    let how = match e.server_stdout {
+        ServerStdout::Transcript => format!("{wire} and in the server's transcript"),
+        ServerStdout::Received => format!("{wire} and on the server's stdout"),
+        ServerStdout::Unchecked => wire.to_string(),
+    };
+    pass(
+        CheckId::Delivered,
+        format!("{} bytes {how}", e.message.len()),
+    )
+}
+
+fn handshake(conn: Option<&Connection>) -> Check {
+    let Some(conn) = conn else {
+        return fail(
+            CheckId::Handshake,
+            "no SYN/ACK: the connection was never established",
+        );
+    };
+    let first: Vec<_> = conn.segments.iter().take(3).collect();
+    // (label, direction, syn, ack, rel seq, rel ack)
+    let expected = [
+        ("SYN", Direction::ClientToServer, true, false, 0, 0),
+        ("SYN/ACK", Direction::ServerToClient, true, true, 0, 1),
+        ("ACK", Direction::ClientToServer, false, true, 1, 1),
+    ];
+    for (i, (label, dir, syn, ack, seq, rel_ack)) in expected.iter().enumerate() {
+        let Some(p) = first.get(i) else {
+            return fail(
+                CheckId::Handshake,
+                format!(
+                    "segment {} should be the {label}, but the connection has only {} segments",
+                    i + 1,
+                    first.len()
+                ),
+            );
+        };
+        let f = p.segment.flags;
+        let shape_ok = p.direction == *dir
+            && f.syn == *syn
+            && f.ack == *ack
+            && !f.fin
+            && !f.rst
+            && p.phase == Phase::Handshake;
+        if !shape_ok {
+            return fail(
+                CheckId::Handshake,
+                format!(
+                    "segment {} (frame {}) should be the {label} {}, but is [{}] {}",
+                    i + 1,
+                    p.segment.frame,
+                    dir.arrow(),
+                    f,
+                    p.direction.arrow()
+                ),
+            );
+        }
+        if p.rel_seq != *seq || p.rel_ack != *rel_ack {
+            return fail(
+                CheckId::Handshake,
+                format!(
+                    "{label} (frame {}) has Seq={} Ack={}, expected Seq={seq} Ack={rel_ack}",
+                    p.segment.frame, p.rel_seq, p.rel_ack
+                ),
+            );
+        }
+    }
+    pass(
+        CheckId::Handshake,
+        "SYN, SYN/ACK, ACK with Seq/Ack 0/0, 0/1, 1/1",
+    )
+}
+
+fn single_attempt(connections: &[Connection]) -> Check {
+    let attempts: Vec<String> = connections
+        .iter()
+        .filter(|c| c.syn_count() > 0)
+        .flat_map(|c| {
+            let outcome = if c.refused() {
+                "refused"
+            } else if c.established() {
+                "established"
+            } else {
+                "unanswered"
+            };
+            (0..c.syn_count()).map(move |n| {
+                if n == 0 {
+                    format!("{} ({outcome})", c.label())
+                } else {
+                    format!("{} (SYN retransmitted)", c.label())
+                }
+            })
+        })
+        .collect();
+    match attempts.len() {
+        1 => pass(CheckId::SingleAttempt, attempts[0].clone()),
+        0 => fail(
+            CheckId::SingleAttempt,
+            "no connection attempt (no SYN) was captured",
+        ),
+        n => fail(
+            CheckId::SingleAttempt,
+            format!(
+                "{n} connection attempts, expected 1: {}",
+                attempts.join("; ")
+            ),
+        ),
+    }
+}
+
+fn orderly_close(conn: Option<&Connection>) -> Check {
+    let Some(conn) = conn else {
+        return fail(CheckId::OrderlyClose, "no connection was established");
+    };
+    let close = &conn.close;
+    if let Some((frame, dir)) = close.resets.first() {
+        return fail(
+            CheckId::OrderlyClose,
+            format!(
+                "RST {} in frame {frame}; an orderly close has a FIN from each side and no RST",
+                dir.arrow()
+            ),
+        );
+    }
+    match (close.client_fin, close.server_fin) {
+        (true, true) => pass(
+            CheckId::OrderlyClose,
+            format!(
+                "FIN from both sides, {} first{}",
+                if close.first_fin == Some(Direction::ClientToServer) {
+                    "client"
+                } else {
+                    "server"
+                },
+                match close.late_resets.first() {
+                    Some((frame, dir)) => format!(
+                        "; the RST {} in frame {frame} came after the close was complete (a late duplicate answered), not compared",
+                        dir.arrow()
+                    ),
+                    None => String::new(),
+                }
+            ),
+        ),
+        (false, _) => fail(CheckId::OrderlyClose, "the client never sent a FIN"),
+        (_, false) => fail(CheckId::OrderlyClose, "the server never sent a FIN"),
+    }
+}
+
+fn exits(e: &Evidence<'_>) -> Check {
+    let describe = |who: &str, out: Option<&Output>| -> Option<String> {
+        match out {
+            None => Some(format!("the {who} did not run to the end")),
+            Some(o) if o.exit_code == Some(0) => None,
+            Some(o) => {
+                let stderr = String::from_utf8_lossy(&o.stderr);
+                let last = stderr
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                Some(format!(
+                    "the {who} ended with {}{}",
+                    o.status_text(),
+                    if last.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {last}")
+                    }
+                ))
+            }
+        }
+    };
+    let problems: Vec<String> = [describe("server", e.server), describe("client", e.client)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if problems.is_empty() {
+        pass(CheckId::Exits, "both exited 0")
+    } else {
+        fail(CheckId::Exits, problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::conversation::build;
+    use wire::dissect::{dissect_all, LinkType};
+    use wire::fixtures::{self, Spec};
+
+    fn ok_output() -> Output {
+        Output {
+            exit_code: Some(0),
+            signal: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        }
+    }
+
+    fn check(frames: &[wire::dissect::Frame], name: CheckId) -> Check {
+        let (segments, _) = dissect_all(LinkType::Ethernet, frames);
+        let connections = build(&segments);
+        let out = ok_output();
+        let e = Evidence {
+            message: b"Hello server!",
+            connections: &connections,
+            server: Some(&out),
+            client: Some(&out),
+            outcome: Outcome::Delivered,
+            server_stdout: ServerStdout::Unchecked,
+            stats: Some(CaptureStats::default()),
+            teardown_seen: true,
+            malformed: &[],
+        };
+        run_all(&e)
+            .into_iter()
+            .find(|c| c.name == name)
+            .expect("named check")
+    }
+
+    #[test]
+    fn the_tutorial_conversation_passes_every_check() {
+        let frames = fixtures::tutorial(LinkType::Ethernet);
+        for name in CheckId::DELIVERED {
+            let c = check(&frames, name);
+            assert!(c.passed, "{name}: {}", c.detail);
+        }
+    }
+
+    #[test]
+    fn handshake_fails_when_the_third_segment_is_not_an_ack() {
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        frames.remove(2); // the ACK; the data segment takes its place
+        frames.remove(2);
+        let c = check(&frames, CheckId::Handshake);
+        assert!(!c.passed);
+        assert!(c.detail.contains("ACK"), "{}", c.detail);
+    }
+
+    #[test]
+    fn delivered_fails_on_other_bytes() {
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        frames[3] = fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                seq: fixtures::CLIENT_ISN.wrapping_add(1),
+                ack: Some(fixtures::SERVER_ISN + 1),
+                payload: b"Hello server?",
+                ..Spec::default()
+            },
+        );
+        let c = check(&frames, CheckId::Delivered);
+        assert!(!c.passed);
+        assert!(
+            c.detail.contains("first difference at byte 12"),
+            "{}",
+            c.detail
+        );
+    }
+
+    #[test]
+    fn a_reset_after_the_close_is_complete_is_not_a_broken_close() {
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        // The server's kernel answering a late duplicate ACK, after the
+        // last ACK of the teardown.
+        frames.push(fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                from_client: false,
+                rst: true,
+                seq: fixtures::SERVER_ISN + 2,
+                ..Spec::default()
+            },
+        ));
+        let c = check(&frames, CheckId::OrderlyClose);
+        assert!(c.passed, "{}", c.detail);
+        assert!(
+            c.detail
+                .contains("RST server→client in frame 9 came after the close"),
+            "{}",
+            c.detail
+        );
+    }
+
+    #[test]
+    fn orderly_close_fails_on_rst() {
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        frames.truncate(5);
+        frames.push(fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                rst: true,
+                seq: fixtures::CLIENT_ISN.wrapping_add(14),
+                ack: Some(fixtures::SERVER_ISN + 1),
+                ..Spec::default()
+            },
+        ));
+        let c = check(&frames, CheckId::OrderlyClose);
+        assert!(!c.passed);
+        assert!(
+            c.detail.contains("RST client→server in frame 6"),
+            "{}",
+            c.detail
+        );
+    }
+
+    #[test]
+    fn single_attempt_names_the_extra_attempt() {
+        let mut frames = vec![
+            fixtures::frame(
+                LinkType::Ethernet,
+                &Spec {
+                    syn: true,
+                    seq: 9,
+                    ..Spec::default()
+                },
+            ),
+            fixtures::frame(
+                LinkType::Ethernet,
+                &Spec {
+                    from_client: false,
+                    rst: true,
+                    ack: Some(10),
+                    ..Spec::default()
+                },
+            ),
+        ];
+        // The same 4-tuple again after the refusal: a second attempt.
+        frames.extend(fixtures::tutorial(LinkType::Ethernet));
+        let c = check(&frames, CheckId::SingleAttempt);
+        assert!(!c.passed);
+        assert!(
+            c.detail.contains("2 connection attempts") && c.detail.contains("refused"),
+            "{}",
+            c.detail
+        );
+    }
+
+    #[test]
+    fn capture_is_invalid_when_packets_were_dropped_or_teardown_unseen() {
+        let frames = fixtures::tutorial(LinkType::Ethernet);
+        let (segments, _) = dissect_all(LinkType::Ethernet, &frames);
+        let connections = build(&segments);
+        let out = ok_output();
+        let mut e = Evidence {
+            message: b"Hello server!",
+            connections: &connections,
+            server: Some(&out),
+            client: Some(&out),
+            outcome: Outcome::Delivered,
+            server_stdout: ServerStdout::Unchecked,
+            stats: Some(CaptureStats {
+                received: 8,
+                dropped: 2,
+                if_dropped: 0,
+            }),
+            teardown_seen: true,
+            malformed: &[],
+        };
+        assert!(run_all(&e)[0].detail.contains("dropped 2"));
+        e.stats = Some(CaptureStats::default());
+        e.teardown_seen = false;
+        let c = &run_all(&e)[0];
+        assert!(!c.passed && c.detail.contains("teardown"), "{}", c.detail);
+    }
+
+    #[test]
+    fn exits_fail_with_the_last_stderr_line() {
+        let frames = fixtures::tutorial(LinkType::Ethernet);
+        let (segments, _) = dissect_all(LinkType::Ethernet, &frames);
+        let connections = build(&segments);
+        let ok = ok_output();
+        let bad = Output {
+            exit_code: Some(1),
+            signal: None,
+            stdout: vec![],
+            stderr: b"client: error: boom\n".to_vec(),
+        };
+        let e = Evidence {
+            message: b"Hello server!",
+            connections: &connections,
+            server: Some(&ok),
+            client: Some(&bad),
+            outcome: Outcome::Delivered,
+            server_stdout: ServerStdout::Unchecked,
+            stats: Some(CaptureStats::default()),
+            teardown_seen: true,
+            malformed: &[],
+        };
+        let c = run_all(&e)
+            .into_iter()
+            .find(|c| c.name == CheckId::Exits)
+            .unwrap();
+        assert!(
+            !c.passed
+                && c.detail
+                    .contains("client ended with exit 1: client: error: boom"),
+            "{}",
+            c.detail
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! A cell's graded verdict: its checks, then its wire against the
+//! scenario's reference pairing.
+
+use crate::suite::manifest::Manifest;
+use crate::suite::pairing::PairingId;
+use crate::suite::plan::{self, PlannedCell, Skip};
+use crate::suite::scenario::Scenario;
+use crate::verdict::result::PairingResult;
+use crate::verdict::signature::{self, Difference};
+
+/// A cell's grade, from best to worst; the last two mean "not run".
+///
+/// Its names (`PASS`, …) live in [`Verdict::as_str`] alone: serde, the
+/// baseline file and every report go through it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(into = "&'static str", try_from = "String")]
+pub enum Verdict {
+    /// Every check passed and the wire matches the reference.
+    Pass,
+    /// It works, but the wire differs from the reference in the named fields.
+    Differs,
+    /// A check failed, or the run could not complete.
+    Fail,
+    /// An implementation does not declare what the scenario needs.
+    Unsupported,
+    /// A program an implementation needs is not installed.
+    Unavailable,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Pass,
+        Verdict::Differs,
+        Verdict::Fail,
+        Verdict::Unsupported,
+        Verdict::Unavailable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Differs => "DIFFERS",
+            Verdict::Fail => "FAIL",
+            Verdict::Unsupported => "UNSUPPORTED",
+            Verdict::Unavailable => "UNAVAILABLE",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.as_str() == text)
+    }
+}
+
+impl From<Verdict> for &'static str {
+    fn from(verdict: Verdict) -> &'static str {
+        verdict.as_str()
+    }
+}
+
+impl TryFrom<String> for Verdict {
+    type Error = String;
+    fn try_from(text: String) -> Result<Verdict, String> {
+        Verdict::parse(&text).ok_or_else(|| {
+            format!(
+                "unknown verdict '{text}'; expected one of {}",
+                Verdict::ALL.map(Verdict::as_str).join(", ")
+            )
+        })
+    }
+}
+
+/// One graded cell: scenario × server × client.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Cell {
+    #[serde(flatten)]
+    pub id: PairingId,
+    pub verdict: Verdict,
+    /// Why the cell was not run, or could not finish.
+    pub reason: Option<String>,
+    /// Against the reference pairing of the same scenario.
+    pub differences: Vec<Difference>,
+    pub display_filter: Option<String>,
+    /// Selects this pairing in its scenario's merged pcapng.
+    pub merged_filter: Option<String>,
+    /// What running it produced; absent for cells that were not run.
+    #[serde(flatten)]
+    pub run: Option<PairingResult>,
+}
+
+impl Cell {
+    /// Whether this is its scenario's reference pairing: the reference
+    /// implementation as client, and as server where there is one.
+    pub fn is_reference(&self, reference: &str) -> bool {
+        self.id.client == reference && self.id.server.as_deref().is_none_or(|s| s == reference)
+    }
+
+    pub fn signature(&self) -> Option<&signature::Signature> {
+        self.run.as_ref().and_then(|r| r.signature.as_ref())
+    }
+
+    /// The differing fields as `segment.field`, the form the baseline keeps.
+    pub fn differing_fields(&self) -> Vec<String> {
+        let mut fields: Vec<String> = self
+            .differences
+            .iter()
+            .map(|d| format!("{}.{}", d.segment, d.field))
+            .collect();
+        fields.dedup();
+        fields
+    }
+}
+
+/// Grades every planned cell: skipped cells keep their reason; run cells
+/// are checked, then compared with their scenario's reference pairing.
+pub fn grade(
+    manifest: &Manifest,
+    scenarios: &[Scenario],
+    planned: &[PlannedCell],
+    results: Vec<Option<PairingResult>>,
+) -> Vec<Cell> {
+    let reference_sig = |scenario: &Scenario| -> Option<signature::Signature> {
+        let reference = plan::reference_of(manifest, scenario);
+        planned
+            .iter()
+            .zip(&results)
+            .find(|(p, _)| {
+                scenarios[p.scenario].name == scenario.name
+                    && p.id.client == reference
+                    && p.id.server.as_deref().is_none_or(|s| s == reference)
+            })
+            .and_then(|(_, r)| r.as_ref())
+            .filter(|r| r.passed_checks())
+            .and_then(|r| r.signature.clone())
+    };
+    let references: Vec<Option<signature::Signature>> =
+        scenarios.iter().map(reference_sig).collect();
+    planned
+        .iter()
+        .zip(results)
+        .map(|(p, result)| {
+            let scenario = &scenarios[p.scenario];
+            let mut cell = Cell {
+                id: p.id.clone(),
+                verdict: Verdict::Fail,
+                reason: None,
+                differences: Vec::new(),
+                display_filter: None,
+                merged_filter: None,
+                run: None,
+            };
+            if let Some((skip, reason)) = &p.skip {
+                cell.verdict = match skip {
+                    Skip::Unsupported => Verdict::Unsupported,
+                    Skip::Unavailable => Verdict::Unavailable,
+                };
+                cell.reason = Some(reason.clone());
+                return cell;
+            }
+            let Some(result) = result else {
+                cell.reason = Some("not run: the matrix was interrupted".into());
+                return cell;
+            };
+            let reference = &references[p.scenario];
+            if let (Some(reference), Some(actual)) = (reference, &result.signature) {
+                cell.differences = signature::compare(reference, actual, &scenario.ignored);
+            }
+            cell.verdict = if !result.passed_checks() {
+                cell.reason = result.error.clone().or_else(|| {
+                    result
+                        .checks
+                        .iter()
+                        .find(|c| !c.passed)
+                        .map(|c| format!("{}: {}", c.name, c.detail))
+                });
+                Verdict::Fail
+            } else if reference.is_none() {
+                cell.reason = Some(format!(
+                    "the reference pairing {0} × {0} failed, so the wire was not compared",
+                    plan::reference_of(manifest, scenario)
+                ));
+                Verdict::Differs
+            } else if cell.differences.is_empty() {
+                Verdict::Pass
+            } else {
+                Verdict::Differs
+            };
+            cell.display_filter = Some(format!("tcp.port == {}", result.port));
+            cell.merged_filter = Some(cell.id.merged_filter());
+            cell.run = Some(result);
+            cell
+        })
+        .collect()
+}
+
+/// Whether every cell that ran passed: how a run without a baseline is
+/// judged (cells that could not run are not counted against it).
+pub fn all_conform(cells: &[Cell]) -> bool {
+    cells.iter().all(|c| {
+        matches!(
+            c.verdict,
+            Verdict::Pass | Verdict::Unsupported | Verdict::Unavailable
+        )
+    })
+}
+
+#[derive(serde::Serialize, Default)]
+pub struct Counts {
+    pub pass: usize,
+    pub differs: usize,
+    pub fail: usize,
+    pub unsupported: usize,
+    pub unavailable: usize,
+}
+
+impl Counts {
+    pub fn of(cells: &[Cell]) -> Counts {
+        let mut counts = Counts::default();
+        for c in cells {
+            *match c.verdict {
+                Verdict::Pass => &mut counts.pass,
+                Verdict::Differs => &mut counts.differs,
+                Verdict::Fail => &mut counts.fail,
+                Verdict::Unsupported => &mut counts.unsupported,
+                Verdict::Unavailable => &mut counts.unavailable,
+            } += 1;
+        }
+        counts
+    }
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} PASS, {} DIFFERS, {} FAIL, {} UNSUPPORTED, {} UNAVAILABLE",
+            self.pass, self.differs, self.fail, self.unsupported, self.unavailable
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_serialize_by_their_one_name() {
+        for v in Verdict::ALL {
+            let json = serde_json::to_string(&v).unwrap();
+            assert_eq!(json, format!("\"{}\"", v.as_str()));
+            assert_eq!(serde_json::from_str::<Verdict>(&json).unwrap(), v);
+        }
+        assert!(serde_json::from_str::<Verdict>("\"PASSED\"").is_err());
+    }
+}

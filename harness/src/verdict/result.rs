@@ -1,0 +1,121 @@
+//! What running one cell produced, and its analysis: the capture dissected
+//! into connections, the checks run, the compared signature taken.
+
+use wire::conversation::{self, Connection};
+use wire::dissect::{self, DissectError, Frame, LinkType};
+
+use crate::capture::CaptureStats;
+use crate::exec::process::Output;
+use crate::suite::manifest::{Implementation, ServerStdout};
+use crate::suite::pairing::PairingId;
+use crate::suite::scenario::Scenario;
+use crate::verdict::checks::{self, Check, Evidence};
+use crate::verdict::signature::{self, Signature};
+
+/// What running one pairing produced, before any comparison.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PairingResult {
+    /// Which cell (written by the graded cell, not here).
+    #[serde(skip)]
+    pub id: PairingId,
+    pub port: u16,
+    /// Wall-clock time the cell took.
+    pub seconds: f64,
+    /// Relative to the artifacts root.
+    pub dir: String,
+    pub capture_file: Option<String>,
+    /// Why the run could not complete, if it did not.
+    pub error: Option<String>,
+    pub checks: Vec<Check>,
+    pub stats: Option<CaptureStats>,
+    #[serde(skip)]
+    pub connections: Vec<Connection>,
+    pub signature: Option<Signature>,
+    #[serde(skip)]
+    pub link: Option<LinkType>,
+    /// Every captured frame, for the scenario's merged pcapng.
+    #[serde(skip)]
+    pub frames: Vec<Frame>,
+    /// The annotated pcapng, relative to the artifacts root.
+    pub pcapng_file: Option<String>,
+    pub server_exit: Option<String>,
+    pub client_exit: Option<String>,
+}
+
+impl PairingResult {
+    /// A pairing that could not start, with the reason.
+    pub fn not_started(
+        scenario: &Scenario,
+        server: Option<&Implementation>,
+        client: &Implementation,
+        reason: String,
+    ) -> PairingResult {
+        let id = PairingId::new(
+            &scenario.name,
+            server.map(|s| s.name.as_str()),
+            &client.name,
+        );
+        PairingResult {
+            dir: id.folder(),
+            id,
+            port: scenario.port.unwrap_or(0),
+            seconds: 0.0,
+            capture_file: None,
+            error: Some(reason),
+            checks: Vec::new(),
+            stats: None,
+            connections: Vec::new(),
+            signature: None,
+            link: None,
+            frames: Vec::new(),
+            pcapng_file: None,
+            server_exit: None,
+            client_exit: None,
+        }
+    }
+
+    pub fn passed_checks(&self) -> bool {
+        self.error.is_none() && self.checks.iter().all(|c| c.passed)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn analyse(
+    result: &mut PairingResult,
+    link: LinkType,
+    frames: &[Frame],
+    server_out: Option<&Output>,
+    client_out: Option<&Output>,
+    stats: Option<CaptureStats>,
+    teardown_seen: bool,
+    scenario: &Scenario,
+    server_stdout: ServerStdout,
+) {
+    let (segments, malformed): (Vec<_>, Vec<DissectError>) = dissect::dissect_all(link, frames);
+    // Only this pairing's port: a stray packet that slipped in before the
+    // filter was installed must not become a connection.
+    let port = result.port;
+    let segments: Vec<_> = segments
+        .into_iter()
+        .filter(|s| s.src.port() == port || s.dst.port() == port)
+        .collect();
+    let connections = conversation::build(&segments);
+    let evidence = Evidence {
+        message: &scenario.message,
+        outcome: scenario.outcome,
+        connections: &connections,
+        server: server_out,
+        client: client_out,
+        server_stdout,
+        stats,
+        teardown_seen,
+        malformed: &malformed,
+    };
+    result.checks = checks::run_all(&evidence);
+    result.signature = connections
+        .iter()
+        .find(|c| c.established() || c.refused())
+        .map(signature::signature);
+    result.connections = connections;
+    result.link = Some(link);
+}
