@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use harness::dissect::{dissect_all, Frame, LinkType};
+use wire::dissect::{dissect_all, Frame, LinkType};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,13 +21,13 @@ fuzz_target!(|data: &[u8]| {
         rest = &tail[len..];
     }
     let (segments, _) = dissect_all(LinkType::Ethernet, &frames);
-    let connections = harness::conversation::build(&segments);
-    let _ = harness::annotate::comments(&connections);
-    let signatures: Vec<_> = connections.iter().map(harness::signature::signature).collect();
+    let connections = wire::conversation::build(&segments);
+    let _ = harness::capture::annotate::comments(&connections);
+    let signatures: Vec<_> = connections.iter().map(harness::verdict::signature::signature).collect();
     for (a, conn) in signatures.iter().zip(&connections) {
-        let _ = harness::ladder::render(conn);
+        let _ = harness::report::ladder::render(conn);
         for b in &signatures {
-            let _ = harness::signature::compare(a, b, &[]);
+            let _ = harness::verdict::signature::compare(a, b, &[]);
         }
     }
 });

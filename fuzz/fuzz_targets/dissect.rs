@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use harness::dissect::{dissect, Frame, LinkType};
+use wire::dissect::{dissect, Frame, LinkType};
 use libfuzzer_sys::fuzz_target;
 
 const LINKS: [LinkType; 5] = [
@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     };
     match dissect(LINKS[usize::from(*link) % LINKS.len()], 7, &frame) {
         Ok(Some(segment)) => {
-            let _ = harness::tcp_options::emit(&segment.options.to_vec());
+            let _ = wire::tcp_options::emit(&segment.options.to_vec());
         }
         Ok(None) => {}
         Err(e) => assert_eq!(e.frame, 7),

@@ -8,8 +8,8 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let mut file = tempfile::NamedTempFile::new().expect("temp file");
     std::io::Write::write_all(&mut file, data).expect("write");
-    if let Ok(capture) = harness::inspect::load(file.path()) {
-        let _ = harness::inspect::render_inspect(&capture, None);
-        let _ = harness::inspect::diff(&capture, &capture, None);
+    if let Ok(capture) = harness::report::inspect::load(file.path()) {
+        let _ = harness::report::inspect::render_inspect(&capture, None);
+        let _ = harness::report::inspect::diff(&capture, &capture, None);
     }
 });

@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use harness::{capture, conversation, dissect, signature, tcp_options};
+use harness::capture;
+use harness::verdict::signature;
+use wire::{conversation, dissect, tcp_options};
 
 fn fixture(name: &str) -> (dissect::LinkType, Vec<dissect::Frame>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -28,20 +28,20 @@ fn main() {
     let mut passes = 0u64;
     let mut segments_seen = 0usize;
     while passes == 0 || started.elapsed() < budget {
-        let (segments, malformed) = harness::dissect::dissect_all(link, &frames);
+        let (segments, malformed) = wire::dissect::dissect_all(link, &frames);
         assert!(
             malformed.is_empty(),
             "malformed frames: {:?}",
             &malformed[..1]
         );
         segments_seen = segments.len();
-        let connections = harness::conversation::build_owned(segments);
+        let connections = wire::conversation::build_owned(segments);
         let main = connections
             .iter()
             .find(|c| c.established())
             .expect("an established connection");
-        let signature = harness::signature::signature(main);
-        let differences = harness::signature::compare(&signature, &signature, &[]);
+        let signature = harness::verdict::signature::signature(main);
+        let differences = harness::verdict::signature::compare(&signature, &signature, &[]);
         assert!(differences.is_empty());
         passes += 1;
     }

@@ -67,7 +67,7 @@ pub fn render_scenario(
     let mut clients: Vec<&str> = Vec::new();
     for c in cells {
         if !servers.contains(&c.id.server_name()) {
-            servers.push(&c.id.server_name());
+            servers.push(c.id.server_name());
         }
         if !clients.contains(&c.id.client.as_str()) {
             clients.push(&c.id.client);

@@ -393,9 +393,9 @@ mod tests {
             "description = \"d\"\n[policy]\n\"SYN/ACK.window\" = \"ignored\"\nmss = \"ignored\"",
         )
         .unwrap();
-        assert!(s.ignored.iter().any(|i| i.covers("SYN/ACK", "window")));
-        assert!(!s.ignored.iter().any(|i| i.covers("SYN", "window")));
-        assert!(s.ignored.iter().any(|i| i.covers("ACK", "mss")));
+        assert!(s.ignored.iter().any(|i| i.covers("SYN/ACK", Field::Window)));
+        assert!(!s.ignored.iter().any(|i| i.covers("SYN", Field::Window)));
+        assert!(s.ignored.iter().any(|i| i.covers("ACK", Field::Mss)));
     }
 
     #[test]

@@ -307,9 +307,7 @@ mod tests {
 
     fn cell(verdict: Verdict, fields: &[&str]) -> Cell {
         Cell {
-            scenario: "hello".into(),
-            server: "python".into(),
-            client: "nc".into(),
+            id: PairingId::new("hello", Some("python"), "nc"),
             verdict,
             reason: None,
             differences: fields
@@ -318,7 +316,7 @@ mod tests {
                     let (segment, field) = f.split_once('.').unwrap();
                     crate::verdict::signature::Difference {
                         segment: segment.into(),
-                        field: field.into(),
+                        field: crate::policy::Field::parse(field).unwrap(),
                         reference: "a".into(),
                         actual: "b".into(),
                         frame: None,
@@ -331,6 +329,18 @@ mod tests {
         }
     }
 
+    /// The cells of a small suite: hello and hola, python × nc and socat.
+    fn known() -> BTreeSet<PairingId> {
+        ["hello", "hola"]
+            .into_iter()
+            .flat_map(|s| {
+                ["nc", "socat"]
+                    .into_iter()
+                    .map(move |c| PairingId::new(s, Some("python"), c))
+            })
+            .collect()
+    }
+
     const FILE: &str = "[hello]\n\"python × nc\" = \"DIFFERS: conversation.closes first\"\n";
 
     #[test]
@@ -340,6 +350,7 @@ mod tests {
             &b,
             Path::new("b.toml"),
             &[cell(Verdict::Differs, &["conversation.closes first"])],
+            &known(),
         );
         assert!(c.conforms() && c.matched == 1, "{c:?}");
     }
@@ -355,7 +366,7 @@ mod tests {
                 &["conversation.closes first", "SYN.window"],
             ),
         ] {
-            let c = compare(&b, Path::new("b.toml"), &[changed]);
+            let c = compare(&b, Path::new("b.toml"), &[changed], &known());
             assert_eq!(c.changes.len(), 1, "{c:?}");
             assert_eq!(
                 c.changes[0].expected.as_deref(),
@@ -363,17 +374,22 @@ mod tests {
             );
         }
         let unknown = Cell {
-            client: "socat".into(),
+            id: PairingId::new("hello", Some("python"), "socat"),
             ..cell(Verdict::Pass, &[])
         };
-        let c = compare(&b, Path::new("b.toml"), &[unknown]);
+        let c = compare(&b, Path::new("b.toml"), &[unknown], &known());
         assert_eq!(c.changes[0].expected, None);
     }
 
     #[test]
     fn unavailable_is_reported_not_failed() {
         let b = Baseline::parse(Path::new("b.toml"), FILE).unwrap();
-        let c = compare(&b, Path::new("b.toml"), &[cell(Verdict::Unavailable, &[])]);
+        let c = compare(
+            &b,
+            Path::new("b.toml"),
+            &[cell(Verdict::Unavailable, &[])],
+            &known(),
+        );
         assert!(c.conforms() && c.unavailable.len() == 1, "{c:?}");
     }
 
@@ -381,14 +397,31 @@ mod tests {
     fn update_round_trips_and_keeps_what_did_not_run() {
         let b = Baseline::parse(Path::new("b.toml"), FILE).unwrap();
         let mut other = cell(Verdict::Pass, &[]);
-        other.scenario = "hola".into();
-        let next = b.updated(&[other, cell(Verdict::Unavailable, &[])]);
+        other.id.scenario = "hola".into();
+        let next = b.updated(&[other, cell(Verdict::Unavailable, &[])], &known());
         let again = Baseline::parse(Path::new("b.toml"), &next.to_toml()).unwrap();
         assert_eq!(
             again.entries["hello"]["python × nc"].verdict,
             Verdict::Differs
         );
         assert_eq!(again.entries["hola"]["python × nc"].verdict, Verdict::Pass);
+    }
+
+    /// A scenario file or an implementation removed leaves entries behind:
+    /// they fail the comparison until --update-baseline drops them.
+    #[test]
+    fn an_entry_for_a_cell_the_suite_no_longer_has_fails_until_updated() {
+        let text = format!("{FILE}\n[gone]\n\"python × nc\" = \"PASS\"\n");
+        let b = Baseline::parse(Path::new("b.toml"), &text).unwrap();
+        let cells = [cell(Verdict::Differs, &["conversation.closes first"])];
+        let c = compare(&b, Path::new("b.toml"), &cells, &known());
+        assert_eq!(c.stale, ["gone: python × nc"]);
+        assert!(!c.conforms());
+        assert!(render(&c).contains("gone: python × nc: in the baseline, but the suite no longer has this cell"));
+        let next = b.updated(&cells, &known());
+        assert!(!next.entries.contains_key("gone"), "{:?}", next.entries);
+        let c = compare(&next, Path::new("b.toml"), &cells, &known());
+        assert!(c.conforms(), "{c:?}");
     }
 
     #[test]

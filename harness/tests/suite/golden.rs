@@ -103,15 +103,15 @@ fn show_renders_two_ladders_side_by_side_with_the_difference_marked() {
 #[test]
 fn diff_on_captures_differing_only_in_window_scale_reports_exactly_that() {
     let root = workspace_root();
-    let a = harness::inspect::load(&root.join(capture("tutorial-ethernet.pcap"))).unwrap();
-    let b = harness::inspect::load(&root.join(capture("tutorial-ethernet-ws256.pcap"))).unwrap();
-    let differences = harness::inspect::diff(&a, &b, None).unwrap();
+    let a = harness::report::inspect::load(&root.join(capture("tutorial-ethernet.pcap"))).unwrap();
+    let b = harness::report::inspect::load(&root.join(capture("tutorial-ethernet-ws256.pcap"))).unwrap();
+    let differences = harness::report::inspect::diff(&a, &b, None).unwrap();
     let named: Vec<(String, String, String, String)> = differences
         .iter()
         .map(|d| {
             (
                 d.segment.clone(),
-                d.field.clone(),
+                d.field.to_string(),
                 d.reference.clone(),
                 d.actual.clone(),
             )
@@ -204,14 +204,14 @@ fn inspect_and_diff_refuse_bad_input_in_one_line() {
 #[test]
 fn a_late_reset_after_a_complete_close_is_kept_apart() {
     let capture =
-        harness::inspect::load(&workspace_root().join(capture("harness-empty-late-rst.pcapng")))
+        harness::report::inspect::load(&workspace_root().join(capture("harness-empty-late-rst.pcapng")))
             .unwrap();
     let conn = capture.main_connection(None).unwrap();
     assert!(conn.close.resets.is_empty(), "{:?}", conn.close);
     assert_eq!(conn.close.late_resets.len(), 1, "{:?}", conn.close);
-    let sig = harness::signature::signature(conn);
+    let sig = harness::verdict::signature::signature(conn);
     assert_eq!(
-        sig.field("conversation", "reset"),
+        sig.field("conversation", harness::policy::Field::Reset),
         Some(&Some("none".to_string()))
     );
 }
@@ -222,7 +222,7 @@ fn a_late_reset_after_a_complete_close_is_kept_apart() {
 fn fuzz_findings_stay_fixed() {
     let dir = workspace_root().join("harness/tests/fixtures/fuzz");
     // A capture file with out-of-range timestamps: read, not a panic.
-    let _ = harness::inspect::load(&dir.join("read-capture-timestamp.bin"));
+    let _ = harness::report::inspect::load(&dir.join("read-capture-timestamp.bin"));
     // Frames whose IP length is shorter than their TCP payload, with
     // sequence numbers that overflow: conversations, not a panic.
     let data = std::fs::read(dir.join("conversation-overflow.bin")).unwrap();
@@ -230,7 +230,7 @@ fn fuzz_findings_stay_fixed() {
     let mut rest = data.as_slice();
     while let [hi, lo, tail @ ..] = rest {
         let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len());
-        frames.push(harness::dissect::Frame {
+        frames.push(wire::dissect::Frame {
             timestamp: std::time::Duration::ZERO,
             wire_len: len as u32,
             data: tail[..len].to_vec(),
@@ -238,9 +238,9 @@ fn fuzz_findings_stay_fixed() {
         rest = &tail[len..];
     }
     let (segments, _) =
-        harness::dissect::dissect_all(harness::dissect::LinkType::Ethernet, &frames);
-    for conn in harness::conversation::build(&segments) {
-        let _ = harness::signature::signature(&conn);
-        let _ = harness::ladder::render(&conn);
+        wire::dissect::dissect_all(wire::dissect::LinkType::Ethernet, &frames);
+    for conn in wire::conversation::build(&segments) {
+        let _ = harness::verdict::signature::signature(&conn);
+        let _ = harness::report::ladder::render(&conn);
     }
 }

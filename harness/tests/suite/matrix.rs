@@ -114,9 +114,9 @@ fn cross_check_with_tshark(file: &Path) {
     let text = String::from_utf8(out.stdout).expect("utf-8");
 
     let (link, frames) = harness::capture::read_file(file).expect("harness reads its own capture");
-    let (segments, errors) = harness::dissect::dissect_all(link, &frames);
+    let (segments, errors) = wire::dissect::dissect_all(link, &frames);
     assert!(errors.is_empty(), "{errors:?}");
-    let connections = harness::conversation::build(&segments);
+    let connections = wire::conversation::build(&segments);
     let mut placed: Vec<_> = connections.iter().flat_map(|c| c.segments.iter()).collect();
     placed.sort_by_key(|p| p.segment.frame);
 
@@ -141,7 +141,7 @@ fn cross_check_with_tshark(file: &Path) {
             | u16::from(s.flags.urg) << 5
             | u16::from(s.flags.ece) << 6
             | u16::from(s.flags.cwr) << 7;
-        let options_hex: String = harness::tcp_options::emit(&s.options.to_vec())
+        let options_hex: String = wire::tcp_options::emit(&s.options.to_vec())
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
@@ -645,7 +645,7 @@ fn html_report_renders_in_headless_chromium() {
     }
     let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
-        .find(|b| harness::manifest::on_path(b))
+        .find(|b| harness::suite::manifest::on_path(b))
     else {
         eprintln!("skipping: chromium is not installed (make deps installs it)");
         return;

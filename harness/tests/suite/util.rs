@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use harness::process::{Child, Output, Pipe};
+use harness::exec::process::{Child, Output, Pipe};
 use tutorial::transcript::parse_ready_line;
 
 /// Generous: a debug build under a loaded 2-core CI machine is slow, and a
