@@ -8,9 +8,9 @@ use clap::{Parser, Subcommand};
 use harness::capture::CaptureConfig;
 use harness::error::Error;
 use harness::exec::network::{self, Isolation, Topology};
-use harness::matrix::cell::Timeouts;
+use harness::matrix::Timeouts;
 use harness::run::{BaselineMode, RunConfig};
-use harness::suite::plan::Selection;
+use harness::suite::Selection;
 
 /// `--isolation`: how cells are kept apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,20 +1,37 @@
 //! Capture, dissection, comparison and reports for the TCP tutorial's
 //! server × client pairings.
 //!
-//! The pipeline, one folder per stage, each depending only on those before
-//! it (see ARCHITECTURE.md):
-//! [`suite`] (the suite as data) → [`exec`] (programs, namespaces) and
-//! [`capture`] (libpcap, capture files) → [`verdict`] (signatures, checks,
-//! grades, baseline) → [`matrix`] (every cell, on worker threads) →
-//! [`report`] (terminal, HTML, JSON, JUnit). The bytes on the wire are read
-//! by the `wire` crate, which knows nothing of processes or libpcap.
+//! The pipeline, one folder per stage. Each module depends only on those
+//! listed before it (`tests/suite/architecture.rs` holds the order, and
+//! ARCHITECTURE.md explains it):
+//!
+//! 1. [`policy`]: every field the harness names and how it is compared;
+//!    [`program`]: finding a program on PATH.
+//! 2. [`suite`]: the suite as data (implementations, scenarios, the plan).
+//! 3. [`exec`]: child processes with bounded waits, and the network a cell
+//!    runs in; [`capture`]: libpcap, capture files, frame comments.
+//! 4. [`verdict`]: signatures, checks, grades, baseline, repeats.
+//! 5. [`matrix`]: every cell run on worker threads, its artifacts saved.
+//! 6. [`run`]: one whole run, as a library call, into a `RunOutcome`.
+//! 7. [`report`]: terminal, HTML, JSON, JUnit, ladders, `inspect`.
+//!
+//! The bytes on the wire are read by the `wire` crate, which knows nothing
+//! of processes or libpcap. [`error`] carries each failure's exit code.
+
+pub mod policy;
+pub(crate) mod program;
+
+pub mod suite;
 
 pub mod capture;
-pub mod error;
 pub mod exec;
-pub mod matrix;
-pub mod policy;
-pub mod report;
-pub mod run;
-pub mod suite;
+
 pub mod verdict;
+
+pub mod matrix;
+
+pub mod run;
+
+pub mod report;
+
+pub mod error;

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Policy => {
-            print!("{}", report::terminal::render_policy());
+            print!("{}", report::render_policy());
             Ok(EXIT_OK)
         }
         Command::Inspect { file, port } => inspect::load(&file)
@@ -73,10 +73,7 @@ fn run_matrix(args: RunArgs) -> Result<u8, Error> {
     let config = args.resolve(isolation)?;
     if list {
         let suite = Suite::load(&config.manifest, &config.scenarios)?;
-        print!(
-            "{}",
-            report::list::render(&suite.manifest, &suite.scenarios)
-        );
+        print!("{}", report::render_list(&suite.manifest, &suite.scenarios));
         return Ok(EXIT_OK);
     }
     let cancel = Cancel::new();
@@ -93,7 +90,7 @@ fn run_matrix(args: RunArgs) -> Result<u8, Error> {
     if json {
         println!("{}", written.json);
     } else {
-        print!("{}", report::terminal::render_run(&outcome, &written));
+        print!("{}", report::render_run(&outcome, &written));
     }
     let code = outcome.exit_code();
     if outcome.interrupted {

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use harness::run::{Observer, RunStart};
-use harness::verdict::result::PairingResult;
+use harness::verdict::PairingResult;
 
 /// Progress while the matrix runs, on stderr: one line rewritten in place
 /// on a terminal, one line per finished cell otherwise (a CI log), nothing

@@ -68,13 +68,6 @@ pub struct Stream {
     pub length: u64,
 }
 
-impl Stream {
-    /// Whether `bytes` holds the whole stream (nothing cut, nothing missing).
-    pub fn complete(&self) -> bool {
-        self.uncaptured == 0 && self.gaps.is_empty()
-    }
-}
-
 /// How a connection ended, in terms the comparison uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Close {

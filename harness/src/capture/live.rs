@@ -25,7 +25,6 @@ use super::{CaptureConfig, CaptureError, CaptureStats};
 /// the last packet is read, leaving the close to the capture thread.
 pub struct LiveCapture {
     link: LinkType,
-    filter: String,
     frames: Arc<Mutex<Vec<Frame>>>,
     stop: Arc<AtomicBool>,
     /// Wakes the capture thread's poll at once when stop is asked.
@@ -36,7 +35,6 @@ pub struct LiveCapture {
 
 /// A capture whose device is still being opened.
 pub struct StartingCapture {
-    filter: String,
     frames: Arc<Mutex<Vec<Frame>>>,
     stop: Arc<AtomicBool>,
     wake: Wake,
@@ -85,7 +83,6 @@ impl Wake {
 #[derive(Debug, Clone)]
 pub struct Captured {
     pub link: LinkType,
-    pub filter: String,
     pub frames: Vec<Frame>,
     pub stats: CaptureStats,
 }
@@ -137,7 +134,6 @@ impl LiveCapture {
             })
         };
         Ok(StartingCapture {
-            filter: filter.to_string(),
             frames,
             stop,
             wake,
@@ -179,7 +175,7 @@ impl LiveCapture {
         );
         Ok(Captured {
             link: self.link,
-            filter: self.filter.clone(),
+
             frames,
             stats,
         })
@@ -202,7 +198,6 @@ impl StartingCapture {
                 self.owns_thread = false;
                 Ok(LiveCapture {
                     link,
-                    filter: std::mem::take(&mut self.filter),
                     frames: Arc::clone(&self.frames),
                     stop: Arc::clone(&self.stop),
                     wake: Wake {

@@ -3,8 +3,8 @@
 //! ([`annotate`]).
 
 pub mod annotate;
-pub mod file;
-pub mod live;
+pub(crate) mod file;
+pub(crate) mod live;
 
 /// Why a capture could not be taken, read or saved.
 #[derive(Debug, Clone, thiserror::Error)]

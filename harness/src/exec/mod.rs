@@ -4,9 +4,9 @@
 //! [`port_lock`] when neither is possible), and cancellation.
 
 pub mod network;
-pub mod port_lock;
+pub(crate) mod port_lock;
 pub mod process;
-pub mod spawn;
+pub(crate) mod spawn;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

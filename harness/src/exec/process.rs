@@ -36,13 +36,7 @@ fn fmt_duration(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
-/// One of a child's two output pipes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Pipe {
-    Stdout,
-    Stderr,
-}
+pub use crate::suite::manifest::Pipe;
 
 /// What a finished child left behind.
 #[derive(Debug, Clone, Default)]
@@ -144,14 +138,6 @@ impl Child {
             readers,
             status: None,
         })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.pid as u32
     }
 
     /// Waits for the first line on `pipe` for which `is_ready` returns a value.

@@ -239,26 +239,19 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     }
 }
 
-/// The file to exec: a name with a slash as it is (relative to `cwd`, as
-/// the child sees it), otherwise the first executable match on PATH.
+/// The file to exec (see [`crate::program::find`]); a name that is not
+/// found gives ENOENT, as from execvp. A path that exists but cannot be
+/// executed is passed on, so the exec reports the real reason (EACCES).
 fn resolve(program: &OsStr, cwd: Option<&Path>) -> io::Result<PathBuf> {
-    let program_path = Path::new(program);
-    if program.as_bytes().contains(&b'/') {
-        return Ok(match cwd {
-            Some(dir) if program_path.is_relative() => dir.join(program_path),
-            _ => program_path.to_path_buf(),
-        });
-    }
-    let search = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    std::env::split_paths(&search)
-        .map(|dir| dir.join(program))
-        .find(|candidate| is_executable(candidate))
+    crate::program::find(program, cwd)
+        .or_else(|| {
+            let path = Path::new(program);
+            (program.as_bytes().contains(&b'/') && path.exists()).then(|| match cwd {
+                Some(dir) if path.is_relative() => dir.join(path),
+                _ => path.to_path_buf(),
+            })
+        })
         .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 fn cstring(s: OsString) -> io::Result<CString> {

@@ -467,7 +467,10 @@ pub(super) fn capture_filter(port: u16) -> String {
 /// The network a cell runs on, held for the whole cell.
 pub enum CellNetwork {
     /// The host's loopback; on a fixed port, with its machine-wide lock.
-    Shared(Option<port_lock::PortLock>),
+    Shared {
+        /// Held, never read: dropping it frees the port for the next run.
+        _port_lock: Option<port_lock::PortLock>,
+    },
     /// A fresh namespace, the calling thread's, with its own loopback.
     Namespace,
     /// Two namespaces joined by a veth pair; the thread is in the server's.

@@ -2,5 +2,8 @@
 //! spread over worker threads that prepare the next cell's network and
 //! capture ahead.
 
-pub mod cell;
-pub mod workers;
+pub(crate) mod cell;
+pub(crate) mod merged;
+pub(crate) mod workers;
+
+pub use cell::Timeouts;

@@ -100,7 +100,7 @@ fn prepare_network(env: &Environment, scenario: &Scenario) -> Result<CellNetwork
             .port
             .map(|p| port_lock::lock(p, PORT_LOCK_TIMEOUT, &|| env.cancel.is_cancelled()))
             .transpose()
-            .map(CellNetwork::Shared),
+            .map(|lock| CellNetwork::Shared { _port_lock: lock }),
     }
 }
 

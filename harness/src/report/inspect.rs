@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::capture;
-use crate::capture::annotate;
 use crate::report::ladder::{self, Paint};
 use crate::report::terminal;
 use crate::verdict::signature::{self, Difference};
@@ -199,9 +198,4 @@ pub fn render_show(a: &Capture, b: &Capture, paint: Paint) -> Result<String, Ins
         out.push_str(&terminal::differences_table(&differences, "left", "right"));
     }
     Ok(out)
-}
-
-/// Comments for every frame of a capture, for tests and tools.
-pub fn comments(capture: &Capture) -> std::collections::BTreeMap<usize, String> {
-    annotate::comments(&capture.connections)
 }

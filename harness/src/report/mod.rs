@@ -2,14 +2,17 @@
 //! HTML report ([`html`]), JUnit XML ([`junit`]), ladder diagrams
 //! ([`ladder`]) and the `inspect`, `diff` and `show` commands ([`inspect`]).
 
-pub mod html;
+pub(crate) mod html;
 pub mod inspect;
-pub mod json;
-pub mod junit;
+pub(crate) mod json;
+pub(crate) mod junit;
 pub mod ladder;
-pub mod list;
-pub mod merged;
-pub mod terminal;
+pub(crate) mod list;
+pub(crate) mod terminal;
+
+pub use json::Summary;
+pub use list::render as render_list;
+pub use terminal::{render_policy, render_run};
 
 use std::path::{Path, PathBuf};
 

@@ -71,7 +71,14 @@ struct RawImplementation {
     requires: Vec<String>,
 }
 
-pub use crate::exec::process::Pipe;
+/// One of a child's two output pipes: where an implementation prints its
+/// ready line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pipe {
+    Stdout,
+    Stderr,
+}
 
 /// What a server's stdout holds, and so what the harness can check in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -390,13 +397,9 @@ pub fn expand_one(arg: &str, subs: &Substitutions<'_>) -> String {
         .replace("{message_file}", &subs.message_file.display().to_string())
 }
 
-/// Whether `program` can be run: a path that exists, or a name on PATH.
+/// Whether `program` can be run: the lookup the spawner makes.
 pub fn on_path(program: &str) -> bool {
-    if program.contains('/') {
-        return Path::new(program).exists();
-    }
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+    crate::program::find(std::ffi::OsStr::new(program), None).is_some()
 }
 
 #[cfg(test)]

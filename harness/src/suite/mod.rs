@@ -3,8 +3,12 @@
 //! server × client run ([`plan`]). Everything here is read and validated
 //! before anything runs; nothing here touches the network.
 
-pub mod declaration;
+pub(crate) mod declaration;
 pub mod manifest;
-pub mod pairing;
-pub mod plan;
-pub mod scenario;
+pub(crate) mod pairing;
+pub(crate) mod plan;
+pub(crate) mod scenario;
+
+pub use pairing::{PairingId, NO_SERVER};
+pub use plan::{PlannedCell, Selection, Skip};
+pub use scenario::{Outcome, Scenario};

@@ -90,21 +90,6 @@ pub const GENERATORS: &[(&str, &str)] = &[
 pub const DEFAULT_MESSAGE: &[u8] = b"Hello server!";
 
 impl Scenario {
-    /// The scenario with every default: the tutorial's message on a free port.
-    pub fn hello() -> Scenario {
-        Scenario {
-            name: "hello".into(),
-            description: "the tutorial's defaults".into(),
-            message: DEFAULT_MESSAGE.to_vec(),
-            host: "127.0.0.1".into(),
-            port: None,
-            outcome: Outcome::Delivered,
-            requires: Vec::new(),
-            reference: None,
-            ignored: Vec::new(),
-        }
-    }
-
     /// Whether a server runs at all.
     pub fn has_server(&self) -> bool {
         self.outcome == Outcome::Delivered

@@ -417,7 +417,8 @@ mod tests {
         let c = compare(&b, Path::new("b.toml"), &cells, &known());
         assert_eq!(c.stale, ["gone: python × nc"]);
         assert!(!c.conforms());
-        assert!(render(&c).contains("gone: python × nc: in the baseline, but the suite no longer has this cell"));
+        assert!(render(&c)
+            .contains("gone: python × nc: in the baseline, but the suite no longer has this cell"));
         let next = b.updated(&cells, &known());
         assert!(!next.entries.contains_key("gone"), "{:?}", next.entries);
         let c = compare(&next, Path::new("b.toml"), &cells, &known());

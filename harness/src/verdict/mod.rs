@@ -4,9 +4,15 @@
 //! ([`baseline`]) and repeated runs ([`repeat`]). Pure functions of what a
 //! cell captured and printed: nothing here runs a program.
 
-pub mod baseline;
-pub mod checks;
-pub mod grade;
-pub mod repeat;
-pub mod result;
+pub(crate) mod baseline;
+pub(crate) mod checks;
+pub(crate) mod grade;
+pub(crate) mod repeat;
+pub(crate) mod result;
 pub mod signature;
+
+pub use baseline::{Change, Comparison};
+pub use checks::{Check, CheckId};
+pub use grade::{Cell, Counts, Verdict};
+pub use repeat::{FlakyCell, RepeatSummary, Repeats};
+pub use result::PairingResult;

@@ -104,7 +104,8 @@ fn show_renders_two_ladders_side_by_side_with_the_difference_marked() {
 fn diff_on_captures_differing_only_in_window_scale_reports_exactly_that() {
     let root = workspace_root();
     let a = harness::report::inspect::load(&root.join(capture("tutorial-ethernet.pcap"))).unwrap();
-    let b = harness::report::inspect::load(&root.join(capture("tutorial-ethernet-ws256.pcap"))).unwrap();
+    let b = harness::report::inspect::load(&root.join(capture("tutorial-ethernet-ws256.pcap")))
+        .unwrap();
     let differences = harness::report::inspect::diff(&a, &b, None).unwrap();
     let named: Vec<(String, String, String, String)> = differences
         .iter()
@@ -203,9 +204,10 @@ fn inspect_and_diff_refuse_bad_input_in_one_line() {
 /// about once in 40 runs of the `empty` scenario): orderly, not a reset.
 #[test]
 fn a_late_reset_after_a_complete_close_is_kept_apart() {
-    let capture =
-        harness::report::inspect::load(&workspace_root().join(capture("harness-empty-late-rst.pcapng")))
-            .unwrap();
+    let capture = harness::report::inspect::load(
+        &workspace_root().join(capture("harness-empty-late-rst.pcapng")),
+    )
+    .unwrap();
     let conn = capture.main_connection(None).unwrap();
     assert!(conn.close.resets.is_empty(), "{:?}", conn.close);
     assert_eq!(conn.close.late_resets.len(), 1, "{:?}", conn.close);
@@ -237,8 +239,7 @@ fn fuzz_findings_stay_fixed() {
         });
         rest = &tail[len..];
     }
-    let (segments, _) =
-        wire::dissect::dissect_all(wire::dissect::LinkType::Ethernet, &frames);
+    let (segments, _) = wire::dissect::dissect_all(wire::dissect::LinkType::Ethernet, &frames);
     for conn in wire::conversation::build(&segments) {
         let _ = harness::verdict::signature::signature(&conn);
         let _ = harness::report::ladder::render(&conn);

@@ -1,0 +1,181 @@
+//! The pipeline's layering, held by a test: each stage of `harness/src`
+//! uses only the stages before it, and no two files of a folder use each
+//! other in a circle. A change that adds a backward dependency fails here,
+//! with the file and the stage it reached for, instead of quietly turning
+//! the pipeline into a web.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The stages in order; a stage may use those in earlier rows, never a
+/// later one, and never another stage of its own row.
+const LAYERS: &[&[&str]] = &[
+    &["error", "policy", "program"],
+    &["suite"],
+    &["exec", "capture"],
+    &["verdict"],
+    &["matrix"],
+    &["run"],
+    &["report"],
+];
+
+fn layer_of(stage: &str) -> Option<usize> {
+    LAYERS.iter().position(|row| row.contains(&stage))
+}
+
+/// `crate::NAME` and `crate::NAME::ITEM` paths a file uses.
+fn used_paths(text: &str) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for (i, _) in text.match_indices("crate::") {
+        let rest = &text[i + "crate::".len()..];
+        let ident = |s: &str| -> String {
+            s.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        };
+        let stage = ident(rest);
+        let item = rest[stage.len()..]
+            .strip_prefix("::")
+            .map(ident)
+            .filter(|s| !s.is_empty());
+        out.push((stage, item));
+    }
+    out
+}
+
+/// Every broken rule in `files` (path relative to `src`, text), one line each.
+fn violations(files: &[(String, String)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    // Within each folder: file → the sibling files it uses.
+    let mut uses: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for (path, text) in files {
+        let parts: Vec<&str> = path.trim_end_matches(".rs").split('/').collect();
+        let stage = parts[0];
+        let file = parts.get(1).copied().unwrap_or("mod");
+        let Some(own) = layer_of(stage) else {
+            problems.push(format!(
+                "{path}: stage '{stage}' is not in LAYERS; add it where it belongs"
+            ));
+            continue;
+        };
+        for (used, item) in used_paths(text) {
+            if used == stage {
+                if let Some(item) = item {
+                    uses.entry((stage.into(), file.into()))
+                        .or_default()
+                        .insert(item);
+                }
+                continue;
+            }
+            match layer_of(&used) {
+                Some(l) if l < own => {}
+                Some(_) => problems.push(format!(
+                    "{path}: uses crate::{used}, a stage that comes after (or beside) {stage}"
+                )),
+                None => problems.push(format!(
+                    "{path}: uses crate::{used}, which is not in LAYERS"
+                )),
+            }
+        }
+        for (i, _) in text.match_indices("super::") {
+            let item: String = text[i + "super::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            // `super::*` in a file's own tests names nothing.
+            if parts.len() > 1 && !item.is_empty() {
+                uses.entry((stage.into(), file.into()))
+                    .or_default()
+                    .insert(item);
+            }
+        }
+    }
+    // A circle among a folder's files: depth-first search from each file.
+    let files_of: BTreeSet<(String, String)> = uses.keys().cloned().collect();
+    for start in &files_of {
+        let mut stack = vec![(start.1.clone(), vec![start.1.clone()])];
+        while let Some((at, trail)) = stack.pop() {
+            for next in uses
+                .get(&(start.0.clone(), at.clone()))
+                .into_iter()
+                .flatten()
+            {
+                if *next == start.1 && trail.len() > 1 {
+                    problems.push(format!(
+                        "{}: the files {} use each other in a circle",
+                        start.0,
+                        trail.join(" → ")
+                    ));
+                } else if !trail.contains(next)
+                    && files_of.contains(&(start.0.clone(), next.clone()))
+                {
+                    let mut longer = trail.clone();
+                    longer.push(next.clone());
+                    stack.push((next.clone(), longer));
+                }
+            }
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    problems
+}
+
+fn library_sources(dir: &Path, prefix: &str, out: &mut Vec<(String, String)>) {
+    for entry in std::fs::read_dir(dir).expect("harness/src is readable") {
+        let path = entry.expect("directory entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let relative = format!("{prefix}{name}");
+        if path.is_dir() {
+            library_sources(&path, &format!("{relative}/"), out);
+        } else if name.ends_with(".rs")
+            && prefix.is_empty()
+            && ["main.rs", "cli.rs", "progress.rs", "lib.rs"].contains(&name.as_str())
+        {
+            // The binary and the crate root: they may use every stage.
+        } else if name.ends_with(".rs") {
+            out.push((relative, std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+}
+
+#[test]
+fn every_stage_uses_only_the_stages_before_it() {
+    let mut files = Vec::new();
+    library_sources(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        "",
+        &mut files,
+    );
+    assert!(files.len() > 20, "read only {} files", files.len());
+    let problems = violations(&files);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The negative control: a backward use and a circle are both caught.
+#[test]
+fn a_backward_use_and_a_circle_are_caught() {
+    let file = |p: &str, t: &str| (p.to_string(), t.to_string());
+    let problems = violations(&[
+        file("suite/plan.rs", "use crate::report::terminal::table;"),
+        file("verdict/a.rs", "use super::b::X;"),
+        file("verdict/b.rs", "use crate::verdict::a::Y;"),
+        file("capture/live.rs", "use crate::exec::Cancel;"),
+    ]);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("suite/plan.rs: uses crate::report")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("circle")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("capture/live.rs: uses crate::exec")),
+        "{problems:?}"
+    );
+}
