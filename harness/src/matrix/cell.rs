@@ -23,7 +23,7 @@ use crate::exec::process::{Child, Output, WaitError};
 use crate::exec::Cancel;
 use crate::suite::manifest::{self, Implementation, Manifest, ServerStdout, Substitutions};
 use crate::suite::scenario::Scenario;
-use crate::verdict::result::{analyse, PairingResult};
+use crate::verdict::result::{analyse, CellRecord, PairingResult};
 
 /// Every bounded wait, each changeable by a flag.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -67,19 +67,33 @@ fn free_port(host: &str) -> std::io::Result<u16> {
     listener.local_addr().map(|a| a.port())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One cell about to run: what it runs and where its artifacts go.
+pub struct CellToRun<'a> {
+    pub manifest: &'a Manifest,
+    pub scenario: &'a Scenario,
+    /// `None` in a scenario without a server (refused).
+    pub server: Option<&'a Implementation>,
+    pub client: &'a Implementation,
+    /// The run's artifacts; the cell writes into its own folder below.
+    pub artifacts_root: &'a Path,
+}
+
 /// Runs one pairing and writes its artifacts under `dir`. With no `server`
 /// (a refused scenario) only the client runs, against a port nobody holds.
+/// `prestarted` is the cell's capture when it was opened ahead.
 pub fn run_pairing(
     env: &Environment,
-    manifest: &Manifest,
-    scenario: &Scenario,
-    server: Option<&Implementation>,
-    client: &Implementation,
-    artifacts_root: &Path,
+    cell: &CellToRun<'_>,
     network: &CellNetwork,
     prestarted: Option<StartingCapture>,
 ) -> Result<Finishing, CaptureError> {
+    let CellToRun {
+        manifest,
+        scenario,
+        server,
+        client,
+        artifacts_root,
+    } = *cell;
     let mut result = PairingResult::not_started(scenario, server, client, String::new());
     result.error = None;
     let dir = artifacts_root.join(&result.dir);
@@ -120,93 +134,40 @@ pub fn run_pairing(
         message_file: &message_file,
     };
     let server_stdout = server.map_or(ServerStdout::Unchecked, |s| s.stdout);
-    let finish = |result: &mut PairingResult, live, server_out, client_out, teardown_seen| {
-        finish(
+    // A cell that ends early is still saved and analysed, with what it has.
+    let finish_early = |result: PairingResult, live, server_out| {
+        PendingFinish {
             result,
-            &dir,
+            dir: dir.clone(),
             live,
             server_out,
-            client_out,
-            teardown_seen,
-            scenario,
+            client_out: None,
+            teardown_seen: false,
             server_stdout,
-        )
+        }
+        .finish(scenario)
     };
 
     let capture_config = capture_config(env, scenario, matches!(network, CellNetwork::Veth(_)));
-    let mut prestarted = prestarted;
-    // A free port can be taken by another process before the server binds
-    // it; then the server exits early and a new port is tried. A fixed port
-    // is the scenario's point, so it is never swapped.
-    const PORT_TRIES: usize = 3;
-    let mut attempt = 0;
-    let (live, mut server_child, port) = loop {
-        attempt += 1;
-        let port = match fixed_port {
-            Some(port) => port,
-            None => match free_port(host) {
-                Ok(p) => p,
-                Err(e) => {
-                    result.error = Some(format!("cannot find a free port on {host}: {e}"));
-                    return Ok(Finishing::Done(result));
-                }
-            },
-        };
-        result.port = port;
-        // The socket is set up while the server starts; the client starts
-        // only once both are ready.
-        let starting = match prestarted.take() {
-            Some(starting) => starting,
-            None => LiveCapture::begin(&capture_config, &capture_filter(port))?,
-        };
-        let Some(server) = server else {
-            break (starting.ready()?, None, port);
-        };
-        let argv = manifest::expand(
-            server.server.as_deref().unwrap_or_default(),
+    let server_argv = |port| {
+        manifest::expand(
+            server.and_then(|s| s.server.as_deref()).unwrap_or_default(),
             &substitutions(port),
-        );
-        let name = format!("{} server", server.name);
-        let mut child = match Child::spawn(&name, &argv, Some(&env.root), None) {
-            Ok(c) => c,
-            Err(e) => {
-                result.error = Some(e.to_string());
-                finish(&mut result, starting.ready()?, None, None, false);
-                return Ok(Finishing::Done(result));
-            }
-        };
-        let ready = server.ready.clone();
-        let wait = child.wait_for_line(
-            env.timeouts.ready,
-            &|| env.cancel.is_cancelled(),
-            server.ready_stream,
-            |line| {
-                let line = line.trim_end_matches(['\n', '\r']);
-                ready
-                    .as_ref()
-                    .is_some_and(|r| r.is_match(line))
-                    .then_some(())
-            },
-        );
-        match wait {
-            Ok(()) => match starting.ready() {
-                Ok(live) => break (live, Some(child), port),
-                Err(e) => {
-                    let _ = child.kill();
-                    return Err(e);
-                }
-            },
-            Err(WaitError::ExitedEarly { .. }) if attempt < PORT_TRIES && fixed_port.is_none() => {
-                let _ = child.kill();
-                drop(starting);
-                continue;
-            }
-            Err(e) => {
-                let output = child.kill();
-                result.error = Some(e.to_string());
-                finish(&mut result, starting.ready()?, Some(output), None, false);
-                return Ok(Finishing::Done(result));
-            }
+        )
+    };
+    let how = ServerStart {
+        server,
+        fixed_port,
+        host,
+        capture_config: &capture_config,
+        argv: &server_argv,
+    };
+    let started = start_server(env, &how, prestarted, &mut result)?;
+    let (live, mut server_child, port) = match started {
+        Started::Listening { live, server, port } => (live, server, port),
+        Started::NoPort => return Ok(Finishing::Done(result)),
+        Started::Failed { live, server_out } => {
+            return Ok(Finishing::Done(finish_early(result, live, server_out)))
         }
     };
 
@@ -228,8 +189,7 @@ pub fn run_pairing(
         Err(e) => {
             result.error = Some(e.to_string());
             let server_out = server_child.as_mut().map(Child::kill);
-            finish(&mut result, live, server_out, None, false);
-            return Ok(Finishing::Done(result));
+            return Ok(Finishing::Done(finish_early(result, live, server_out)));
         }
     };
     let mut errors = Vec::new();
@@ -268,6 +228,133 @@ pub fn run_pairing(
     })))
 }
 
+/// How starting a cell's server went.
+enum Started {
+    /// The server said it is ready (or the scenario has none), with the
+    /// capture running.
+    Listening {
+        live: LiveCapture,
+        server: Option<Child>,
+        port: u16,
+    },
+    /// No free port could be found; nothing ran.
+    NoPort,
+    /// The server could not be started or never became ready: the reason
+    /// is in the result, and what there is gets saved.
+    Failed {
+        live: LiveCapture,
+        server_out: Option<Output>,
+    },
+}
+
+/// What starting a cell's server needs to know.
+struct ServerStart<'a> {
+    /// `None` in a scenario without a server: only the capture starts.
+    server: Option<&'a Implementation>,
+    /// The scenario's port, or the tutorial's in a namespace of its own;
+    /// `None` takes a free one.
+    fixed_port: Option<u16>,
+    host: &'a str,
+    capture_config: &'a CaptureConfig,
+    /// The server's command line for a port.
+    argv: &'a dyn Fn(u16) -> Vec<String>,
+}
+
+/// Opens the cell's capture (or takes the one opened ahead) and starts its
+/// server, waiting for the ready line. A free port can be taken by another
+/// process before the server binds it; then the server exits early and a
+/// new port is tried. A fixed port is the scenario's point, so it is never
+/// swapped.
+fn start_server(
+    env: &Environment,
+    how: &ServerStart<'_>,
+    mut prestarted: Option<StartingCapture>,
+    result: &mut PairingResult,
+) -> Result<Started, CaptureError> {
+    const PORT_TRIES: usize = 3;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let port = match how.fixed_port {
+            Some(port) => port,
+            None => match free_port(how.host) {
+                Ok(p) => p,
+                Err(e) => {
+                    result.error = Some(format!("cannot find a free port on {}: {e}", how.host));
+                    return Ok(Started::NoPort);
+                }
+            },
+        };
+        result.port = port;
+        // The socket is set up while the server starts; the client starts
+        // only once both are ready.
+        let starting = match prestarted.take() {
+            Some(starting) => starting,
+            None => LiveCapture::begin(how.capture_config, &capture_filter(port))?,
+        };
+        let Some(server) = how.server else {
+            return Ok(Started::Listening {
+                live: starting.ready()?,
+                server: None,
+                port,
+            });
+        };
+        let name = format!("{} server", server.name);
+        let mut child = match Child::spawn(&name, &(how.argv)(port), Some(&env.root), None) {
+            Ok(c) => c,
+            Err(e) => {
+                result.error = Some(e.to_string());
+                return Ok(Started::Failed {
+                    live: starting.ready()?,
+                    server_out: None,
+                });
+            }
+        };
+        let ready = server.ready.clone();
+        let wait = child.wait_for_line(
+            env.timeouts.ready,
+            &|| env.cancel.is_cancelled(),
+            server.ready_stream,
+            |line| {
+                let line = line.trim_end_matches(['\n', '\r']);
+                ready
+                    .as_ref()
+                    .is_some_and(|r| r.is_match(line))
+                    .then_some(())
+            },
+        );
+        match wait {
+            Ok(()) => match starting.ready() {
+                Ok(live) => {
+                    return Ok(Started::Listening {
+                        live,
+                        server: Some(child),
+                        port,
+                    })
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    return Err(e);
+                }
+            },
+            Err(WaitError::ExitedEarly { .. })
+                if attempt < PORT_TRIES && how.fixed_port.is_none() =>
+            {
+                let _ = child.kill();
+                drop(starting);
+            }
+            Err(e) => {
+                let output = child.kill();
+                result.error = Some(e.to_string());
+                return Ok(Started::Failed {
+                    live: starting.ready()?,
+                    server_out: Some(output),
+                });
+            }
+        }
+    }
+}
+
 /// A run cell, saved and analysed or about to be.
 #[allow(clippy::large_enum_variant)] // moved once per cell; boxing gains nothing
 pub enum Finishing {
@@ -275,7 +362,8 @@ pub enum Finishing {
     Pending(Box<PendingFinish>),
 }
 
-/// Everything a cell left for [`finish`] once its programs have exited.
+/// Everything a cell left for [`PendingFinish::finish`] once its programs
+/// have exited.
 pub struct PendingFinish {
     result: PairingResult,
     dir: PathBuf,
@@ -291,20 +379,7 @@ impl Finishing {
     pub fn complete(self, scenario: &Scenario) -> PairingResult {
         match self {
             Finishing::Done(result) => result,
-            Finishing::Pending(p) => {
-                let mut p = *p;
-                finish(
-                    &mut p.result,
-                    &p.dir,
-                    p.live,
-                    p.server_out,
-                    p.client_out,
-                    p.teardown_seen,
-                    scenario,
-                    p.server_stdout,
-                );
-                p.result
-            }
+            Finishing::Pending(p) => p.finish(scenario),
         }
     }
 }
@@ -336,100 +411,107 @@ fn drain(live: &LiveCapture, timeout: Duration, cancel: &Cancel) -> bool {
     false
 }
 
-/// Stops the capture, saves every artifact, and analyses what was captured.
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    result: &mut PairingResult,
-    dir: &Path,
-    live: LiveCapture,
-    server_out: Option<Output>,
-    client_out: Option<Output>,
-    teardown_seen: bool,
-    scenario: &Scenario,
-    server_stdout: ServerStdout,
-) {
-    let mut save_errors = Vec::new();
-    for (who, out) in [("server", &server_out), ("client", &client_out)] {
-        if let Some(out) = out {
-            let writes = [
-                (format!("{who}.stdout"), out.stdout.clone()),
-                (format!("{who}.stderr"), out.stderr.clone()),
-                (
-                    format!("{who}.exit"),
-                    format!("{}\n", out.status_text()).into_bytes(),
-                ),
-            ];
-            for (name, bytes) in writes {
-                if let Err(e) = std::fs::write(dir.join(&name), bytes) {
-                    save_errors.push(format!("{name}: {e}"));
+impl PendingFinish {
+    /// Stops the capture, saves every artifact, and analyses what was
+    /// captured.
+    fn finish(self, scenario: &Scenario) -> PairingResult {
+        let PendingFinish {
+            result: mut owned,
+            dir,
+            live,
+            server_out,
+            client_out,
+            teardown_seen,
+            server_stdout,
+        } = self;
+        let result = &mut owned;
+        let dir = dir.as_path();
+        let mut save_errors = Vec::new();
+        for (who, out) in [("server", &server_out), ("client", &client_out)] {
+            if let Some(out) = out {
+                let writes = [
+                    (format!("{who}.stdout"), out.stdout.clone()),
+                    (format!("{who}.stderr"), out.stderr.clone()),
+                    (
+                        format!("{who}.exit"),
+                        format!("{}\n", out.status_text()).into_bytes(),
+                    ),
+                ];
+                for (name, bytes) in writes {
+                    if let Err(e) = std::fs::write(dir.join(&name), bytes) {
+                        save_errors.push(format!("{name}: {e}"));
+                    }
                 }
             }
         }
-    }
-    result.server_exit = server_out.as_ref().map(Output::status_text);
-    result.client_exit = client_out.as_ref().map(Output::status_text);
+        result.server_exit = server_out.as_ref().map(Output::status_text);
+        result.client_exit = client_out.as_ref().map(Output::status_text);
 
-    let (frames, link, stats) = match live.stop() {
-        Ok(captured) => {
-            result.stats = Some(captured.stats);
-            (captured.frames, captured.link, Some(captured.stats))
+        let (frames, link, stats) = match live.stop() {
+            Ok(captured) => {
+                result.stats = Some(captured.stats);
+                (captured.frames, captured.link, Some(captured.stats))
+            }
+            Err(e) => {
+                save_errors.push(e.to_string());
+                (Vec::new(), LinkType::Ethernet, None)
+            }
+        };
+        let capture_path = dir.join("capture.pcap");
+        match capture::save_pcap(&capture_path, link, &frames) {
+            Ok(()) => result.capture_file = Some(format!("{}/capture.pcap", result.dir)),
+            Err(e) => save_errors.push(e.to_string()),
         }
-        Err(e) => {
-            save_errors.push(e.to_string());
-            (Vec::new(), LinkType::Ethernet, None)
-        }
-    };
-    let capture_path = dir.join("capture.pcap");
-    match capture::save_pcap(&capture_path, link, &frames) {
-        Ok(()) => result.capture_file = Some(format!("{}/capture.pcap", result.dir)),
-        Err(e) => save_errors.push(e.to_string()),
-    }
-    if !save_errors.is_empty() {
-        let joined = format!("artifacts not saved: {}", save_errors.join("; "));
-        result.error = Some(match result.error.take() {
-            Some(e) => format!("{e}; {joined}"),
-            None => joined,
-        });
-    }
-    analyse(
-        result,
-        link,
-        &frames,
-        server_out.as_ref(),
-        client_out.as_ref(),
-        stats,
-        teardown_seen,
-        scenario,
-        server_stdout,
-    );
-    // The annotated copy, written once the conversation is understood.
-    let comments = annotate::comments(&result.connections);
-    let interface = savefile::Interface {
-        name: "lo".into(),
-        description: format!("loopback of {}", result.id.description()),
-        link,
-        frames: frames
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f, comments.get(&(i + 1)).cloned()))
-            .collect(),
-    };
-    let section = format!(
-        "{} — captured by the tcp-conformance harness",
-        result.id.description()
-    );
-    let path = dir.join("capture.pcapng");
-    match savefile::write_atomically(&path, &savefile::pcapng_bytes(&section, &[interface])) {
-        Ok(()) => result.pcapng_file = Some(format!("{}/capture.pcapng", result.dir)),
-        Err(e) => {
-            let message = format!("artifacts not saved: {}: {e}", path.display());
+        if !save_errors.is_empty() {
+            let joined = format!("artifacts not saved: {}", save_errors.join("; "));
             result.error = Some(match result.error.take() {
-                Some(earlier) => format!("{earlier}; {message}"),
-                None => message,
+                Some(e) => format!("{e}; {joined}"),
+                None => joined,
             });
         }
+        analyse(
+            result,
+            &CellRecord {
+                link,
+                frames: &frames,
+                server: server_out.as_ref(),
+                client: client_out.as_ref(),
+                stats,
+                teardown_seen,
+                server_stdout,
+            },
+            scenario,
+        );
+        // The annotated copy, written once the conversation is understood.
+        let comments = annotate::comments(&result.connections);
+        let interface = savefile::Interface {
+            name: "lo".into(),
+            description: format!("loopback of {}", result.id.description()),
+            link,
+            frames: frames
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f, comments.get(&(i + 1)).cloned()))
+                .collect(),
+        };
+        let section = format!(
+            "{} — captured by the tcp-conformance harness",
+            result.id.description()
+        );
+        let path = dir.join("capture.pcapng");
+        match savefile::write_atomically(&path, &savefile::pcapng_bytes(&section, &[interface])) {
+            Ok(()) => result.pcapng_file = Some(format!("{}/capture.pcapng", result.dir)),
+            Err(e) => {
+                let message = format!("artifacts not saved: {}: {e}", path.display());
+                result.error = Some(match result.error.take() {
+                    Some(earlier) => format!("{earlier}; {message}"),
+                    None => message,
+                });
+            }
+        }
+        result.frames = frames;
+        owned
     }
-    result.frames = frames;
 }
 
 /// What the capture of a cell of `scenario` looks like.

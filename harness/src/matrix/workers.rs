@@ -15,7 +15,7 @@ use crate::suite::scenario::Scenario;
 use crate::verdict::result::PairingResult;
 
 use super::cell::{
-    capture_config, capture_filter, run_pairing, CellNetwork, Environment, Finishing,
+    capture_config, capture_filter, run_pairing, CellNetwork, CellToRun, Environment, Finishing,
 };
 
 /// How many cells a worker claims ahead of the one it runs.
@@ -209,11 +209,13 @@ pub fn run_matrix(
                             Ok((network, prestarted)) => (
                                 run_pairing(
                                     env,
-                                    manifest,
-                                    scenario,
-                                    server,
-                                    client,
-                                    artifacts_root,
+                                    &CellToRun {
+                                        manifest,
+                                        scenario,
+                                        server,
+                                        client,
+                                        artifacts_root,
+                                    },
                                     &network,
                                     prestarted,
                                 ),

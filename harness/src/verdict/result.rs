@@ -79,19 +79,26 @@ impl PairingResult {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn analyse(
-    result: &mut PairingResult,
-    link: LinkType,
-    frames: &[Frame],
-    server_out: Option<&Output>,
-    client_out: Option<&Output>,
-    stats: Option<CaptureStats>,
-    teardown_seen: bool,
-    scenario: &Scenario,
-    server_stdout: ServerStdout,
-) {
-    let (segments, malformed): (Vec<_>, Vec<DissectError>) = dissect::dissect_all(link, frames);
+/// What one cell left to judge: its capture and its programs' output.
+pub struct CellRecord<'a> {
+    pub link: LinkType,
+    pub frames: &'a [Frame],
+    pub server: Option<&'a Output>,
+    pub client: Option<&'a Output>,
+    /// libpcap's counters; `None` when the capture did not stop cleanly.
+    pub stats: Option<CaptureStats>,
+    /// Whether the teardown was seen before the drain deadline.
+    pub teardown_seen: bool,
+    /// What the server's stdout holds.
+    pub server_stdout: ServerStdout,
+}
+
+/// Dissects what a cell captured, runs the checks and takes the signature
+/// that is compared with the reference.
+pub fn analyse(result: &mut PairingResult, record: &CellRecord<'_>, scenario: &Scenario) {
+    let link = record.link;
+    let (segments, malformed): (Vec<_>, Vec<DissectError>) =
+        dissect::dissect_all(link, record.frames);
     // Only this pairing's port: a stray packet that slipped in before the
     // filter was installed must not become a connection.
     let port = result.port;
@@ -104,11 +111,11 @@ pub fn analyse(
         message: &scenario.message,
         outcome: scenario.outcome,
         connections: &connections,
-        server: server_out,
-        client: client_out,
-        server_stdout,
-        stats,
-        teardown_seen,
+        server: record.server,
+        client: record.client,
+        server_stdout: record.server_stdout,
+        stats: record.stats,
+        teardown_seen: record.teardown_seen,
         malformed: &malformed,
     };
     result.checks = checks::run_all(&evidence);
