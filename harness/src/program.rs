@@ -41,7 +41,13 @@ mod tests {
         assert!(find(OsStr::new("/bin/sh"), None).is_some());
         assert_eq!(find(OsStr::new("no-such-program-here"), None), None);
         // A file that exists but is not executable is not a program.
-        assert_eq!(find(OsStr::new("/etc/hostname"), None), None);
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(find(plain.as_os_str(), None), None);
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(find(plain.as_os_str(), None), Some(plain));
         assert_eq!(
             find(OsStr::new("./sh"), Some(Path::new("/bin"))),
             Some(PathBuf::from("/bin/./sh"))
