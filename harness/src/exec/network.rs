@@ -178,7 +178,7 @@ impl VethCell {
 }
 
 /// Runs `ip ARGS` in the calling thread's namespace or in `netns`.
-fn ip(args: &[&str], netns: Option<std::os::fd::RawFd>) -> Result<(), String> {
+fn ip(args: &[&str], netns: Option<std::os::fd::BorrowedFd<'_>>) -> Result<(), String> {
     let argv: Vec<String> = std::iter::once("ip")
         .chain(args.iter().copied())
         .map(String::from)
@@ -204,7 +204,7 @@ fn ip(args: &[&str], netns: Option<std::os::fd::RawFd>) -> Result<(), String> {
 /// an IPv6 address (without duplicate address detection, which would hold
 /// the IPv6 one back for a second) and MTU 1500.
 pub fn enter_veth_pair() -> Result<VethCell, String> {
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let fail = |what: &str, e: io::Error| format!("cannot create the {what} namespace: {e}");
     enter_fresh_network_namespace().map_err(|e| fail("client's", e))?;
     let client_netns: std::os::fd::OwnedFd = std::fs::File::open("/proc/thread-self/ns/net")
@@ -215,7 +215,7 @@ pub fn enter_veth_pair() -> Result<VethCell, String> {
     // namespace (a thread id is a valid target for `netns`).
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() }.to_string();
-    let c = Some(client_netns.as_raw_fd());
+    let c = Some(client_netns.as_fd());
     ip(
         &[
             "link",

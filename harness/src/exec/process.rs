@@ -92,7 +92,7 @@ impl Child {
         argv: &[String],
         cwd: Option<&Path>,
         stdin: Option<&Path>,
-        netns: Option<std::os::fd::RawFd>,
+        netns: Option<std::os::fd::BorrowedFd<'_>>,
     ) -> Result<Child, WaitError> {
         let spawn_err = |reason: String| WaitError::Spawn {
             name: name.to_string(),
@@ -196,8 +196,10 @@ impl Child {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_micros(200);
         while self.status.is_none() {
-            if let Ok(Some(status)) = spawn::try_wait(self.pid) {
-                self.status = Some(ExitStatus::from_raw(status));
+            if let Ok(true) = spawn::has_exited(self.pid) {
+                // Whatever it started goes with it: a background job left
+                // holding its stdout would keep the readers from finishing.
+                self.kill_and_reap();
                 break;
             }
             if cancelled() {
@@ -253,9 +255,7 @@ impl Child {
 
 impl Child {
     fn kill_and_reap(&mut self) {
-        // SAFETY: the pid is our unreaped child, so it cannot have been
-        // reused by another process.
-        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        spawn::kill_group(self.pid);
         self.status = spawn::reap(self.pid).map(ExitStatus::from_raw);
     }
 }

@@ -19,12 +19,28 @@
 //! allocate: it shares the parent's heap and locks.
 //!
 //! The child also gets a pidfd, so a wait for its exit wakes at the exit
-//! itself instead of at the next poll.
+//! itself instead of at the next poll, and it leads a process group of its
+//! own, so that whatever it starts is killed with it.
+//!
+//! Measured (release build, 200 starts of `/bin/true` each, this machine):
+//!
+//! | harness memory held | std + `pre_exec` (fork) | std (posix_spawn) | this |
+//! |---|---|---|---|
+//! | 16 MiB | 2.38 ms | 1.16 ms | 1.11 ms |
+//! | 64 MiB | 7.56 ms | 1.22 ms | 1.23 ms |
+//! | 256 MiB | 23.0 ms | 1.29 ms | 1.24 ms |
+//!
+//! std without a hook costs the same as this, but could only give the
+//! parent-death signal through an extra exec (`setpriv --pdeathsig`) and
+//! the namespace by spawning from a thread that entered it; this keeps
+//! both in one exec. The raw calls are libc's, not rustix's: between clone
+//! and exec only system calls may run, and the `unsafe` stays either way,
+//! since no safe wrapper exposes `clone(CLONE_VM)`.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,7 +52,7 @@ pub struct Request<'a> {
     /// Standard input; `None` is `/dev/null`.
     pub stdin: Option<File>,
     /// The network namespace to run in, instead of the calling thread's.
-    pub netns: Option<RawFd>,
+    pub netns: Option<BorrowedFd<'a>>,
 }
 
 /// A started program: its pid, a pidfd to wait on, and the read ends of
@@ -114,7 +130,7 @@ pub fn spawn(request: Request<'_>) -> io::Result<Spawned> {
             stdout_write.as_raw_fd(),
             stderr_write.as_raw_fd(),
         ],
-        netns: request.netns.unwrap_or(-1),
+        netns: request.netns.map_or(-1, |fd| fd.as_raw_fd()),
         error_pipe: error_write.as_raw_fd(),
         // SAFETY: getpid has no preconditions.
         parent: unsafe { libc::getpid() },
@@ -208,6 +224,11 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         }
         if libc::getppid() != plan.parent {
             libc::_exit(127);
+        }
+        // A group of its own: whatever the program starts (a shell's
+        // background job, a forked helper) is killed with it.
+        if libc::setpgid(0, 0) != 0 {
+            fail(plan);
         }
         if plan.netns >= 0 && libc::setns(plan.netns, libc::CLONE_NEWNET) != 0 {
             fail(plan);
@@ -305,15 +326,33 @@ fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// The raw wait status of `pid` if it has exited, without blocking.
-pub fn try_wait(pid: libc::pid_t) -> io::Result<Option<libc::c_int>> {
-    let mut status = 0;
-    // SAFETY: waitpid on our own child with a valid status pointer.
-    match unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } {
-        0 => Ok(None),
-        r if r == pid => Ok(Some(status)),
-        _ => Err(io::Error::last_os_error()),
+/// Whether `pid` has exited, without reaping it: until [`reap`], neither
+/// its pid nor the process group it leads can be reused, so the group can
+/// still be killed safely.
+pub fn has_exited(pid: libc::pid_t) -> io::Result<bool> {
+    // SAFETY: an all-zero siginfo_t is a valid buffer for waitid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid on our own child with a valid siginfo pointer.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
     }
+    // SAFETY: waitid filled in si_pid (0 when nothing has exited yet).
+    Ok(unsafe { info.si_pid() } != 0)
+}
+
+/// Sends SIGKILL to every process in the group `pid` leads (the program,
+/// if it still runs, and whatever it started). Only for an unreaped child.
+pub fn kill_group(pid: libc::pid_t) {
+    // SAFETY: the group is our unreaped child's, so its id is not reused.
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
 }
 
 /// Blocks until `pid` has exited and returns its raw wait status.
@@ -358,6 +397,52 @@ mod tests {
             stdin: None,
             netns: None,
         })
+    }
+
+    /// The pids of live processes whose command line holds `marker`.
+    fn processes_with(marker: &str) -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+                let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+                let zombie = stat.rsplit(')').next()?.trim_start().starts_with('Z');
+                (!zombie && String::from_utf8_lossy(&cmdline).contains(marker))
+                    .then(|| e.file_name().to_string_lossy().into_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_child_leads_a_group_that_is_killed_with_it() {
+        let marker = "31.4159";
+        let spawned = start(
+            &["sh", "-c", &format!("sleep {marker} & sleep {marker}")],
+            None,
+        )
+        .expect("spawns");
+        // SAFETY: getpgid on our own child.
+        assert_eq!(unsafe { libc::getpgid(spawned.pid) }, spawned.pid);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while processes_with(marker).len() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sleeps never started"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        kill_group(spawned.pid);
+        reap(spawned.pid);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !processes_with(marker).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "left behind: {:?}",
+                processes_with(marker)
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     fn run(words: &[&str], cwd: Option<&Path>) -> (i32, String) {
@@ -427,6 +512,7 @@ mod tests {
         let spawned = start(&["sh", "-c", "exit 0"], None).unwrap();
         let pidfd = spawned.pidfd.as_ref().expect("kernel has pidfds");
         assert!(wait_readable(pidfd, Duration::from_secs(5)));
-        assert!(try_wait(spawned.pid).unwrap().is_some());
+        assert!(has_exited(spawned.pid).unwrap());
+        reap(spawned.pid);
     }
 }

@@ -115,7 +115,7 @@ pub fn run_pairing(
         _ => scenario.host.as_str(),
     };
     let client_netns = match network {
-        CellNetwork::Veth(cell) => Some(std::os::fd::AsRawFd::as_raw_fd(&cell.client_netns)),
+        CellNetwork::Veth(cell) => Some(std::os::fd::AsFd::as_fd(&cell.client_netns)),
         _ => None,
     };
     // In a namespace of its own a cell has the loopback to itself, so it
