@@ -416,7 +416,8 @@ mod tests {
 
     #[test]
     fn the_child_leads_a_group_that_is_killed_with_it() {
-        let marker = "31.4159";
+        // Unique to this run, so no other test's sleep is counted.
+        let marker = &format!("31.{}", std::process::id());
         let spawned = start(
             &["sh", "-c", &format!("sleep {marker} & sleep {marker}")],
             None,
