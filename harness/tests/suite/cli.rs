@@ -80,22 +80,70 @@ fn policy_table_lists_every_policy() {
     }
 }
 
-/// Runs the harness as `nobody` with every capability dropped, or returns
-/// `None` when this test process cannot (it needs root and setpriv).
-fn run_as_nobody(args: &[&str]) -> Option<(Output, tempfile::TempDir)> {
-    let is_root = unsafe { libc::geteuid() } == 0;
-    let setpriv = std::path::Path::new("/usr/bin/setpriv");
-    if !is_root || !setpriv.exists() {
-        eprintln!("skipping: needs root and setpriv to drop privileges");
-        return None;
+/// What an unprivileged user needs to run the suite, copied into a fresh
+/// directory that user can read: the three binaries, the Python scripts,
+/// the manifest, scenarios and baseline. The checkout itself may sit under
+/// a directory only its owner can enter (root's home is mode 700, and so is
+/// every `mktemp -d`), and its permissions are never touched.
+fn stage_for_nobody() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let stage = tempfile::Builder::new()
+        .prefix("harness-nobody-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let open = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let root = workspace_root();
+    let bin = crate::util::bin_dir();
+    for dir in ["bin", "python", "tests", "tests/scenarios", "artifacts"] {
+        std::fs::create_dir_all(stage.path().join(dir)).unwrap();
+        open(&stage.path().join(dir), 0o755);
     }
-    let _ = crate::util::bin_dir();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
+    open(stage.path(), 0o755);
+    open(&stage.path().join("artifacts"), 0o777);
+    let mut copy = |from: std::path::PathBuf, to: &str, mode: u32| {
+        let to = stage.path().join(to);
+        std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        open(&to, mode);
+    };
+    copy(env!("CARGO_BIN_EXE_harness").into(), "bin/harness", 0o755);
+    copy(bin.join("server"), "bin/server", 0o755);
+    copy(bin.join("client"), "bin/client", 0o755);
+    for script in ["server.py", "client.py"] {
+        copy(
+            root.join("python").join(script),
+            &format!("python/{script}"),
+            0o644,
+        );
+    }
+    for file in ["implementations.toml", "baseline.toml"] {
+        copy(
+            root.join("tests").join(file),
+            &format!("tests/{file}"),
+            0o644,
+        );
+    }
+    for entry in std::fs::read_dir(root.join("tests/scenarios")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        copy(path, &format!("tests/scenarios/{name}"), 0o644);
+    }
+    stage
+}
+
+/// Runs the harness as `nobody` with every capability dropped, from a
+/// staged copy of what it needs (see [`stage_for_nobody`]). Its tests are
+/// ignored without root and setpriv (build.rs), and fail under CI.
+fn run_as_nobody(args: &[&str]) -> (Output, tempfile::TempDir) {
+    let setpriv = "setpriv";
+    crate::util::require_program(setpriv);
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "dropping privileges needs root"
+    );
+    let stage = stage_for_nobody();
     let out = Command::new(setpriv)
         .args([
             "--reuid=65534",
@@ -104,23 +152,23 @@ fn run_as_nobody(args: &[&str]) -> Option<(Output, tempfile::TempDir)> {
             "--inh-caps=-all",
             "--bounding-set=-all",
         ])
-        .arg(env!("CARGO_BIN_EXE_harness"))
+        .arg(stage.path().join("bin/harness"))
         .args(args)
         .arg("--artifacts")
-        .arg(dir.path().join("artifacts"))
-        .current_dir(workspace_root())
+        .arg(stage.path().join("artifacts/run"))
+        .current_dir(stage.path())
         .output()
         .expect("setpriv runs");
-    Some((out, dir))
+    (out, stage)
 }
 
 /// Without CAP_NET_RAW on the host's loopback the harness stops with exit 2
 /// and the remedy.
 #[test]
+#[cfg_attr(missing_root, ignore = "needs root to run the harness as nobody")]
+#[cfg_attr(missing_setpriv, ignore = "needs setpriv (util-linux)")]
 fn without_capture_privilege_exit_2_with_the_remedy() {
-    let Some((out, _dir)) = run_as_nobody(&["run", "--isolation", "ports"]) else {
-        return;
-    };
+    let (out, _stage) = run_as_nobody(&["run", "--isolation", "ports"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
     assert!(
@@ -132,8 +180,10 @@ fn without_capture_privilege_exit_2_with_the_remedy() {
 /// Unprivileged, the harness makes its own user namespace and captures on
 /// per-cell network namespaces inside it: no root needed.
 #[test]
+#[cfg_attr(missing_root, ignore = "needs root to run the harness as nobody")]
+#[cfg_attr(missing_setpriv, ignore = "needs setpriv (util-linux)")]
 fn unprivileged_runs_in_a_user_namespace() {
-    let Some((out, dir)) = run_as_nobody(&[
+    let (out, dir) = run_as_nobody(&[
         "run",
         "--scenario",
         "hello",
@@ -141,9 +191,7 @@ fn unprivileged_runs_in_a_user_namespace() {
         "python",
         "--client",
         "rust",
-    ]) else {
-        return;
-    };
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -159,7 +207,7 @@ fn unprivileged_runs_in_a_user_namespace() {
     );
     assert!(dir
         .path()
-        .join("artifacts/hello/python__rust/capture.pcap")
+        .join("artifacts/run/hello/python__rust/capture.pcap")
         .is_file());
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{bin_dir, capture_or_skip, manifest_with, workspace_root};
+use crate::util::{bin_dir, manifest_with, require_capture, workspace_root};
 
 /// A manifest with the reference plus the fault peers, each carrying
 /// `marker` in its command line so the process table can be searched.
@@ -27,6 +27,20 @@ ready = '^I am listening on port \d+$'
 "#
         ));
     }
+    // The tutorial's programs, unchanged, but carrying the marker: Python
+    // keeps any `-X` option for the program and ignores it.
+    text.push_str(&format!(
+        r#"
+[[implementation]]
+name = "marked-python"
+language = "Python"
+roles = ["server", "client"]
+server = ["python3", "-X", "marker={marker}", "{{root}}/python/server.py", "--host", "{{host}}", "--port", "{{port}}"]
+client = ["python3", "-X", "marker={marker}", "{{root}}/python/client.py", "--host", "{{host}}", "--port", "{{port}}", "--message-file", "{{message_file}}"]
+ready = '^I am listening on port \d+$'
+stdout = "transcript"
+"#
+    ));
     text.push_str(&format!(
         r#"
 [[implementation]]
@@ -163,10 +177,12 @@ fn run_fault(name: &str, server: &str, client: &str) -> (Value, tempfile::TempDi
 }
 
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn a_server_that_never_gets_ready_times_out_with_the_reason() {
-    if !capture_or_skip() {
-        return;
-    }
+    require_capture();
     let (c, _dir) = run_fault("never-ready", "server-never-ready", "python");
     assert!(
         c["reason"]
@@ -179,10 +195,12 @@ fn a_server_that_never_gets_ready_times_out_with_the_reason() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn a_server_that_exits_early_is_reported_with_its_exit_code() {
-    if !capture_or_skip() {
-        return;
-    }
+    require_capture();
     let (c, dir) = run_fault("exit-early", "server-exit-early", "python");
     assert!(
         c["reason"]
@@ -202,10 +220,12 @@ fn a_server_that_exits_early_is_reported_with_its_exit_code() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn a_server_that_crashes_mid_stream_fails_the_checks() {
-    if !capture_or_skip() {
-        return;
-    }
+    require_capture();
     let (c, _dir) = run_fault("crash", "server-crash", "python");
     assert_eq!(c["server_exit"], "killed by signal 6", "{c:#}");
     let failed: Vec<&str> = c["checks"]
@@ -219,10 +239,12 @@ fn a_server_that_crashes_mid_stream_fails_the_checks() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn a_client_that_hangs_is_killed_after_the_exit_timeout() {
-    if !capture_or_skip() {
-        return;
-    }
+    require_capture();
     let (c, _dir) = run_fault("hang", "python", "client-hang");
     assert!(
         c["reason"]
@@ -265,10 +287,12 @@ fn start_blocked_harness(marker: &str, dir: &Path, server: &str, client: &str) -
 }
 
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn a_child_killed_with_sigkill_is_reported() {
-    if !capture_or_skip() {
-        return;
-    }
+    require_capture();
     let dir = tempfile::tempdir().unwrap();
     let marker = marker("kill9");
     let harness = start_blocked_harness(&marker, dir.path(), "server-stall", "python");
@@ -296,10 +320,12 @@ fn a_child_killed_with_sigkill_is_reported() {
 /// SIGKILL cannot be handled, so nothing in the harness can clean up: the
 /// kernel must take its children down (the parent-death signal).
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn sigkill_to_the_harness_takes_its_children_with_it() {
-    if !capture_or_skip() {
-        return;
-    }
+    require_capture();
     let dir = tempfile::tempdir().unwrap();
     let marker = marker("harness-kill9");
     let mut harness = start_blocked_harness(&marker, dir.path(), "python", "client-hang");
@@ -372,33 +398,40 @@ fn signal_to_harness(signal: i32) {
 }
 
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn sigint_stops_the_harness_cleanly() {
-    if capture_or_skip() {
-        signal_to_harness(libc::SIGINT);
-    }
+    require_capture();
+    signal_to_harness(libc::SIGINT);
 }
 
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn sigterm_stops_the_harness_cleanly() {
-    if capture_or_skip() {
-        signal_to_harness(libc::SIGTERM);
-    }
+    require_capture();
+    signal_to_harness(libc::SIGTERM);
 }
 
 /// Artifacts on a disk that fills up: one clear error, no panic, no
 /// process left behind.
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
+#[cfg_attr(missing_root, ignore = "needs root to mount a small tmpfs")]
 fn a_full_disk_for_the_artifacts_is_reported() {
-    if !capture_or_skip() {
-        return;
-    }
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: mounting a small tmpfs needs root");
-        return;
-    }
+    require_capture();
     let dir = tempfile::tempdir().unwrap();
     let mount = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8k", "tmpfs"])
+        // Room for the message (1 MiB) but not for the captures: the
+        // programs run, and saving what they did fills the disk.
+        .args(["-t", "tmpfs", "-o", "size=1200k", "tmpfs"])
         .arg(dir.path())
         .status()
         .expect("mount runs");
@@ -413,6 +446,14 @@ fn a_full_disk_for_the_artifacts_is_reported() {
     let marker = marker("full");
     let manifest_dir = tempfile::tempdir().unwrap();
     let manifest = fault_manifest(manifest_dir.path(), &marker);
+    // The marked programs as the reference: theirs is then the only cell,
+    // and nothing else can take the disk's room first.
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replacen("reference = \"python\"", "reference = \"marked-python\"", 1),
+    )
+    .unwrap();
     let out = harness_command(
         &[
             "run",
@@ -421,9 +462,9 @@ fn a_full_disk_for_the_artifacts_is_reported() {
             "--scenario",
             "large",
             "--server",
-            "python",
+            "marked-python",
             "--client",
-            "python",
+            "marked-python",
         ],
         dir.path(),
     )
@@ -440,6 +481,14 @@ fn a_full_disk_for_the_artifacts_is_reported() {
     assert!(
         stderr.contains("No space left on device") || stdout.contains("No space left on device"),
         "stdout: {stdout}\nstderr: {stderr}"
+    );
+    // The marked programs did run (so the process table check below can
+    // fail), and none of them is left.
+    let summary = summary(&out);
+    let marked = cell(&summary, "marked-python", "marked-python");
+    assert!(
+        marked["server_exit"].is_string() && marked["client_exit"].is_string(),
+        "the marked programs never ran: {marked:#}"
     );
     assert_eq!(processes_with(&marker), Vec::<u32>::new());
 }

@@ -7,14 +7,28 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{capture_or_skip, harness_json, manifest_with, small_run};
+use crate::util::{
+    cross_check_with_tshark, harness_json, manifest_with, require_capture, require_program,
+    small_run,
+};
 
 /// `cargo test -p harness` runs the whole suite: every scenario against
 /// every available implementation, compared with the checked-in baseline.
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
+#[cfg_attr(missing_tshark, ignore = "needs tshark: make deps installs it")]
+#[cfg_attr(
+    missing_nc,
+    ignore = "needs nc (netcat-openbsd): make deps installs it"
+)]
+#[cfg_attr(missing_socat, ignore = "needs socat: make deps installs it")]
 fn whole_suite_matches_the_baseline_and_tshark_agrees() {
-    if !capture_or_skip() {
-        return;
+    require_capture();
+    for program in ["tshark", "nc", "socat"] {
+        require_program(program);
     }
     let artifacts = tempfile::tempdir().expect("temp dir");
     let (code, summary) = harness_json(&["run"], artifacts.path());
@@ -51,119 +65,30 @@ fn whole_suite_matches_the_baseline_and_tshark_agrees() {
     }
     assert!(artifacts.path().join("summary.json").is_file());
 
-    let tshark_present = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !tshark_present {
-        assert!(
-            std::env::var("HARNESS_REQUIRE_CAPTURE").is_err(),
-            "tshark is required in CI (.ci/deps installs it)"
-        );
-        eprintln!(
-            "skipping the tshark cross-check: tshark is not installed (make deps installs it)"
-        );
-        return;
-    }
+    // Every implementation of the manifest took part: a peer that is not
+    // installed would make its cells UNAVAILABLE and this test hollow.
+    assert_eq!(summary["counts"]["unavailable"], 0, "{}", summary["counts"]);
     // Every capture of the scenarios that cover IPv4, IPv6, RST/ACK and
-    // hundreds of segments; the others are the same shapes again.
-    let mut checked = 0;
-    for cell in cells {
-        let scenario = cell["scenario"].as_str().unwrap();
-        let interesting = matches!(scenario, "hello" | "refused" | "ipv6")
-            || (scenario == "large" && cell["server"] == cell["client"]);
-        if let (true, Some(file)) = (interesting, cell["capture_file"].as_str()) {
-            cross_check_with_tshark(&artifacts.path().join(file));
-            checked += 1;
-        }
+    // hundreds of segments, every pairing; the others are the same shapes
+    // again.
+    let interesting: Vec<&serde_json::Value> = cells
+        .iter()
+        .filter(|c| {
+            matches!(
+                c["scenario"].as_str(),
+                Some("hello" | "refused" | "ipv6" | "large")
+            ) && c["verdict"] != "UNSUPPORTED"
+        })
+        .collect();
+    for cell in &interesting {
+        let file = cell["capture_file"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no capture: {}", show(cell)));
+        cross_check_with_tshark(&artifacts.path().join(file));
     }
-    assert!(checked >= 16, "only {checked} captures cross-checked");
-}
-
-/// tshark's reading of every frame must agree with the harness's.
-fn cross_check_with_tshark(file: &Path) {
-    let fields = [
-        "frame.number",
-        "tcp.flags",
-        "tcp.seq",
-        "tcp.ack",
-        "tcp.window_size_value",
-        "tcp.len",
-        "tcp.options",
-        "_ws.malformed",
-    ];
-    let mut cmd = Command::new("tshark");
-    cmd.args(["-r"]).arg(file).args([
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-o",
-        "tcp.relative_sequence_numbers:TRUE",
-    ]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("tshark runs");
-    assert!(
-        out.status.success(),
-        "tshark failed on {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-
-    let (link, frames) = harness::capture::read_file(file).expect("harness reads its own capture");
-    let (segments, errors) = wire::dissect::dissect_all(link, &frames);
-    assert!(errors.is_empty(), "{errors:?}");
-    let connections = wire::conversation::build(&segments);
-    let mut placed: Vec<_> = connections.iter().flat_map(|c| c.segments.iter()).collect();
-    placed.sort_by_key(|p| p.segment.frame);
-
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(
-        lines.len(),
-        placed.len(),
-        "{}: tshark saw {} frames, the harness {}",
-        file.display(),
-        lines.len(),
-        placed.len()
-    );
-    for (line, p) in lines.iter().zip(placed) {
-        let cols: Vec<&str> = line.split('|').collect();
-        let s = &p.segment;
-        let flags = u16::from_str_radix(cols[1].trim_start_matches("0x"), 16).expect("flags hex");
-        let ours = u16::from(s.flags.fin)
-            | u16::from(s.flags.syn) << 1
-            | u16::from(s.flags.rst) << 2
-            | u16::from(s.flags.psh) << 3
-            | u16::from(s.flags.ack) << 4
-            | u16::from(s.flags.urg) << 5
-            | u16::from(s.flags.ece) << 6
-            | u16::from(s.flags.cwr) << 7;
-        let options_hex: String = wire::tcp_options::emit(&s.options.to_vec())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let theirs_options = cols[6].replace(':', "");
-        let what = format!("{} frame {}", file.display(), s.frame);
-        assert_eq!(cols[0], s.frame.to_string(), "{what}");
-        assert_eq!(flags & 0xff, ours, "{what}: flags");
-        assert_eq!(cols[2], p.rel_seq.to_string(), "{what}: seq");
-        assert_eq!(
-            cols[3],
-            if s.flags.ack {
-                p.rel_ack.to_string()
-            } else {
-                "0".into()
-            },
-            "{what}: ack"
-        );
-        assert_eq!(cols[4], s.window.to_string(), "{what}: window");
-        assert_eq!(cols[5], s.payload_len.to_string(), "{what}: len");
-        assert_eq!(theirs_options, options_hex, "{what}: options");
-        assert_eq!(cols[7], "", "{what}: tshark reports a malformed packet");
-    }
+    // 4 servers × 4 clients in hello and large, 4 clients in refused, and
+    // socat and nc (IPv6-capable) in ipv6: nothing may go missing silently.
+    assert_eq!(interesting.len(), 16 + 16 + 4 + 4, "cells cross-checked");
 }
 
 /// A manifest with the default implementations plus the deviant clients,
@@ -224,10 +149,12 @@ fn failed_check<'a>(cell: &'a Value, name: &str) -> Option<&'a str> {
 }
 
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn negative_controls_are_caught_and_named() {
-    if !capture_or_skip() {
-        return;
-    }
+    require_capture();
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest = deviant_manifest(dir.path());
     let artifacts = dir.path().join("artifacts");
@@ -308,10 +235,12 @@ fn negative_controls_are_caught_and_named() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn refused_scenario_catches_a_retry_and_a_false_success() {
-    if !capture_or_skip() {
-        return;
-    }
+    require_capture();
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest = deviant_manifest(dir.path());
     let (code, summary) = harness_json(
@@ -352,10 +281,12 @@ fn refused_scenario_catches_a_retry_and_a_false_success() {
 /// A baseline that expects something else: the run fails and names the cell,
 /// whichever way the verdict moved.
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn a_change_from_the_baseline_fails_the_run_and_names_the_cell() {
-    if !capture_or_skip() {
-        return;
-    }
+    require_capture();
     let dir = tempfile::tempdir().expect("temp dir");
     let baseline = dir.path().join("baseline.toml");
     std::fs::write(
@@ -412,10 +343,12 @@ fn a_change_from_the_baseline_fails_the_run_and_names_the_cell() {
 /// Not installed and not declared are not failures: the cells say so, and
 /// the run still conforms.
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn unavailable_and_unsupported_cells_are_graded_not_failed() {
-    if !capture_or_skip() {
-        return;
-    }
+    require_capture();
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest = manifest_with(
         dir.path(),
@@ -481,10 +414,12 @@ requires = ["no-such-program-here"]
 /// A scenario's policy override takes a field out of the comparison, and
 /// only that field.
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn a_scenario_policy_override_ignores_exactly_its_fields() {
-    if !capture_or_skip() {
-        return;
-    }
+    require_capture();
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest = deviant_manifest(dir.path());
     let scenarios = dir.path().join("scenarios");
@@ -518,16 +453,14 @@ fn a_scenario_policy_override_ignores_exactly_its_fields() {
 /// Each isolation mode runs the same cells to the same verdicts, says which
 /// mode it used, and (with namespaces) gives every cell the tutorial's port.
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
+#[cfg_attr(missing_root, ignore = "needs root for --isolation netns")]
 fn every_isolation_mode_gives_the_same_verdicts() {
-    if !capture_or_skip() {
-        return;
-    }
-    let root = unsafe { libc::geteuid() } == 0;
+    require_capture();
     for mode in ["netns", "userns", "ports"] {
-        if mode == "netns" && !root {
-            eprintln!("skipping --isolation netns: needs root");
-            continue;
-        }
         let dir = tempfile::tempdir().expect("temp dir");
         let (code, summary) = harness_json(
             &[
@@ -562,10 +495,14 @@ fn every_isolation_mode_gives_the_same_verdicts() {
 /// The annotated pcapng of a cell and the merged one of a scenario carry
 /// their comments and interface names, as tshark reads them.
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
+#[cfg_attr(missing_tshark, ignore = "needs tshark: make deps installs it")]
 fn annotated_captures_read_back_in_tshark() {
-    if !capture_or_skip() {
-        return;
-    }
+    require_capture();
+    require_program("tshark");
     let dir = tempfile::tempdir().expect("temp dir");
     let (code, summary) = small_run(dir.path());
     assert_eq!(code, 0, "{}", summary["counts"]);
@@ -639,17 +576,17 @@ fn annotated_captures_read_back_in_tshark() {
 /// the file (no network: everything is inline), lays out the matrices and
 /// the reference ladders, and a screenshot is taken.
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
+#[cfg_attr(missing_chromium, ignore = "needs chromium: make deps installs it")]
 fn html_report_renders_in_headless_chromium() {
-    if !capture_or_skip() {
-        return;
-    }
-    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+    require_capture();
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find(|b| harness::suite::manifest::on_path(b))
-    else {
-        eprintln!("skipping: chromium is not installed (make deps installs it)");
-        return;
-    };
+        .expect("this test needs chromium on PATH; make deps installs it");
     let dir = tempfile::tempdir().expect("temp dir");
     let (code, _) = small_run(dir.path());
     assert_eq!(code, 0);
@@ -700,10 +637,12 @@ fn html_report_renders_in_headless_chromium() {
 /// `--repeat` catches a client whose behaviour changes from run to run, and
 /// names the runs that disagree.
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn repeat_reports_a_flaky_cell_with_its_runs() {
-    if !capture_or_skip() {
-        return;
-    }
+    require_capture();
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("flip.state");
     let manifest = manifest_with(
@@ -760,10 +699,12 @@ client = ["python3", "{{root}}/harness/tests/fixtures/deviant_client.py", "--mod
 /// Headers-only captures: the wire gives the lengths, the server's output
 /// the bytes, and a wrong byte is still caught.
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn headers_only_snaplen_still_checks_delivery() {
-    if !capture_or_skip() {
-        return;
-    }
+    require_capture();
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest = deviant_manifest(dir.path());
     let (code, summary) = harness_json(
@@ -810,10 +751,12 @@ fn headers_only_snaplen_still_checks_delivery() {
 /// Two hosts joined by a veth pair with MTU 1500: the same checks and
 /// verdicts as on loopback, with an Ethernet MSS on the wire.
 #[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
 fn veth_topology_holds_the_same_checks() {
-    if !capture_or_skip() {
-        return;
-    }
+    require_capture();
     let dir = tempfile::tempdir().expect("temp dir");
     let (code, summary) = harness_json(
         &[

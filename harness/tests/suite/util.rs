@@ -185,21 +185,32 @@ macro_rules! assert_same {
     }};
 }
 
-/// Whether a live capture can be opened. Without the privilege the capture
-/// tests skip with the remedy printed, unless HARNESS_REQUIRE_CAPTURE=1
-/// (as in CI), where they fail instead.
-pub fn capture_or_skip() -> bool {
+/// Whether this is a CI run (`CI=true`, or `HARNESS_REQUIRE_CAPTURE=1` as
+/// `.ci/run` sets): nothing may be skipped or rewritten there.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+        || std::env::var("HARNESS_REQUIRE_CAPTURE").is_ok_and(|v| v == "1")
+}
+
+/// Opens a live capture, or fails the test with the reason. Tests that
+/// call it carry `#[cfg_attr(missing_capture, ignore = ...)]`, so on a
+/// machine without the privilege they are reported ignored (build.rs
+/// decides), and this runs only where capture should work: there a failure
+/// is a real one, never a silent pass.
+pub fn require_capture() {
     let config = harness::capture::CaptureConfig::default();
-    match harness::capture::LiveCapture::start(&config, "tcp port 9") {
-        Ok(_) => true,
-        Err(e) => {
-            if std::env::var("HARNESS_REQUIRE_CAPTURE").is_ok_and(|v| v == "1") {
-                panic!("HARNESS_REQUIRE_CAPTURE=1 but no capture: {e}");
-            }
-            eprintln!("skipping: {e}");
-            false
-        }
+    if let Err(e) = harness::capture::LiveCapture::start(&config, "tcp port 9") {
+        panic!("this test needs a live capture: {e}");
     }
+}
+
+/// A program on PATH, or the test fails naming it. For tests ignored by
+/// build.rs where the program is missing (`cfg(missing_NAME)`).
+pub fn require_program(program: &str) {
+    assert!(
+        harness::suite::manifest::on_path(program),
+        "this test needs {program} on PATH; make deps installs it"
+    );
 }
 
 /// Runs the harness binary with `--json --artifacts DIR`; returns its exit
@@ -252,4 +263,90 @@ pub fn small_run(artifacts: &Path) -> (i32, serde_json::Value) {
         ],
         artifacts,
     )
+}
+
+/// tshark's reading of every frame must agree with the harness's.
+pub fn cross_check_with_tshark(file: &Path) {
+    let fields = [
+        "frame.number",
+        "tcp.flags",
+        "tcp.seq",
+        "tcp.ack",
+        "tcp.window_size_value",
+        "tcp.len",
+        "tcp.options",
+        "_ws.malformed",
+    ];
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-r"]).arg(file).args([
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-o",
+        "tcp.relative_sequence_numbers:TRUE",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("tshark runs");
+    assert!(
+        out.status.success(),
+        "tshark failed on {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+
+    let (link, frames) = harness::capture::read_file(file).expect("harness reads its own capture");
+    let (segments, errors) = wire::dissect::dissect_all(link, &frames);
+    assert!(errors.is_empty(), "{errors:?}");
+    let connections = wire::conversation::build(&segments);
+    let mut placed: Vec<_> = connections.iter().flat_map(|c| c.segments.iter()).collect();
+    placed.sort_by_key(|p| p.segment.frame);
+
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        placed.len(),
+        "{}: tshark saw {} frames, the harness {}",
+        file.display(),
+        lines.len(),
+        placed.len()
+    );
+    for (line, p) in lines.iter().zip(placed) {
+        let cols: Vec<&str> = line.split('|').collect();
+        let s = &p.segment;
+        let flags = u16::from_str_radix(cols[1].trim_start_matches("0x"), 16).expect("flags hex");
+        let ours = u16::from(s.flags.fin)
+            | u16::from(s.flags.syn) << 1
+            | u16::from(s.flags.rst) << 2
+            | u16::from(s.flags.psh) << 3
+            | u16::from(s.flags.ack) << 4
+            | u16::from(s.flags.urg) << 5
+            | u16::from(s.flags.ece) << 6
+            | u16::from(s.flags.cwr) << 7;
+        let options_hex: String = wire::tcp_options::emit(&s.options.to_vec())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let theirs_options = cols[6].replace(':', "");
+        let what = format!("{} frame {}", file.display(), s.frame);
+        assert_eq!(cols[0], s.frame.to_string(), "{what}");
+        assert_eq!(flags & 0xff, ours, "{what}: flags");
+        assert_eq!(cols[2], p.rel_seq.to_string(), "{what}: seq");
+        assert_eq!(
+            cols[3],
+            if s.flags.ack {
+                p.rel_ack.to_string()
+            } else {
+                "0".into()
+            },
+            "{what}: ack"
+        );
+        assert_eq!(cols[4], s.window.to_string(), "{what}: window");
+        assert_eq!(cols[5], s.payload_len.to_string(), "{what}: len");
+        assert_eq!(theirs_options, options_hex, "{what}: options");
+        assert_eq!(cols[7], "", "{what}: tshark reports a malformed packet");
+    }
 }

@@ -1,0 +1,89 @@
+//! Probes what the integration tests need from this machine, so that a
+//! test whose requirement is missing is compiled with `#[ignore = "why"]`:
+//! `cargo test` then reports it *ignored*, with the reason and the remedy,
+//! never passed. This is how cargo's own testsuite marks tests
+//! (`#[cargo_test(requires = "...")]`), done with `cfg_attr`.
+//!
+//! Under CI (`CI=true`, or `HARNESS_REQUIRE_CAPTURE=1`) nothing is ignored:
+//! a missing tool or privilege fails the tests that need it, so a CI machine
+//! that lacks one cannot go green.
+//!
+//! Each probe becomes `cfg(missing_NAME)` when the requirement is absent.
+
+use std::path::Path;
+
+/// Requirements by name, each with how to tell it is met.
+const PROBES: &[(&str, fn() -> bool)] = &[
+    ("capture", can_capture),
+    ("root", is_root),
+    ("setpriv", || on_path("setpriv")),
+    ("tshark", || on_path("tshark")),
+    ("chromium", || {
+        ["chromium", "chromium-browser", "google-chrome"]
+            .iter()
+            .any(|b| on_path(b))
+    }),
+    ("nc", || on_path("nc")),
+    ("socat", || on_path("socat")),
+];
+
+fn main() {
+    for (name, _) in PROBES {
+        println!("cargo::rustc-check-cfg=cfg(missing_{name})");
+    }
+    for var in ["CI", "HARNESS_REQUIRE_CAPTURE", "PATH"] {
+        println!("cargo::rerun-if-env-changed={var}");
+    }
+    // Installing a tool changes these directories: probe again then.
+    for dir in ["/usr/bin", "/usr/local/bin"] {
+        if Path::new(dir).is_dir() {
+            println!("cargo::rerun-if-changed={dir}");
+        }
+    }
+    println!("cargo::rerun-if-changed=build.rs");
+    let required = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+        || std::env::var("HARNESS_REQUIRE_CAPTURE").is_ok_and(|v| v == "1");
+    if required {
+        return;
+    }
+    for (name, present) in PROBES {
+        if !present() {
+            println!("cargo::rustc-cfg=missing_{name}");
+            println!("cargo::warning=tests that need {name} are ignored on this machine (under CI they would fail)");
+        }
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            std::fs::metadata(dir.join(program)).is_ok_and(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            })
+        })
+    })
+}
+
+/// A field of /proc/self/status, e.g. "Uid" or "CapEff".
+fn status_field(name: &str) -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
+
+fn is_root() -> bool {
+    status_field("Uid")
+        .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
+        .unwrap_or(false)
+}
+
+/// Opening a live capture needs CAP_NET_RAW (root has it).
+fn can_capture() -> bool {
+    const CAP_NET_RAW: u32 = 13;
+    status_field("CapEff")
+        .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_NET_RAW) != 0)
+}
