@@ -12,8 +12,11 @@
 
 use std::path::Path;
 
-/// Requirements by name, each with how to tell it is met.
-const PROBES: &[(&str, fn() -> bool)] = &[
+/// How to tell that a requirement is met.
+type Probe = fn() -> bool;
+
+/// Requirements by name, each with its probe.
+const PROBES: &[(&str, Probe)] = &[
     ("capture", can_capture),
     ("root", is_root),
     ("setpriv", || on_path("setpriv")),

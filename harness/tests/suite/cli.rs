@@ -102,7 +102,7 @@ fn stage_for_nobody() -> tempfile::TempDir {
     }
     open(stage.path(), 0o755);
     open(&stage.path().join("artifacts"), 0o777);
-    let mut copy = |from: std::path::PathBuf, to: &str, mode: u32| {
+    let copy = |from: std::path::PathBuf, to: &str, mode: u32| {
         let to = stage.path().join(to);
         std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
         open(&to, mode);
