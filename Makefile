@@ -3,7 +3,14 @@
 
 CARGO ?= cargo
 
-.PHONY: all deps build run baseline test bench fuzz fmt clean
+# The harness, built if needed and run through cargo, so that it is found
+# wherever cargo puts its target directory (CARGO_TARGET_DIR included).
+HARNESS = $(CARGO) run --quiet -p harness --bin harness --
+
+# The lowest toolchain that builds the locked tree: Cargo.toml's rust-version.
+MSRV = $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+
+.PHONY: all deps build run baseline test msrv bench fuzz fmt clean
 
 all: build
 
@@ -16,18 +23,23 @@ build: deps
 # Every scenario × server × client under a loopback capture: the verdict
 # matrices, the compared fields, the baseline check, and where the captures are.
 run: build
-	target/debug/harness run
+	$(HARNESS) run
 
 # Record this machine's verdicts as the expected ones (tests/baseline.toml),
 # after a deliberate change in wire behaviour; commit the file with it.
 baseline: build
-	target/debug/harness run --update-baseline
+	$(HARNESS) run --update-baseline
 
 test: deps
 	$(CARGO) test --workspace
 
-# The three performance figures (harness overhead, dissection throughput
-# against tshark, capture completeness on 1 GiB) and the criterion
+# Builds every target with the toolchain rust-version names (installed by
+# .ci/deps with MSRV=1), proving the version Cargo.toml claims is enough.
+msrv:
+	@MSRV=$(MSRV) bash .ci/deps
+	$(CARGO) +$(MSRV) check --workspace --all-targets --locked
+
+# The performance figures against fair baselines, and the criterion
 # micro-benchmarks; see bench/run. Targets are checked here, never in tests.
 bench: deps
 	bash bench/run

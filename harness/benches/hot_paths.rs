@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
 use harness::capture;
 use harness::verdict::signature;
 use wire::{conversation, dissect, tcp_options};

@@ -244,7 +244,8 @@ fn dissect_with(
         match sliced.net {
             Some(NetSlice::Ipv4(v4)) => Some((ip_parts(Ip::V4(v4.header()), &tcp), tcp)),
             Some(NetSlice::Ipv6(v6)) => Some((ip_parts(Ip::V6(v6.header()), &tcp), tcp)),
-            None => return Err(err("TCP without an IP header".into())),
+            // ARP carries no TCP; etherparse never pairs the two.
+            Some(NetSlice::Arp(_)) | None => return Err(err("TCP without an IP header".into())),
         }
     };
     let Some(((ip, src_ip, dst_ip, ip_payload_len), tcp)) = headers else {
@@ -410,7 +411,7 @@ fn lax_headers(
     match sliced.net {
         Some(LaxNetSlice::Ipv4(v4)) => Ok(Some((ip_parts(Ip::V4(v4.header()), &tcp), tcp))),
         Some(LaxNetSlice::Ipv6(v6)) => Ok(Some((ip_parts(Ip::V6(v6.header()), &tcp), tcp))),
-        None => Err("TCP without an IP header".into()),
+        Some(LaxNetSlice::Arp(_)) | None => Err("TCP without an IP header".into()),
     }
 }
 

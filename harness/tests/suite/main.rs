@@ -9,3 +9,4 @@ mod faults;
 mod golden;
 mod matrix;
 mod parity;
+mod versions;
