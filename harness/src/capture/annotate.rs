@@ -84,6 +84,28 @@ pub fn comments(connections: &[Connection]) -> BTreeMap<usize, String> {
         .collect()
 }
 
+/// One pcapng interface of `frames`, each carrying its comment: the
+/// per-cell annotated capture and the scenario's merged one alike.
+pub fn annotated_interface<'a>(
+    name: String,
+    description: String,
+    link: wire::dissect::LinkType,
+    frames: &'a [wire::dissect::Frame],
+    connections: &[Connection],
+) -> wire::savefile::Interface<'a> {
+    let mut comments = comments(connections);
+    wire::savefile::Interface {
+        name,
+        description,
+        link,
+        frames: frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f, comments.remove(&(i + 1))))
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

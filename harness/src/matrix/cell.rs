@@ -483,17 +483,13 @@ impl PendingFinish {
             scenario,
         );
         // The annotated copy, written once the conversation is understood.
-        let comments = annotate::comments(&result.connections);
-        let interface = savefile::Interface {
-            name: "lo".into(),
-            description: format!("loopback of {}", result.id.description()),
+        let interface = annotate::annotated_interface(
+            "lo".into(),
+            format!("loopback of {}", result.id.description()),
             link,
-            frames: frames
-                .iter()
-                .enumerate()
-                .map(|(i, f)| (f, comments.get(&(i + 1)).cloned()))
-                .collect(),
-        };
+            &frames,
+            &result.connections,
+        );
         let section = format!(
             "{} — captured by the tcp-conformance harness",
             result.id.description()

@@ -19,19 +19,13 @@ pub fn write_merged(
     let interfaces: Vec<savefile::Interface<'_>> = results
         .iter()
         .filter_map(|r| {
-            let link = r.link?;
-            let comments = annotate::comments(&r.connections);
-            Some(savefile::Interface {
-                name: r.id.folder_name(),
-                description: r.id.description(),
-                link,
-                frames: r
-                    .frames
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| (f, comments.get(&(i + 1)).cloned()))
-                    .collect(),
-            })
+            Some(annotate::annotated_interface(
+                r.id.folder_name(),
+                r.id.description(),
+                r.link?,
+                &r.frames,
+                &r.connections,
+            ))
         })
         .collect();
     let relative = format!("{scenario}/all-pairings.pcapng");

@@ -198,7 +198,7 @@ fn message(raw: &RawMessage) -> Result<Vec<u8>, String> {
     }
     if let Some(hex) = &raw.hex {
         let digits: Vec<char> = hex.chars().filter(|c| !c.is_whitespace()).collect();
-        if digits.len() % 2 != 0 {
+        if !digits.len().is_multiple_of(2) {
             return Err("`hex` has an odd number of digits".into());
         }
         return digits
