@@ -30,8 +30,12 @@ run: build
 baseline: build
 	$(HARNESS) run --update-baseline
 
+# The tests, then the same project tried in the checkouts a user may make
+# (.ci/checkouts: a mode-700 parent, odd paths, CARGO_TARGET_DIR elsewhere,
+# two runs at once, no root capabilities).
 test: deps
 	$(CARGO) test --workspace
+	bash .ci/checkouts
 
 # Builds every target with the toolchain rust-version names (installed by
 # .ci/deps with MSRV=1), proving the version Cargo.toml claims is enough.

@@ -34,7 +34,8 @@ fn main() {
     for (name, _) in PROBES {
         println!("cargo::rustc-check-cfg=cfg(missing_{name})");
     }
-    for var in ["CI", "HARNESS_REQUIRE_CAPTURE", "PATH"] {
+    // Another user (su, sudo) probes again; so does CI, and a new PATH.
+    for var in ["CI", "HARNESS_REQUIRE_CAPTURE", "PATH", "USER", "SUDO_USER"] {
         println!("cargo::rerun-if-env-changed={var}");
     }
     // Installing a tool changes these directories: probe again then.
@@ -77,16 +78,25 @@ fn status_field(name: &str) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
-fn is_root() -> bool {
-    status_field("Uid")
-        .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
-        .unwrap_or(false)
-}
-
-/// Opening a live capture needs CAP_NET_RAW (root has it).
-fn can_capture() -> bool {
-    const CAP_NET_RAW: u32 = 13;
+/// Whether every capability in `wanted` (by number) is effective. Root is
+/// its capabilities: a uid of 0 without them can do no more than anyone.
+fn has_capabilities(wanted: &[u32]) -> bool {
     status_field("CapEff")
         .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
-        .is_some_and(|caps| caps & (1 << CAP_NET_RAW) != 0)
+        .is_some_and(|caps| wanted.iter().all(|c| caps & (1 << c) != 0))
+}
+
+/// What the root-only tests do: mount a tmpfs and make network namespaces
+/// (CAP_SYS_ADMIN), and become another user (CAP_SETUID, CAP_SETGID).
+fn is_root() -> bool {
+    const CAP_SETGID: u32 = 6;
+    const CAP_SETUID: u32 = 7;
+    const CAP_SYS_ADMIN: u32 = 21;
+    has_capabilities(&[CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN])
+}
+
+/// Opening a live capture needs CAP_NET_RAW.
+fn can_capture() -> bool {
+    const CAP_NET_RAW: u32 = 13;
+    has_capabilities(&[CAP_NET_RAW])
 }

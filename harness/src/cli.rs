@@ -266,7 +266,12 @@ fn workspace_root(bin: &Path) -> Result<PathBuf, Error> {
     let cwd =
         std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
     find_root(&cwd).or_else(|| find_root(bin)).ok_or_else(|| {
-        "cannot find tests/implementations.toml in the current directory or above; run from the workspace, or pass --root DIR and --manifest PATH".into()
+        format!(
+            "cannot find the workspace (tests/implementations.toml) in {} or above, nor above the harness binary in {}; run from the workspace, or pass --root DIR",
+            cwd.display(),
+            bin.display()
+        )
+        .into()
     })
 }
 

@@ -263,3 +263,23 @@ fn unreadable_baseline_names_the_fix() {
         "{e}"
     );
 }
+
+/// Outside any workspace, with the binary outside one too (an installed
+/// harness): one line naming where it looked and the fix, exit 2.
+#[test]
+fn no_workspace_names_where_it_looked_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("harness");
+    std::fs::copy(env!("CARGO_BIN_EXE_harness"), &exe).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = Command::new(&exe)
+        .current_dir(elsewhere.path())
+        .args(["run", "--isolation", "ports"])
+        .output()
+        .expect("harness runs");
+    let stderr = one_line_error(&out);
+    assert!(
+        stderr.contains(&elsewhere.path().display().to_string()) && stderr.contains("--root DIR"),
+        "{stderr}"
+    );
+}
