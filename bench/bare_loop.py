@@ -1,17 +1,31 @@
 #!/usr/bin/env python3
-"""The baseline of benchmark 1: every cell the harness would run, run by a
-plain loop, one after another, with no capture, no namespace and no checks.
+"""The baseline of `make bench`: every cell the harness would run, run by a
+plain loop, with no capture, no namespace, no checks and no artifacts.
 
-It reads the same declarations as the harness (tests/implementations.toml
-and tests/scenarios/*.toml), writes each scenario's message to a file,
-starts the server, waits for its ready line, runs the client, and waits for
-both. It prints the number of cells and the seconds they took.
+It reads the same declarations as the harness (the manifest and the
+scenario files), writes each scenario's message to a file, and for each
+cell starts the server, waits for its ready line, runs the client, and
+waits for both. It is given every advantage: every wait blocks in the
+kernel (no timeout, so no polling), nothing is written but the messages,
+and output is read only as far as the ready line, then drained by a thread.
 
-Usage: bare_loop.py ROOT BIN_DIR
+With --jobs N it runs N cells at a time, as the harness does; cells of a
+scenario with a fixed port take that port's lock, since without namespaces
+only one server can hold it.
+
+It prints one line, `CELLS BAD SECONDS`: the cells run, those whose exit
+codes were not the expected ones (0 for both programs, a non-zero client
+where nobody listens), and the wall time. It exits 1 when any was bad.
+
+Usage: bare_loop.py ROOT BIN_DIR [--manifest PATH] [--scenarios DIR] [--jobs N]
 """
+import argparse
+import concurrent.futures
+import fnmatch
 import glob
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,10 +33,18 @@ import tempfile
 import threading
 import time
 import tomllib
-import shutil
 
-root, bin_dir = sys.argv[1], sys.argv[2]
-with open(os.path.join(root, "tests/implementations.toml"), "rb") as f:
+parser = argparse.ArgumentParser()
+parser.add_argument("root")
+parser.add_argument("bin_dir")
+parser.add_argument("--manifest")
+parser.add_argument("--scenarios")
+parser.add_argument("--jobs", type=int, default=1)
+args = parser.parse_args()
+root, bin_dir = args.root, args.bin_dir
+manifest_path = args.manifest or os.path.join(root, "tests/implementations.toml")
+scenarios_dir = args.scenarios or os.path.join(root, "tests/scenarios")
+with open(manifest_path, "rb") as f:
     manifest = tomllib.load(f)
 impls = manifest["implementation"]
 work = tempfile.mkdtemp(prefix="bare-loop-")
@@ -47,7 +69,6 @@ def available(impl):
 
 def supports(impl, scenario, spec):
     if impl.get("scenarios") is not None:
-        import fnmatch
         if not any(fnmatch.fnmatch(scenario, g) for g in impl["scenarios"]):
             return False
     return all(f in impl.get("features", []) for f in spec.get("requires", []))
@@ -56,7 +77,7 @@ def supports(impl, scenario, spec):
 def expand(template, host, port, message_file):
     v6 = ":" in host
     subs = {
-        "{root}": root, "{bin}": bin_dir, "{manifest_dir}": os.path.join(root, "tests"),
+        "{root}": root, "{bin}": bin_dir, "{manifest_dir}": os.path.dirname(manifest_path),
         "{host_bracketed}": "[%s]" % host if v6 else host, "{host}": host,
         "{ip_version}": "6" if v6 else "4", "{port}": str(port), "{message_file}": message_file,
     }
@@ -80,35 +101,52 @@ def free_port(host):
         return s.getsockname()[1]
 
 
+port_locks = {}
+
+
 def run_cell(server, client, spec, message_file):
+    """Runs one cell; True when both exit codes are the expected ones."""
     host = spec.get("host", "127.0.0.1")
-    port = spec.get("port") or free_port(host)
-    srv = None
-    if server is not None:
-        srv = subprocess.Popen(expand(server["server"], host, port, message_file), cwd=root,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
-        ready = re.compile(server["ready"])
-        stream = srv.stderr if server.get("ready_stream") == "stderr" else srv.stdout
-        while True:
-            line = stream.readline()
-            if not line or ready.search(line.decode(errors="replace").rstrip("\r\n")):
-                break
-        # Keep reading, as the harness does, so a chatty server never blocks.
-        for pipe in (srv.stdout, srv.stderr):
-            threading.Thread(target=drain, args=(pipe,), daemon=True).start()
-    if os.environ.get("BARE_DEBUG"):
-        print(server and server["name"], client["name"], spec.get("description"), file=sys.stderr)
-    stdin = open(message_file, "rb") if client.get("stdin") else subprocess.DEVNULL
-    subprocess.run(expand(client["client"], host, port, message_file), cwd=root, stdin=stdin,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
-    if srv is not None:
-        srv.wait(timeout=30)
+    fixed = spec.get("port")
+    lock = port_locks.setdefault(fixed, threading.Lock()) if fixed else None
+    if lock:
+        lock.acquire()
+    try:
+        port = fixed or free_port(host)
+        srv = None
+        readers = []
+        if server is not None:
+            srv = subprocess.Popen(expand(server["server"], host, port, message_file), cwd=root,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+            ready = re.compile(server["ready"])
+            stream = srv.stderr if server.get("ready_stream") == "stderr" else srv.stdout
+            while True:
+                line = stream.readline()
+                if not line or ready.search(line.decode(errors="replace").rstrip("\r\n")):
+                    break
+            # Keep reading, as the harness does, so a chatty server never blocks.
+            for pipe in (srv.stdout, srv.stderr):
+                t = threading.Thread(target=drain, args=(pipe,), daemon=True)
+                t.start()
+                readers.append(t)
+        stdin = open(message_file, "rb") if client.get("stdin") else subprocess.DEVNULL
+        code = subprocess.run(expand(client["client"], host, port, message_file), cwd=root,
+                              stdin=stdin, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode
+        if srv is None:
+            return code != 0  # nobody listens: the client must fail
+        server_code = srv.wait()
+        for t in readers:
+            t.join()
+        return code == 0 and server_code == 0
+    finally:
+        if lock:
+            lock.release()
 
 
-cells = 0
-started = time.monotonic()
-for path in sorted(glob.glob(os.path.join(root, "tests/scenarios/%s.toml" % os.environ.get("BARE_SCENARIO", "*")))):
+cells = []
+for path in sorted(glob.glob(os.path.join(scenarios_dir, "*.toml"))):
     name = os.path.basename(path)[:-5]
     with open(path, "rb") as f:
         spec = tomllib.load(f)
@@ -121,14 +159,14 @@ for path in sorted(glob.glob(os.path.join(root, "tests/scenarios/%s.toml" % os.e
     for server in servers:
         for client in clients:
             chosen = [client] + ([server] if server else [])
-            if not all(available(i) and supports(i, name, spec) for i in chosen):
-                continue
-            t0 = time.monotonic()
-            run_cell(server, client, spec, message_file)
-            if os.environ.get("BARE_TIMES"):
-                print("%s %s %s %.3f" % (name, server and server["name"] or "none", client["name"],
-                                         time.monotonic() - t0), file=sys.stderr)
-            cells += 1
+            if all(available(i) and supports(i, name, spec) for i in chosen):
+                cells.append((server, client, spec, message_file))
+
+started = time.monotonic()
+with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+    results = list(pool.map(lambda c: run_cell(*c), cells))
 elapsed = time.monotonic() - started
 shutil.rmtree(work)
-print("%d %.3f" % (cells, elapsed))
+bad = results.count(False)
+print("%d %d %.3f" % (len(cells), bad, elapsed))
+sys.exit(1 if bad else 0)

@@ -149,6 +149,20 @@ impl Connection {
         self.server_isn.is_some()
     }
 
+    /// Frees every payload byte: the segments' and the reassembled
+    /// streams'. Lengths, numbers, flags, options and gaps stay, which is
+    /// all a ladder, a comment or a report needs once the bytes have been
+    /// checked and hashed; a run of many large cells then holds headers,
+    /// not transfers.
+    pub fn drop_payloads(&mut self) {
+        for p in &mut self.segments {
+            p.segment.payload = Vec::new();
+        }
+        self.segments.shrink_to_fit();
+        self.client_stream.bytes = Vec::new();
+        self.server_stream.bytes = Vec::new();
+    }
+
     pub fn label(&self) -> String {
         format!("{} → {}", self.client, self.server)
     }
@@ -242,6 +256,12 @@ impl ConversationBuilder {
         self.expected = self.expected.saturating_sub(1);
         place(&mut connections[index], segment);
         self.last = Some(index);
+    }
+
+    /// The connections so far, their close state up to date (their streams
+    /// are reassembled by [`ConversationBuilder::finish`]).
+    pub fn connections(&self) -> &[Connection] {
+        &self.connections
     }
 
     /// The connections, each with its streams reassembled.

@@ -25,11 +25,9 @@ pub(super) fn owned_frame(packet: &pcap::Packet<'_>) -> Frame {
 
 /// Writes frames as a classic pcap file, which Wireshark and tshark open.
 pub fn save_pcap(path: &Path, link: LinkType, frames: &[Frame]) -> Result<(), CaptureError> {
-    savefile::write_atomically(path, &savefile::pcap_bytes(link, frames)).map_err(|e| {
-        CaptureError::Write {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        }
+    savefile::save_pcap(path, link, frames).map_err(|e| CaptureError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
     })
 }
 

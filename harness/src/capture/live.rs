@@ -1,11 +1,17 @@
 //! Live loopback capture with libpcap.
 //!
-//! Immediate mode is essential: without it libpcap on Linux delivers packets
-//! in blocks filled by the kernel, and a capture stopped right after the
-//! conversation silently misses the last segments (observed here). The
-//! kernel hands a loopback packet to capture sockets as it is transmitted,
-//! so once both programs have exited, everything they sent is already in
-//! our socket buffer; draining it is then a matter of milliseconds.
+//! The kernel hands a loopback packet to capture sockets as it is
+//! transmitted, into a ring shared with libpcap (TPACKET_V3): frames are
+//! packed one after another into blocks, and a block is handed over when it
+//! is full or [`BLOCK_TIMEOUT_MS`] after its first frame. So a frame is seen
+//! at most a timer tick late, and the ring holds frames by their size, not
+//! in slots of the snapshot length each: libpcap's immediate mode
+//! (TPACKET_V2) gives every frame a 64 KiB slot on loopback, and a ring big
+//! enough for a 1 MiB transfer in 8 KiB writes took 32 MiB per cell.
+//! Measured on the default suite (`--jobs 1`, 5 interleaved pairs): peak
+//! RSS 41 MiB instead of 219 MiB, wall 0.95x and CPU 0.94x of immediate
+//! mode. A capture is stopped only once the drain has seen the teardown,
+//! so nothing the comparison needs is still in an unfinished block.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -90,6 +96,11 @@ pub struct Captured {
 /// How long a blocked read waits before looking at the stop flag.
 const READ_TIMEOUT_MS: i32 = 5;
 
+/// How long the kernel keeps a partly filled block before handing it over:
+/// the latest a frame can be seen. One timer tick at most on any kernel
+/// (4 ms at HZ=250).
+pub const BLOCK_TIMEOUT_MS: i32 = 1;
+
 fn pcap_message(e: &pcap::Error) -> String {
     e.to_string()
 }
@@ -148,9 +159,18 @@ impl LiveCapture {
         self.link
     }
 
-    /// A copy of the frames captured so far.
-    pub fn snapshot(&self) -> Vec<Frame> {
-        self.frames.lock().map(|f| f.clone()).unwrap_or_default()
+    /// Calls `look` with the frames captured since the first `start`
+    /// (numbered from `start + 1`), without copying them; returns how many
+    /// frames there are now. The capture thread waits while `look` runs, so
+    /// it should be quick.
+    pub fn frames_since(&self, start: usize, look: impl FnOnce(usize, &[Frame])) -> usize {
+        match self.frames.lock() {
+            Ok(frames) => {
+                look(start + 1, frames.get(start..).unwrap_or_default());
+                frames.len()
+            }
+            Err(_) => start,
+        }
     }
 
     /// Stops reading and returns everything captured with libpcap's
@@ -264,10 +284,11 @@ fn capture_loop(
         .map_err(open_err)
         .and_then(|inactive| {
             inactive
-                .immediate_mode(true)
+                .immediate_mode(false)
                 .snaplen(config.snaplen)
                 .buffer_size(config.buffer_size)
-                .timeout(READ_TIMEOUT_MS)
+                // Without immediate mode, libpcap's timeout is the block's.
+                .timeout(BLOCK_TIMEOUT_MS)
                 .open()
                 .map_err(open_err)
         });

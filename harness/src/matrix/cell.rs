@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use std::time::{Duration, Instant};
 
-use wire::conversation;
+use wire::conversation::ConversationBuilder;
 use wire::dissect::{self, LinkType};
 use wire::savefile;
 
@@ -387,21 +387,34 @@ impl Finishing {
 /// Waits until the capture shows every connection over (both FINs
 /// acknowledged, or an RST), or `timeout`. Both programs have exited by now,
 /// so only the kernel's last segments can still be on their way.
+///
+/// Each frame is dissected once, as it arrives, into a conversation kept
+/// from look to look, without its payload: the drain needs flags and
+/// numbers, and a transfer of many segments costs no more per look than a
+/// short one.
 fn drain(live: &LiveCapture, timeout: Duration, cancel: &Cancel) -> bool {
     let deadline = Instant::now() + timeout;
     let link = live.link();
+    let mut conversation = ConversationBuilder::default();
+    let mut seen = 0;
     let mut quiet_since = (Instant::now(), 0usize);
     while Instant::now() < deadline && !cancel.is_cancelled() {
-        let frames = live.snapshot();
-        let (segments, _) = dissect::dissect_all(link, &frames);
-        let connections = conversation::build(&segments);
+        seen = live.frames_since(seen, |first, frames| {
+            for (i, frame) in frames.iter().enumerate() {
+                if let Ok(Some(mut segment)) = dissect::dissect(link, first + i, frame) {
+                    segment.payload = Vec::new();
+                    conversation.push(segment);
+                }
+            }
+        });
+        let connections = conversation.connections();
         if !connections.is_empty() && connections.iter().all(|c| c.close.complete) {
             return true;
         }
         // No connection at all: nothing more will come once it is quiet.
         if connections.is_empty() {
-            if frames.len() != quiet_since.1 {
-                quiet_since = (Instant::now(), frames.len());
+            if seen != quiet_since.1 {
+                quiet_since = (Instant::now(), seen);
             } else if quiet_since.0.elapsed() > Duration::from_millis(50) {
                 return true;
             }
@@ -495,7 +508,7 @@ impl PendingFinish {
             result.id.description()
         );
         let path = dir.join("capture.pcapng");
-        match savefile::write_atomically(&path, &savefile::pcapng_bytes(&section, &[interface])) {
+        match savefile::save_pcapng(&path, &section, &[interface]) {
             Ok(()) => result.pcapng_file = Some(format!("{}/capture.pcapng", result.dir)),
             Err(e) => {
                 let message = format!("artifacts not saved: {}: {e}", path.display());
@@ -505,28 +518,26 @@ impl PendingFinish {
                 });
             }
         }
-        result.frames = frames;
         owned
     }
 }
 
 /// What the capture of a cell of `scenario` looks like.
 ///
-/// Room in the kernel for a burst of frames: in immediate mode libpcap
-/// gives every frame a slot of the snapshot length, so the ring holds
-/// buffer / snaplen frames. Loopback sends few big frames, a veth with MTU
-/// 1500 many small ones. A bigger ring costs set-up time, so it grows only
-/// with the message, and for the veth topology.
+/// Room in the kernel for the whole conversation twice over, however it is
+/// cut into frames: the ring packs frames by their size (see
+/// [`crate::capture::live`]), but a frame never spans two of its blocks,
+/// so a block of 128 KiB may hold a single 64 KiB loopback frame. A veth
+/// with MTU 1500 sends many small frames, which pack well but carry more
+/// headers. A bigger ring costs memory and set-up time, so it grows only
+/// with the message.
 pub(super) fn capture_config(env: &Environment, scenario: &Scenario, veth: bool) -> CaptureConfig {
-    // Writes can be small (socat writes 8 KiB at a time), so the frame
-    // count is not bounded by the message over the MSS: the ring gets
-    // room for many more frames than the message needs at full size. Its
-    // set-up cost is paid on the preparing thread, beside the previous cell.
-    let buffer_size = if veth {
-        64 << 20
-    } else {
-        (scenario.message.len().saturating_mul(32)).clamp(4 << 20, 64 << 20)
-    };
+    let per_byte = if veth { 8 } else { 4 };
+    let buffer_size = scenario
+        .message
+        .len()
+        .saturating_mul(per_byte)
+        .clamp(2 << 20, 64 << 20);
     CaptureConfig {
         buffer_size: buffer_size as i32,
         device: if veth {

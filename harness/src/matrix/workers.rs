@@ -18,8 +18,12 @@ use super::cell::{
     capture_config, capture_filter, run_pairing, CellNetwork, CellToRun, Environment, Finishing,
 };
 
-/// How many cells a worker claims ahead of the one it runs.
-const PREPARED_AHEAD: usize = 2;
+/// How many cells a worker claims ahead of the one it runs, their network
+/// and capture made while it runs. One: each prepared capture holds its
+/// ring (2-4 MiB), and a second one ahead gained no time once captures
+/// stopped waiting on immediate-mode rings (default suite, default --jobs:
+/// peak RSS 62-68 MiB with two ahead, 49-56 MiB with one, wall no worse).
+const PREPARED_AHEAD: usize = 1;
 
 /// How long a pairing waits for another run to free a fixed port.
 const PORT_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
@@ -165,10 +169,10 @@ pub fn run_matrix(
                             }
                         }
                     };
-                    // Cells claimed and, with a preparer, being prepared: two
-                    // ahead, since opening a capture waits on the kernel
-                    // (an RCU grace period, ~7-20 ms here) about as long as
-                    // a quick cell runs.
+                    // Cells claimed and, with a preparer, being prepared
+                    // (PREPARED_AHEAD of them), since opening a capture
+                    // waits on the kernel (an RCU grace period, ~7-20 ms
+                    // here) about as long as a quick cell runs.
                     let mut upcoming = std::collections::VecDeque::new();
                     let claim_next = |upcoming: &mut std::collections::VecDeque<usize>| {
                         if let Some(i) = claim() {

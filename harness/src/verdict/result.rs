@@ -31,11 +31,6 @@ pub struct PairingResult {
     #[serde(skip)]
     pub connections: Vec<Connection>,
     pub signature: Option<Signature>,
-    #[serde(skip)]
-    pub link: Option<LinkType>,
-    /// Every captured frame, for the scenario's merged pcapng.
-    #[serde(skip)]
-    pub frames: Vec<Frame>,
     /// The annotated pcapng, relative to the artifacts root.
     pub pcapng_file: Option<String>,
     pub server_exit: Option<String>,
@@ -66,8 +61,6 @@ impl PairingResult {
             stats: None,
             connections: Vec::new(),
             signature: None,
-            link: None,
-            frames: Vec::new(),
             pcapng_file: None,
             server_exit: None,
             client_exit: None,
@@ -123,6 +116,10 @@ pub fn analyse(result: &mut PairingResult, record: &CellRecord<'_>, scenario: &S
         .iter()
         .find(|c| c.established() || c.refused())
         .map(signature::signature);
+    // Checked and hashed: from here on only headers are needed.
+    let mut connections = connections;
+    for c in &mut connections {
+        c.drop_payloads();
+    }
     result.connections = connections;
-    result.link = Some(link);
 }
