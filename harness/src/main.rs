@@ -93,6 +93,15 @@ fn run_matrix(args: RunArgs) -> Result<u8, Error> {
     // The report goes to stdout whatever happens to the files; a file that
     // cannot be written is an environment error reported after it.
     let written = report::write_all(&outcome);
+    // For `make bench`: what writing each report cost.
+    if std::env::var_os("HARNESS_TIMINGS").is_some() {
+        for t in &written.timings {
+            eprintln!(
+                "harness: timing: {}: {:.2} ms wall, {:.2} ms CPU",
+                t.stage, t.wall_ms, t.cpu_ms
+            );
+        }
+    }
     if json {
         println!("{}", written.json);
     } else {

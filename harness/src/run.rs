@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::capture::CaptureConfig;
 use crate::error::{Error, EXIT_CHANGED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::exec::network::{Isolation, Topology};
+use crate::exec::timing::{StageTime, Stopwatch};
 use crate::exec::Cancel;
 use crate::matrix::cell::{Environment, Timeouts};
 use crate::matrix::merged::write_merged;
@@ -115,6 +116,8 @@ pub struct RunOutcome {
     pub baseline_written: Option<PathBuf>,
     pub repeats: Repeats,
     pub interrupted: bool,
+    /// The run's own stages (each cell has its own in its result).
+    pub timings: Vec<StageTime>,
 }
 
 impl RunOutcome {
@@ -232,6 +235,7 @@ pub fn run(
 
     let mut merged = BTreeMap::new();
     let mut merge_errors = Vec::new();
+    let mut watch = Stopwatch::start();
     for (index, scenario) in suite.scenarios.iter().enumerate() {
         let ran: Vec<&PairingResult> = planned
             .iter()
@@ -252,6 +256,7 @@ pub fn run(
             )),
         }
     }
+    let timings = vec![watch.lap("merged pcapng, every scenario")];
     let cells = grade::grade(&suite.manifest, &suite.scenarios, &planned, results);
 
     // Further repeats, into artifacts/repeats/NNN; a repeat whose verdicts
@@ -310,5 +315,6 @@ pub fn run(
         baseline_written,
         repeats,
         interrupted,
+        timings,
     })
 }

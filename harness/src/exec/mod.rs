@@ -7,6 +7,7 @@ pub mod network;
 pub(crate) mod port_lock;
 pub mod process;
 pub(crate) mod spawn;
+pub mod timing;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

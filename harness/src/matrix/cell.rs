@@ -20,6 +20,7 @@ use crate::capture::{self, CaptureConfig, CaptureError, LiveCapture, StartingCap
 use crate::exec::network::{self, Isolation, Topology, VethCell};
 use crate::exec::port_lock;
 use crate::exec::process::{Child, Output, WaitError};
+use crate::exec::timing::{StageTime, Stopwatch};
 use crate::exec::Cancel;
 use crate::suite::manifest::{self, Implementation, Manifest, ServerStdout, Substitutions};
 use crate::suite::scenario::Scenario;
@@ -86,7 +87,9 @@ pub fn run_pairing(
     cell: &CellToRun<'_>,
     network: &CellNetwork,
     prestarted: Option<StartingCapture>,
+    timings: Vec<StageTime>,
 ) -> Result<Finishing, CaptureError> {
+    let mut watch = Stopwatch::start();
     let CellToRun {
         manifest,
         scenario,
@@ -96,6 +99,7 @@ pub fn run_pairing(
     } = *cell;
     let mut result = PairingResult::not_started(scenario, server, client, String::new());
     result.error = None;
+    result.timings = timings;
     let dir = artifacts_root.join(&result.dir);
     if let Err(e) = std::fs::create_dir_all(&dir) {
         result.error = Some(format!(
@@ -162,7 +166,9 @@ pub fn run_pairing(
         capture_config: &capture_config,
         argv: &server_argv,
     };
+    result.timings.push(watch.lap("cell folder and message"));
     let started = start_server(env, &how, prestarted, &mut result)?;
+    result.timings.push(watch.lap("server started, capture ready"));
     let (live, mut server_child, port) = match started {
         Started::Listening { live, server, port } => (live, server, port),
         Started::NoPort => return Ok(Finishing::Done(result)),
@@ -199,6 +205,7 @@ pub fn run_pairing(
             errors.push(e.to_string());
             client_child.kill()
         });
+    result.timings.push(watch.lap("client run"));
     let server_out = server_child.as_mut().map(|child| {
         child
             .wait(env.timeouts.exit, &|| env.cancel.is_cancelled())
@@ -210,8 +217,10 @@ pub fn run_pairing(
     if !errors.is_empty() {
         result.error = Some(errors.join("; "));
     }
+    result.timings.push(watch.lap("server exit"));
 
     let teardown_seen = drain(&live, env.timeouts.drain, &env.cancel);
+    result.timings.push(watch.lap("drain"));
     if env.cancel.is_cancelled() && result.error.is_none() {
         result.error = Some("interrupted".into());
     }
@@ -439,6 +448,7 @@ impl PendingFinish {
         } = self;
         let result = &mut owned;
         let dir = dir.as_path();
+        let mut watch = Stopwatch::start();
         let mut save_errors = Vec::new();
         for (who, out) in [("server", &server_out), ("client", &client_out)] {
             if let Some(out) = out {
@@ -459,6 +469,7 @@ impl PendingFinish {
         }
         result.server_exit = server_out.as_ref().map(Output::status_text);
         result.client_exit = client_out.as_ref().map(Output::status_text);
+        result.timings.push(watch.lap("save outputs"));
 
         let (frames, link, stats) = match live.stop() {
             Ok(captured) => {
@@ -470,11 +481,13 @@ impl PendingFinish {
                 (Vec::new(), LinkType::Ethernet, None)
             }
         };
+        result.timings.push(watch.lap("stop capture"));
         let capture_path = dir.join("capture.pcap");
         match capture::save_pcap(&capture_path, link, &frames) {
             Ok(()) => result.capture_file = Some(format!("{}/capture.pcap", result.dir)),
             Err(e) => save_errors.push(e.to_string()),
         }
+        result.timings.push(watch.lap("save capture.pcap"));
         if !save_errors.is_empty() {
             let joined = format!("artifacts not saved: {}", save_errors.join("; "));
             result.error = Some(match result.error.take() {
@@ -495,6 +508,7 @@ impl PendingFinish {
             },
             scenario,
         );
+        result.timings.push(watch.lap("analysis"));
         // The annotated copy, written once the conversation is understood.
         let interface = annotate::annotated_interface(
             "lo".into(),
@@ -518,6 +532,7 @@ impl PendingFinish {
                 });
             }
         }
+        result.timings.push(watch.lap("save capture.pcapng"));
         owned
     }
 }

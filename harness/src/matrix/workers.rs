@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::capture::{CaptureConfig, CaptureError, LiveCapture, StartingCapture};
 use crate::exec::network::{self, Topology};
 use crate::exec::port_lock;
+use crate::exec::timing::{StageTime, Stopwatch};
 use crate::suite::manifest::Manifest;
 use crate::suite::plan::PlannedCell;
 use crate::suite::scenario::Scenario;
@@ -34,6 +35,8 @@ const PORT_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
 struct Prepared {
     netns: std::os::fd::OwnedFd,
     capture: StartingCapture,
+    /// The preparing thread's stages.
+    timings: Vec<StageTime>,
 }
 
 /// A thread that makes namespaces and starts captures on request.
@@ -48,14 +51,17 @@ impl Preparer {
         let (done_tx, done) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for (config, filter) in job_rx {
+                let mut watch = Stopwatch::start();
                 let prepared = network::enter_fresh_network_namespace()
                     .and_then(|()| std::fs::File::open("/proc/thread-self/ns/net"))
                     .map_err(|e| format!("cannot create a network namespace for this cell: {e}"))
                     .and_then(|ns| {
+                        let made = watch.lap("namespace (ahead)");
                         LiveCapture::begin(&config, &filter)
                             .map(|capture| Prepared {
                                 netns: ns.into(),
                                 capture,
+                                timings: vec![made, watch.lap("capture open (ahead)")],
                             })
                             .map_err(|e| e.to_string())
                     });
@@ -75,7 +81,7 @@ impl Preparer {
     }
 
     /// The prepared cell, moved onto the calling thread.
-    fn take(&self) -> Result<(CellNetwork, StartingCapture), String> {
+    fn take(&self) -> Result<(CellNetwork, StartingCapture, Vec<StageTime>), String> {
         use std::os::fd::AsRawFd;
         let prepared = self
             .done
@@ -89,7 +95,7 @@ impl Preparer {
                 std::io::Error::last_os_error()
             ));
         }
-        Ok((CellNetwork::Namespace, prepared.capture))
+        Ok((CellNetwork::Namespace, prepared.capture, prepared.timings))
     }
 }
 
@@ -199,18 +205,23 @@ pub fn run_matrix(
                             .as_deref()
                             .and_then(|name| manifest.get(name));
                         let started = Instant::now();
+                        let mut watch = Stopwatch::start();
                         // Taken even if the cell cannot run, so the preparer's
                         // answers stay in step with the cells.
                         let network = match &preparer {
-                            Some(p) => p.take().map(|(network, capture)| (network, Some(capture))),
-                            None => prepare_network(env, scenario).map(|network| (network, None)),
+                            Some(p) => p.take().map(|(network, capture, mut timings)| {
+                                timings.push(watch.lap("wait for the prepared cell"));
+                                (network, Some(capture), timings)
+                            }),
+                            None => prepare_network(env, scenario)
+                                .map(|network| (network, None, vec![watch.lap("network")])),
                         };
                         claim_next(&mut upcoming);
                         let Some(client) = manifest.get(&cell.id.client) else {
                             continue;
                         };
                         let (outcome, network) = match network {
-                            Ok((network, prestarted)) => (
+                            Ok((network, prestarted, timings)) => (
                                 run_pairing(
                                     env,
                                     &CellToRun {
@@ -222,6 +233,7 @@ pub fn run_matrix(
                                     },
                                     &network,
                                     prestarted,
+                                    timings,
                                 ),
                                 Some(network),
                             ),

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::exec::network::{Isolation, Topology};
+use crate::exec::timing::StageTime;
 use crate::run::RunOutcome;
 use crate::verdict::baseline::Comparison;
 use crate::verdict::grade::{Cell, Counts};
@@ -28,6 +29,9 @@ pub struct Summary<'a> {
     /// Per scenario, the pcapng holding every pairing (relative to
     /// `artifacts`); a cell's `merged_filter` selects it there.
     pub merged: &'a BTreeMap<String, String>,
+    /// The run's own stages (merging captures); each cell's are in its
+    /// `timings`.
+    pub timings: &'a [StageTime],
     pub cells: &'a [Cell],
 }
 
@@ -44,6 +48,7 @@ impl<'a> Summary<'a> {
             baseline: outcome.comparison.as_ref(),
             repeats: (outcome.config.repeat > 1).then(|| outcome.repeats.summary()),
             merged: &outcome.merged,
+            timings: &outcome.timings,
             cells: &outcome.cells,
         }
     }

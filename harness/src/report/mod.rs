@@ -16,6 +16,7 @@ pub use terminal::{render_policy, render_run};
 
 use std::path::{Path, PathBuf};
 
+use crate::exec::timing::{StageTime, Stopwatch};
 use crate::run::RunOutcome;
 use crate::verdict::grade::Counts;
 
@@ -32,6 +33,8 @@ pub struct Written {
     pub json: String,
     /// Files that could not be written, each as one line.
     pub errors: Vec<String>,
+    /// How long each file took to make and write.
+    pub timings: Vec<StageTime>,
 }
 
 /// Writes summary.json, report.html and junit.xml into the run's artifacts,
@@ -39,6 +42,7 @@ pub struct Written {
 /// written is listed in `errors`, never a reason to lose the others.
 pub fn write_all(outcome: &RunOutcome) -> Written {
     let artifacts = &outcome.config.artifacts;
+    let mut watch = Stopwatch::start();
     let summary = json::Summary::of(outcome);
     let json = serde_json::to_string_pretty(&summary)
         .unwrap_or_else(|e| format!("{{\"error\": \"cannot encode the summary: {e}\"}}"));
@@ -51,6 +55,7 @@ pub fn write_all(outcome: &RunOutcome) -> Written {
         path
     };
     let summary_path = write("summary.json", json.as_bytes());
+    let mut timings = vec![watch.lap("summary.json")];
     let references: Vec<String> = outcome
         .suite
         .scenarios
@@ -68,8 +73,10 @@ pub fn write_all(outcome: &RunOutcome) -> Written {
         artifacts,
     });
     let html_path = write("report.html", html.as_bytes());
+    timings.push(watch.lap("report.html"));
     let junit = junit::render(&outcome.cells, outcome.comparison.as_ref());
     let junit_path = write("junit.xml", junit.as_bytes());
+    timings.push(watch.lap("junit.xml"));
     point_latest_at(artifacts);
     errors.extend(outcome.merge_errors.iter().cloned());
     Written {
@@ -78,6 +85,7 @@ pub fn write_all(outcome: &RunOutcome) -> Written {
         junit: junit_path,
         json,
         errors,
+        timings,
     }
 }
 

@@ -6,6 +6,7 @@ use wire::dissect::{self, DissectError, Frame, LinkType};
 
 use crate::capture::CaptureStats;
 use crate::exec::process::Output;
+use crate::exec::timing::StageTime;
 use crate::suite::manifest::{Implementation, ServerStdout};
 use crate::suite::pairing::PairingId;
 use crate::suite::scenario::Scenario;
@@ -35,6 +36,8 @@ pub struct PairingResult {
     pub pcapng_file: Option<String>,
     pub server_exit: Option<String>,
     pub client_exit: Option<String>,
+    /// Where the cell's time went, stage by stage.
+    pub timings: Vec<StageTime>,
 }
 
 impl PairingResult {
@@ -64,6 +67,7 @@ impl PairingResult {
             pcapng_file: None,
             server_exit: None,
             client_exit: None,
+            timings: Vec::new(),
         }
     }
 

@@ -1,0 +1,75 @@
+//! Where a cell's time goes: each stage's wall time and the CPU time of the
+//! thread that ran it, recorded in summary.json (`timings`) so `make bench`
+//! can say which stage costs what.
+
+use std::time::{Duration, Instant};
+
+/// One stage of one cell.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StageTime {
+    pub stage: &'static str,
+    /// Wall-clock milliseconds.
+    pub wall_ms: f64,
+    /// CPU milliseconds of the thread that ran the stage (user + system);
+    /// the programs' own CPU is not in it.
+    pub cpu_ms: f64,
+}
+
+/// The CPU time this thread has used so far.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec for clock_gettime to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
+}
+
+/// Times the stages run one after another on one thread.
+pub struct Stopwatch {
+    wall: Instant,
+    cpu: Duration,
+}
+
+impl Stopwatch {
+    pub fn start() -> Stopwatch {
+        Stopwatch {
+            wall: Instant::now(),
+            cpu: thread_cpu(),
+        }
+    }
+
+    /// Ends the stage that ran since the last lap (or the start), as
+    /// `stage`, and starts the next.
+    pub fn lap(&mut self, stage: &'static str) -> StageTime {
+        let (wall, cpu) = (Instant::now(), thread_cpu());
+        let time = StageTime {
+            stage,
+            wall_ms: (wall - self.wall).as_secs_f64() * 1e3,
+            cpu_ms: cpu.saturating_sub(self.cpu).as_secs_f64() * 1e3,
+        };
+        (self.wall, self.cpu) = (wall, cpu);
+        time
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_stage_costs_cpu_and_a_sleeping_one_does_not() {
+        let mut watch = Stopwatch::start();
+        let deadline = Instant::now() + Duration::from_millis(30);
+        let mut spins = 0u64;
+        while Instant::now() < deadline {
+            spins = std::hint::black_box(spins + 1);
+        }
+        let busy = watch.lap("busy");
+        std::thread::sleep(Duration::from_millis(30));
+        let idle = watch.lap("idle");
+        assert!(busy.cpu_ms > 15.0 && busy.wall_ms >= 29.0, "{busy:?}");
+        assert!(idle.cpu_ms < 10.0 && idle.wall_ms >= 29.0, "{idle:?}");
+    }
+}
