@@ -8,10 +8,13 @@ use std::time::Duration;
 use wire::dissect::{dissect, Frame, LinkType};
 use libfuzzer_sys::fuzz_target;
 
-const LINKS: [LinkType; 5] = [
+const LINKS: [LinkType; 8] = [
     LinkType::Ethernet,
     LinkType::LinuxSll,
+    LinkType::LinuxSll2,
     LinkType::Raw,
+    LinkType::Ipv4,
+    LinkType::Ipv6,
     LinkType::Null,
     LinkType::Loop,
 ];

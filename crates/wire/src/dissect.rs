@@ -24,8 +24,18 @@ pub enum LinkType {
     Raw,
     /// 108: OpenBSD loopback, family in network byte order.
     Loop,
-    /// 113: Linux cooked capture v1 (`-i any`).
+    /// 113: Linux cooked capture v1 (`tcpdump -i any -y LINUX_SLL`, and
+    /// `-i any` before libpcap 1.10): a 16-byte header whose last two
+    /// bytes are the EtherType, whatever the device (Ethernet, loopback,
+    /// tunnel) and whichever way the packet went.
     LinuxSll,
+    /// 276: Linux cooked capture v2 (`tcpdump -i any` with libpcap 1.10 and
+    /// later): a 20-byte header that starts with the EtherType.
+    LinuxSll2,
+    /// 228: raw IPv4, nothing before the IP header.
+    Ipv4,
+    /// 229: raw IPv6, nothing before the IP header.
+    Ipv6,
 }
 
 impl LinkType {
@@ -36,6 +46,9 @@ impl LinkType {
             12 | 14 | 101 => Some(LinkType::Raw),
             108 => Some(LinkType::Loop),
             113 => Some(LinkType::LinuxSll),
+            228 => Some(LinkType::Ipv4),
+            229 => Some(LinkType::Ipv6),
+            276 => Some(LinkType::LinuxSll2),
             _ => None,
         }
     }
@@ -47,6 +60,22 @@ impl LinkType {
             LinkType::Raw => 101,
             LinkType::Loop => 108,
             LinkType::LinuxSll => 113,
+            LinkType::Ipv4 => 228,
+            LinkType::Ipv6 => 229,
+            LinkType::LinuxSll2 => 276,
+        }
+    }
+
+    /// Every link type the dissector reads, for error messages.
+    pub const SUPPORTED: &'static str = "Ethernet (1, VLAN tags included), Linux cooked v1 (113) and v2 (276), raw IP (101, 12, 14), IPv4 (228), IPv6 (229), BSD NULL (0) and LOOP (108)";
+
+    /// Where the cooked header says the EtherType is, and how long the
+    /// header is, for the two Linux cooked formats.
+    fn cooked(self) -> Option<(usize, usize)> {
+        match self {
+            LinkType::LinuxSll => Some((14, 16)),
+            LinkType::LinuxSll2 => Some((0, 20)),
+            _ => None,
         }
     }
 }
@@ -187,8 +216,16 @@ fn dissect_with(
     // Where the link header ends, and (for NULL/LOOP) checks on it.
     let ip_start = match link {
         LinkType::Ethernet => 14,
-        LinkType::LinuxSll => 16,
-        LinkType::Raw => 0,
+        LinkType::LinuxSll | LinkType::LinuxSll2 => {
+            let (_, len) = link.cooked().expect("a cooked link type");
+            if data.len() < len {
+                return Err(err(format!(
+                    "truncated Linux cooked header (needs {len} bytes)"
+                )));
+            }
+            len
+        }
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => 0,
         LinkType::Null | LinkType::Loop => {
             let header: [u8; 4] = data
                 .get(..4)
@@ -232,8 +269,14 @@ fn dissect_with(
     } else {
         let sliced = match link {
             LinkType::Ethernet => SlicedPacket::from_ethernet(data),
-            LinkType::LinuxSll => SlicedPacket::from_linux_sll(data),
-            LinkType::Raw | LinkType::Null | LinkType::Loop => {
+            // The cooked header is read here rather than by etherparse,
+            // which takes only the Ethernet hardware type: a capture of
+            // `lo` says ARPHRD_LOOPBACK.
+            LinkType::LinuxSll | LinkType::LinuxSll2 => SlicedPacket::from_ether_type(
+                cooked_ether_type(link, data).into(),
+                &data[ip_start..],
+            ),
+            LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 | LinkType::Null | LinkType::Loop => {
                 SlicedPacket::from_ip(data.get(ip_start..).unwrap_or_default())
             }
         }
@@ -332,6 +375,13 @@ fn ip_parts(header: Ip<'_>, tcp: &etherparse::TcpSlice<'_>) -> IpParts {
     }
 }
 
+/// The EtherType a Linux cooked header names (the caller has checked the
+/// header is whole).
+fn cooked_ether_type(link: LinkType, data: &[u8]) -> u16 {
+    let (at, _) = link.cooked().expect("a cooked link type");
+    u16::from_be_bytes([data[at], data[at + 1]])
+}
+
 /// An IP header, either version.
 enum Ip<'a> {
     V4(etherparse::Ipv4HeaderSlice<'a>),
@@ -354,7 +404,10 @@ fn ipv4_tcp(
 ) -> Option<(IpParts, etherparse::TcpSlice<'_>)> {
     let ip_bytes = match link {
         LinkType::Ethernet if data.get(12..14) == Some(&[0x08, 0x00]) => data.get(14..),
-        LinkType::Raw | LinkType::Null | LinkType::Loop => data.get(ip_start..),
+        LinkType::LinuxSll | LinkType::LinuxSll2 if cooked_ether_type(link, data) == 0x0800 => {
+            data.get(ip_start..)
+        }
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Null | LinkType::Loop => data.get(ip_start..),
         _ => None,
     }
     .filter(|b| b.first().is_some_and(|v| v >> 4 == 4))?;
@@ -387,15 +440,11 @@ fn lax_headers(
         LinkType::Ethernet => {
             LaxSlicedPacket::from_ethernet(data).map_err(|e| format!("cannot read headers: {e}"))?
         }
-        LinkType::LinuxSll => {
-            // Bytes 14..16 of the cooked header hold the EtherType.
-            let ether_type = data
-                .get(14..16)
-                .map(|b| u16::from_be_bytes([b[0], b[1]]))
-                .ok_or("truncated Linux cooked header (needs 16 bytes)")?;
-            LaxSlicedPacket::from_ether_type(ether_type.into(), &data[16..])
-        }
-        LinkType::Raw | LinkType::Null | LinkType::Loop => {
+        LinkType::LinuxSll | LinkType::LinuxSll2 => LaxSlicedPacket::from_ether_type(
+            cooked_ether_type(link, data).into(),
+            &data[ip_start..],
+        ),
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 | LinkType::Null | LinkType::Loop => {
             LaxSlicedPacket::from_ip(data.get(ip_start..).unwrap_or_default())
                 .map_err(|e| format!("cannot read headers: {e}"))?
         }
@@ -461,7 +510,8 @@ mod tests {
                 let ip = match link {
                     LinkType::Ethernet => 14,
                     LinkType::LinuxSll => 16,
-                    LinkType::Raw => 0,
+                    LinkType::LinuxSll2 => 20,
+                    LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => 0,
                     LinkType::Null | LinkType::Loop => 4,
                 };
                 let mut variants = vec![frame.clone()];

@@ -80,7 +80,15 @@ pub fn frame(link: LinkType, spec: &Spec<'_>) -> Frame {
                 PacketBuilder::linux_sll(LinuxSllPacketType::HOST, 6, [0; 8]).ipv4(src, dst, 64)
             )
         }
-        LinkType::Raw => finish!(PacketBuilder::ipv4(src, dst, 64)),
+        LinkType::LinuxSll2 => {
+            // EtherType, reserved, interface 1, ARPHRD_LOOPBACK, to us,
+            // a 6-byte address padded to 8: as `tcpdump -i any` writes it.
+            data.extend_from_slice(&[0x08, 0x00, 0, 0, 0, 0, 0, 1, 0x03, 0x04, 0, 6]);
+            data.extend_from_slice(&[0; 8]);
+            finish!(PacketBuilder::ipv4(src, dst, 64))
+        }
+        LinkType::Raw | LinkType::Ipv4 => finish!(PacketBuilder::ipv4(src, dst, 64)),
+        LinkType::Ipv6 => unreachable!("the tutorial's conversation is IPv4"),
         LinkType::Null => {
             data.extend_from_slice(&2u32.to_le_bytes());
             finish!(PacketBuilder::ipv4(src, dst, 64))
@@ -203,10 +211,12 @@ fn write_committed_captures() {
     std::fs::write(dir.join("tutorial-ethernet-ws256.pcap"), bytes).unwrap();
 }
 
-pub const ALL_LINKS: [LinkType; 5] = [
+pub const ALL_LINKS: [LinkType; 7] = [
     LinkType::Ethernet,
     LinkType::LinuxSll,
+    LinkType::LinuxSll2,
     LinkType::Raw,
+    LinkType::Ipv4,
     LinkType::Null,
     LinkType::Loop,
 ];

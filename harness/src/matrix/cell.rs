@@ -168,7 +168,9 @@ pub fn run_pairing(
     };
     result.timings.push(watch.lap("cell folder and message"));
     let started = start_server(env, &how, prestarted, &mut result)?;
-    result.timings.push(watch.lap("server started, capture ready"));
+    result
+        .timings
+        .push(watch.lap("server started, capture ready"));
     let (live, mut server_child, port) = match started {
         Started::Listening { live, server, port } => (live, server, port),
         Started::NoPort => return Ok(Finishing::Done(result)),

@@ -27,8 +27,14 @@ pub struct Capture {
 pub enum InspectError {
     #[error("{0}; give a pcap or pcapng file (Wireshark, tcpdump and the harness write both)")]
     Read(String),
-    #[error("{path} holds no TCP connection{}", match port { Some(p) => format!(" on port {p}; run without --port to list them"), None => String::new() })]
-    NoConnection { path: String, port: Option<u16> },
+    #[error("{path} holds no TCP connection{}{unread}", match port { Some(p) => format!(" on port {p}; run without --port to list them"), None => String::new() })]
+    NoConnection {
+        path: String,
+        port: Option<u16>,
+        /// What could not be read, when something could not: the reason
+        /// there may be no connection.
+        unread: String,
+    },
 }
 
 pub fn load(path: &Path) -> Result<Capture, InspectError> {
@@ -55,6 +61,14 @@ impl Capture {
             return Err(InspectError::NoConnection {
                 path: self.path.display().to_string(),
                 port,
+                unread: match self.malformed.first() {
+                    Some(first) => format!(
+                        " that could be read: {} of {} frames could not be dissected (first, {first})",
+                        self.malformed.len(),
+                        self.frames
+                    ),
+                    None => String::new(),
+                },
             });
         }
         Ok(chosen)

@@ -266,3 +266,31 @@ fn committed_captures_read_the_same_in_tshark() {
         cross_check_with_tshark(&workspace_root().join(capture(&name)));
     }
 }
+
+/// Frames that cannot be dissected are counted and the first is named,
+/// instead of a bare "no TCP connection" (issue 11's report).
+#[test]
+fn unreadable_frames_are_counted_and_the_first_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("garbage.pcap");
+    let frames: Vec<wire::dissect::Frame> = (0..3)
+        .map(|i| wire::dissect::Frame {
+            timestamp: std::time::Duration::from_secs(1 + i),
+            wire_len: 40,
+            // An Ethernet header saying IPv4, then a version nibble of 6.
+            data: [vec![0; 12], vec![0x08, 0x00], vec![0x60; 26]].concat(),
+        })
+        .collect();
+    std::fs::write(
+        &path,
+        wire::savefile::pcap_bytes(wire::dissect::LinkType::Ethernet, &frames),
+    )
+    .unwrap();
+    let out = harness(&["inspect", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("3 of 3 frames could not be dissected (first, frame 1:"),
+        "{stderr}"
+    );
+}
