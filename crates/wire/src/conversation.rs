@@ -120,6 +120,9 @@ pub struct Connection {
     pub client_stream: Stream,
     pub server_stream: Stream,
     pub close: Close,
+    /// No SYN opened it in the capture: the capture started after the
+    /// handshake, and the client was told from the server by the ports.
+    pub joined_mid_stream: bool,
 }
 
 impl Connection {
@@ -166,6 +169,24 @@ impl Connection {
     pub fn label(&self) -> String {
         format!("{} → {}", self.client, self.server)
     }
+}
+
+/// For a connection seen without its SYN: whether `src` is the server's
+/// end, judged as tools do when the handshake is missing: a well-known
+/// port (below 1024) against one that is not; then a port outside Linux's
+/// ephemeral range (32768-60999) against one inside it; then the lower
+/// port. Never the well-known port as the client.
+fn server_side_of(src: SocketAddr, dst: SocketAddr) -> bool {
+    let (s, d) = (src.port(), dst.port());
+    let well_known = |p: u16| p < 1024;
+    let ephemeral = |p: u16| (32768..=60999).contains(&p);
+    if well_known(s) != well_known(d) {
+        return well_known(s);
+    }
+    if ephemeral(s) != ephemeral(d) {
+        return !ephemeral(s);
+    }
+    s < d
 }
 
 /// Groups segments into connections, in order of their first segment.
@@ -226,12 +247,15 @@ impl ConversationBuilder {
         let index = match existing {
             Some(i) if !(fresh_syn && connections[i].close.complete) => i,
             _ => {
-                // Orient by the SYN; without one (capture started late),
-                // the first sender is taken as the client.
+                // Orient by the SYN; without one (the capture joined
+                // mid-stream), by the ports (see `server_side_of`).
+                let joined_mid_stream = !segment.flags.syn;
                 let (client, server) = if segment.flags.syn && segment.flags.ack {
                     backward
-                } else {
+                } else if segment.flags.syn || !server_side_of(forward.0, forward.1) {
                     forward
+                } else {
+                    backward
                 };
                 connections.push(Connection {
                     client,
@@ -247,6 +271,7 @@ impl ConversationBuilder {
                     client_stream: Stream::default(),
                     server_stream: Stream::default(),
                     close: Close::default(),
+                    joined_mid_stream,
                 });
                 let i = connections.len() - 1;
                 self.open.insert((client, server), i);
@@ -537,5 +562,42 @@ mod tests {
         assert!(c.refused());
         assert!(!c.established());
         assert!(c.close.complete);
+    }
+
+    /// A capture that starts after the handshake, with the server's
+    /// segment first: the well-known port is still the server, and the
+    /// connection says it was joined mid-stream.
+    #[test]
+    fn a_connection_joined_mid_stream_is_oriented_by_its_ports() {
+        let frames = fixtures::tutorial(LinkType::Ethernet);
+        // Drop the handshake and the client's data: the server's ACK first.
+        let (segments, _) = dissect_all(LinkType::Ethernet, &frames[4..]);
+        let mut moved: Vec<_> = segments
+            .into_iter()
+            .map(|mut s| {
+                // The tutorial's ports, the server's made well-known.
+                for end in [&mut s.src, &mut s.dst] {
+                    if end.port() == 1712 {
+                        end.set_port(80);
+                    }
+                }
+                s
+            })
+            .collect();
+        assert_eq!(moved[0].src.port(), 80, "the server speaks first");
+        let connections = build(&std::mem::take(&mut moved));
+        assert_eq!(connections.len(), 1);
+        assert_eq!(connections[0].server.port(), 80);
+        assert!(connections[0].joined_mid_stream);
+        assert!(!build(&dissect_all(LinkType::Ethernet, &frames).0)[0].joined_mid_stream);
+    }
+
+    #[test]
+    fn without_a_well_known_port_the_ephemeral_side_is_the_client() {
+        let a = |p| SocketAddr::from(([127, 0, 0, 1], p));
+        assert!(server_side_of(a(1712), a(45000)));
+        assert!(!server_side_of(a(45000), a(1712)));
+        assert!(server_side_of(a(443), a(2000)));
+        assert!(server_side_of(a(2000), a(3000)), "the lower port at last");
     }
 }

@@ -74,20 +74,21 @@ impl Capture {
         Ok(chosen)
     }
 
-    /// The connection to compare: the first that was established or
-    /// refused (a handshake, or an answered attempt), on `port` if given.
+    /// The connection to compare: the first established one, else the
+    /// first refused attempt, on `port` if given (the rule a cell uses).
     pub fn main_connection(&self, port: Option<u16>) -> Result<&Connection, InspectError> {
         let chosen = self.select(port)?;
-        Ok(chosen
-            .iter()
-            .copied()
-            .find(|c| c.established() || c.refused())
-            .unwrap_or(chosen[0]))
+        Ok(
+            crate::verdict::signature::compared_connection(chosen.iter().copied(), false)
+                .map_or(chosen[0], |(_, c)| c),
+        )
     }
 }
 
 fn outcome(c: &Connection) -> String {
-    let state = if c.refused() {
+    let state = if c.joined_mid_stream {
+        "joined mid-stream (no SYN captured)"
+    } else if c.refused() {
         "refused"
     } else if c.established() {
         "established"

@@ -194,6 +194,12 @@ pub fn render_scenario(
         }
         out.push_str(&table(&rows));
     }
+    // Where a pairing made several attempts, which one was compared.
+    for cell in cells {
+        if let Some(compared) = cell.run.as_ref().and_then(|r| r.compared.as_ref()) {
+            let _ = writeln!(out, "\n{}: compared {compared}", cell.id.label());
+        }
+    }
     if !scenario.ignored.is_empty() {
         let _ = writeln!(
             out,

@@ -36,6 +36,9 @@ pub struct PairingResult {
     pub pcapng_file: Option<String>,
     pub server_exit: Option<String>,
     pub client_exit: Option<String>,
+    /// Which connection the wire comparison is of, when the capture holds
+    /// more than one attempt ("connection 2 of 2 (…), the established one").
+    pub compared: Option<String>,
     /// Where the cell's time went, stage by stage.
     pub timings: Vec<StageTime>,
 }
@@ -67,6 +70,7 @@ impl PairingResult {
             pcapng_file: None,
             server_exit: None,
             client_exit: None,
+            compared: None,
             timings: Vec::new(),
         }
     }
@@ -116,10 +120,26 @@ pub fn analyse(result: &mut PairingResult, record: &CellRecord<'_>, scenario: &S
         malformed: &malformed,
     };
     result.checks = checks::run_all(&evidence);
-    result.signature = connections
-        .iter()
-        .find(|c| c.established() || c.refused())
-        .map(signature::signature);
+    let compared = signature::compared_connection(
+        connections.iter(),
+        scenario.outcome == crate::suite::scenario::Outcome::Refused,
+    );
+    result.signature = compared.map(|(_, c)| signature::signature(c));
+    result.compared = compared
+        .filter(|_| connections.len() > 1)
+        .map(|(index, c)| {
+            format!(
+                "connection {} of {} ({}), the {} one",
+                index + 1,
+                connections.len(),
+                c.label(),
+                if c.established() {
+                    "established"
+                } else {
+                    "refused"
+                }
+            )
+        });
     // Checked and hashed: from here on only headers are needed.
     let mut connections = connections;
     for c in &mut connections {

@@ -37,6 +37,24 @@ impl Signature {
     }
 }
 
+/// Which of a pairing's connections is compared with the reference, and
+/// its index: the established one, or in a scenario that expects a refusal
+/// the refused attempt (either first, falling back to the other). Extra
+/// attempts are the `single attempt` check's business, never compared.
+pub fn compared_connection<'a>(
+    connections: impl Iterator<Item = &'a Connection> + Clone,
+    refusal_expected: bool,
+) -> Option<(usize, &'a Connection)> {
+    let first =
+        |wanted: fn(&Connection) -> bool| connections.clone().enumerate().find(|(_, c)| wanted(c));
+    let (established, refused) = (first(Connection::established), first(Connection::refused));
+    if refusal_expected {
+        refused.or(established)
+    } else {
+        established.or(refused)
+    }
+}
+
 /// The signature of a connection: its handshake, or for a refused attempt
 /// its SYN and RST/ACK, field by field, and the rest by meaning.
 pub fn signature(conn: &Connection) -> Signature {
@@ -295,4 +313,50 @@ pub fn compare(
     }
     out.retain(|d| !ignored.iter().any(|i| i.covers(&d.segment, d.field)));
     out
+}
+
+#[cfg(test)]
+mod compared_tests {
+    use super::*;
+    use wire::dissect::{dissect_all, LinkType};
+    use wire::fixtures::{self, Spec};
+
+    /// A refused attempt, then the tutorial's established connection on
+    /// the same ports: what a client that tries `::1` first and then
+    /// 127.0.0.1 leaves in a capture.
+    fn two_attempts() -> Vec<Connection> {
+        let refused = [
+            Spec {
+                syn: true,
+                seq: 5,
+                ..Spec::default()
+            },
+            Spec {
+                from_client: false,
+                rst: true,
+                seq: 0,
+                ack: Some(6),
+                ..Spec::default()
+            },
+        ];
+        let mut frames: Vec<_> = refused
+            .iter()
+            .map(|s| fixtures::frame(LinkType::Ethernet, s))
+            .collect();
+        frames.extend(fixtures::tutorial(LinkType::Ethernet));
+        wire::conversation::build(&dissect_all(LinkType::Ethernet, &frames).0)
+    }
+
+    #[test]
+    fn the_established_connection_is_compared_not_the_refused_attempt() {
+        let connections = two_attempts();
+        assert_eq!(connections.len(), 2);
+        let (index, chosen) = compared_connection(connections.iter(), false).unwrap();
+        assert_eq!(index, 1);
+        assert!(chosen.established());
+        // Where a refusal is the point, the refused attempt.
+        let (index, chosen) = compared_connection(connections.iter(), true).unwrap();
+        assert_eq!(index, 0);
+        assert!(chosen.refused());
+    }
 }
