@@ -540,24 +540,7 @@ mod tests {
 
     #[test]
     fn refused_attempt_is_its_own_connection() {
-        let refused = [
-            Spec {
-                syn: true,
-                seq: 5,
-                ..Spec::default()
-            },
-            Spec {
-                from_client: false,
-                rst: true,
-                seq: 0,
-                ack: Some(6),
-                ..Spec::default()
-            },
-        ];
-        let frames: Vec<_> = refused
-            .iter()
-            .map(|s| fixtures::frame(LinkType::Ethernet, s))
-            .collect();
+        let frames = fixtures::refused_attempt(LinkType::Ethernet);
         let c = &connections(&frames)[0];
         assert!(c.refused());
         assert!(!c.established());

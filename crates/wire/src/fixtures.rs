@@ -105,6 +105,27 @@ pub fn frame(link: LinkType, spec: &Spec<'_>) -> Frame {
     }
 }
 
+/// A refused attempt: the client's SYN and the kernel's RST/ACK.
+pub fn refused_attempt(link: LinkType) -> Vec<Frame> {
+    [
+        Spec {
+            syn: true,
+            seq: 5,
+            ..Spec::default()
+        },
+        Spec {
+            from_client: false,
+            rst: true,
+            seq: 0,
+            ack: Some(6),
+            ..Spec::default()
+        },
+    ]
+    .iter()
+    .map(|s| frame(link, s))
+    .collect()
+}
+
 /// The tutorial's conversation: handshake, `Hello server!`, client closes first.
 pub fn tutorial(link: LinkType) -> Vec<Frame> {
     tutorial_with_syn_options(link, &SYN_OPTIONS)

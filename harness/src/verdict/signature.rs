@@ -319,30 +319,13 @@ pub fn compare(
 mod compared_tests {
     use super::*;
     use wire::dissect::{dissect_all, LinkType};
-    use wire::fixtures::{self, Spec};
+    use wire::fixtures;
 
     /// A refused attempt, then the tutorial's established connection on
     /// the same ports: what a client that tries `::1` first and then
     /// 127.0.0.1 leaves in a capture.
     fn two_attempts() -> Vec<Connection> {
-        let refused = [
-            Spec {
-                syn: true,
-                seq: 5,
-                ..Spec::default()
-            },
-            Spec {
-                from_client: false,
-                rst: true,
-                seq: 0,
-                ack: Some(6),
-                ..Spec::default()
-            },
-        ];
-        let mut frames: Vec<_> = refused
-            .iter()
-            .map(|s| fixtures::frame(LinkType::Ethernet, s))
-            .collect();
+        let mut frames = fixtures::refused_attempt(LinkType::Ethernet);
         frames.extend(fixtures::tutorial(LinkType::Ethernet));
         wire::conversation::build(&dissect_all(LinkType::Ethernet, &frames).0)
     }
