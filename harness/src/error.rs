@@ -3,7 +3,7 @@
 //!
 //! The contract (README, "Exit codes"): 0 everything conforms, 1 a cell
 //! changed, differs or failed, 2 a usage or environment error, 130
-//! interrupted by SIGINT, 143 by SIGTERM.
+//! interrupted by SIGINT, 143 by SIGTERM (128 + the signal).
 
 use std::fmt;
 

@@ -83,8 +83,19 @@ fn run_matrix(args: RunArgs) -> Result<u8, Error> {
         return Ok(EXIT_OK);
     }
     let cancel = Cancel::new();
-    let on_signal = cancel.clone();
-    let _ = ctrlc::set_handler(move || on_signal.cancel());
+    // SIGINT, SIGTERM and SIGHUP cancel the run: every wait ends, the programs are
+    // killed, what there is gets reported, and the exit code names the
+    // signal (130, 143, 129).
+    if let Ok(mut signals) =
+        signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP])
+    {
+        let on_signal = cancel.clone();
+        std::thread::spawn(move || {
+            for signal in signals.forever() {
+                on_signal.cancel_by_signal(signal);
+            }
+        });
+    }
     let progress = Progress::new(quiet);
     let outcome = run::run(config, &cancel, &progress)?;
     if let Some(path) = &outcome.baseline_written {

@@ -116,6 +116,8 @@ pub struct RunOutcome {
     pub baseline_written: Option<PathBuf>,
     pub repeats: Repeats,
     pub interrupted: bool,
+    /// The signal that interrupted the run (SIGINT, SIGTERM), if one did.
+    pub signal: Option<i32>,
     /// The run's own stages (each cell has its own in its result).
     pub timings: Vec<StageTime>,
 }
@@ -124,7 +126,11 @@ impl RunOutcome {
     /// The exit code the run ends with (the README's contract).
     pub fn exit_code(&self) -> u8 {
         if self.interrupted {
-            return EXIT_INTERRUPTED;
+            // 130 for SIGINT, 143 for SIGTERM: 128 + the signal.
+            return self
+                .signal
+                .and_then(|s| u8::try_from(128 + s).ok())
+                .unwrap_or(EXIT_INTERRUPTED);
         }
         let conforms = if !self.repeats.flaky().is_empty() {
             false
@@ -315,6 +321,7 @@ pub fn run(
         baseline_written,
         repeats,
         interrupted,
+        signal: cancel.signal(),
         timings,
     })
 }

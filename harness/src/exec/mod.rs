@@ -9,27 +9,41 @@ pub mod process;
 pub(crate) mod spawn;
 pub mod timing;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 /// Asks every wait of a run to stop early: set by Ctrl-C or SIGTERM, read
 /// by every bounded wait. A value handed down rather than a global, so a
 /// test (or a library user) can run several matrices in one process and
-/// cancel one of them.
+/// cancel one of them. It remembers the signal that asked, for the exit
+/// code (128 + the signal, as a shell reports a death by it).
 #[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+pub struct Cancel(Arc<AtomicI32>);
 
 impl Cancel {
     pub fn new() -> Cancel {
         Cancel::default()
     }
 
-    /// Asks for the run to stop; safe from a signal handler's thread.
+    /// Asks for the run to stop, as Ctrl-C would.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.cancel_by_signal(libc::SIGINT);
+    }
+
+    /// Asks for the run to stop because `signal` arrived; the first signal
+    /// is the one remembered.
+    pub fn cancel_by_signal(&self, signal: i32) {
+        let _ = self
+            .0
+            .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.load(Ordering::SeqCst) != 0
+    }
+
+    /// The signal that cancelled the run, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        Some(self.0.load(Ordering::SeqCst)).filter(|s| *s != 0)
     }
 }

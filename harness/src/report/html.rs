@@ -291,6 +291,24 @@ pub struct Run<'a> {
     pub artifacts: &'a Path,
 }
 
+/// The cells as the report lists them: what needs a look first (FAIL,
+/// then DIFFERS, expanded), then PASS, then the cells that did not run,
+/// collapsed; plan order within each.
+fn display_order<'a>(cells: &[&'a Cell]) -> Vec<(&'a Cell, bool)> {
+    let rank = |v: Verdict| match v {
+        Verdict::Fail => 0,
+        Verdict::Differs => 1,
+        Verdict::Pass => 2,
+        Verdict::Unsupported | Verdict::Unavailable => 3,
+    };
+    let mut ordered: Vec<&Cell> = cells.to_vec();
+    ordered.sort_by_key(|c| rank(c.verdict));
+    ordered
+        .into_iter()
+        .map(|c| (c, matches!(c.verdict, Verdict::Fail | Verdict::Differs)))
+        .collect()
+}
+
 pub fn render(run: &Run<'_>) -> String {
     let mut out = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>TCP conformance report</title>\n");
     let _ = writeln!(
@@ -394,13 +412,54 @@ pub fn render(run: &Run<'_>) -> String {
                 esc(file)
             );
         }
-        for cell in &cells {
-            let is_reference = cell.id.client == *reference
-                && (cell.id.server_name() == *reference
-                    || cell.id.server_name() == crate::suite::pairing::NO_SERVER);
-            out.push_str(&cell_details(cell, run.artifacts, is_reference));
+        for (cell, open) in display_order(&cells) {
+            out.push_str(&cell_details(cell, run.artifacts, open));
         }
     }
     out.push_str("</body></html>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::PairingId;
+
+    fn cell(client: &str, verdict: Verdict) -> Cell {
+        Cell {
+            id: PairingId::new("hello", Some("python"), client),
+            verdict,
+            reason: None,
+            differences: Vec::new(),
+            display_filter: None,
+            merged_filter: None,
+            run: None,
+        }
+    }
+
+    /// A run with one PASS, one DIFFERS and one FAIL opens the two that
+    /// need a look, first, and leaves the PASS collapsed below them.
+    #[test]
+    fn cells_that_need_a_look_come_first_and_open() {
+        let cells = [
+            cell("a", Verdict::Pass),
+            cell("b", Verdict::Unsupported),
+            cell("c", Verdict::Differs),
+            cell("d", Verdict::Fail),
+        ];
+        let refs: Vec<&Cell> = cells.iter().collect();
+        let shown: Vec<(&str, bool)> = display_order(&refs)
+            .into_iter()
+            .map(|(c, open)| (c.id.client.as_str(), open))
+            .collect();
+        assert_eq!(
+            shown,
+            [("d", true), ("c", true), ("a", false), ("b", false)]
+        );
+        let html = cell_details(&cells[3], Path::new("/nonexistent"), true);
+        assert!(
+            html.starts_with("<details id=") && html.contains(" open>"),
+            "{html}"
+        );
+    }
 }

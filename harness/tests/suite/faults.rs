@@ -372,13 +372,15 @@ fn signal_to_harness(signal: i32) {
         "took {:?} to stop",
         started.elapsed()
     );
+    // 128 + the signal: 130 for SIGINT, 143 for SIGTERM.
     assert_eq!(
         out.status.code(),
-        Some(130),
+        Some(128 + signal),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let summary = summary(&out);
+    assert_eq!(summary["exit_code"], 128 + signal);
     let c = cell(&summary, "python", "client-hang");
     assert!(
         c["reason"].as_str().unwrap().contains("interrupted"),
