@@ -426,15 +426,7 @@ mod tests {
     use crate::suite::PairingId;
 
     fn cell(client: &str, verdict: Verdict) -> Cell {
-        Cell {
-            id: PairingId::new("hello", Some("python"), client),
-            verdict,
-            reason: None,
-            differences: Vec::new(),
-            display_filter: None,
-            merged_filter: None,
-            run: None,
-        }
+        Cell::graded(PairingId::new("hello", Some("python"), client), verdict)
     }
 
     /// A run with one PASS, one DIFFERS and one FAIL opens the two that

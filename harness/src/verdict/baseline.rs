@@ -307,9 +307,6 @@ mod tests {
 
     fn cell(verdict: Verdict, fields: &[&str]) -> Cell {
         Cell {
-            id: PairingId::new("hello", Some("python"), "nc"),
-            verdict,
-            reason: None,
             differences: fields
                 .iter()
                 .map(|f| {
@@ -323,9 +320,7 @@ mod tests {
                     }
                 })
                 .collect(),
-            display_filter: None,
-            merged_filter: None,
-            run: None,
+            ..Cell::graded(PairingId::new("hello", Some("python"), "nc"), verdict)
         }
     }
 

@@ -90,6 +90,21 @@ pub struct Cell {
 }
 
 impl Cell {
+    /// A graded cell with nothing but its name and verdict, for tests of
+    /// what is done with verdicts.
+    #[cfg(test)]
+    pub(crate) fn graded(id: PairingId, verdict: Verdict) -> Cell {
+        Cell {
+            id,
+            verdict,
+            reason: None,
+            differences: Vec::new(),
+            display_filter: None,
+            merged_filter: None,
+            run: None,
+        }
+    }
+
     /// Whether this is its scenario's reference pairing: the reference
     /// implementation as client, and as server where there is one.
     pub fn is_reference(&self, reference: &str) -> bool {

@@ -144,15 +144,7 @@ mod tests {
     use crate::verdict::grade::Verdict;
 
     fn cell(verdict: Verdict) -> Cell {
-        Cell {
-            id: PairingId::new("hola", Some("rust"), "rust"),
-            verdict,
-            reason: None,
-            differences: Vec::new(),
-            display_filter: None,
-            merged_filter: None,
-            run: None,
-        }
+        Cell::graded(PairingId::new("hola", Some("rust"), "rust"), verdict)
     }
 
     #[test]
