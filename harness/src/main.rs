@@ -50,7 +50,12 @@ fn main() -> ExitCode {
                 }
             })
             .map_err(|e| Error::usage(e.to_string())),
-        Command::Show { a, b, artifacts } => show(&a, &b, artifacts.as_deref()),
+        Command::Show { a, b, artifacts } => show(
+            &a,
+            &b,
+            artifacts.as_deref(),
+            Paint::for_stdout(cli.color.into()),
+        ),
         Command::Run(args) => run_matrix(*args),
     };
     match outcome {
@@ -62,12 +67,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn show(a: &str, b: &str, artifacts: Option<&std::path::Path>) -> Result<u8, Error> {
+fn show(a: &str, b: &str, artifacts: Option<&std::path::Path>, paint: Paint) -> Result<u8, Error> {
     let load = |name: &str| {
         let path = cli::resolve_capture(name, artifacts)?;
         inspect::load(&path).map_err(|e| Error::usage(e.to_string()))
     };
-    let text = inspect::render_show(&load(a)?, &load(b)?, Paint::for_stdout())
+    let text = inspect::render_show(&load(a)?, &load(b)?, paint)
         .map_err(|e| Error::usage(e.to_string()))?;
     print!("{text}");
     Ok(EXIT_OK)

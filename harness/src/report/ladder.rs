@@ -54,14 +54,30 @@ pub struct Paint {
     pub colour: bool,
 }
 
+/// `--color`: when to colour what is printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorChoice {
+    /// On a terminal; never with NO_COLOR set (non-empty); always with
+    /// CLICOLOR_FORCE set (not "0"), as <https://bixense.com/clicolors/>
+    /// and <https://no-color.org> ask.
+    Auto,
+    Always,
+    Never,
+}
+
 impl Paint {
-    /// Colour only on a terminal, and never when NO_COLOR is set.
-    pub fn for_stdout() -> Paint {
+    /// Colour as `choice` says, on stdout.
+    pub fn for_stdout(choice: ColorChoice) -> Paint {
         use std::io::IsTerminal;
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Paint {
-            colour: std::io::stdout().is_terminal() && !no_color,
-        }
+        let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let colour = match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto if set("CLICOLOR_FORCE").is_some_and(|v| v != "0") => true,
+            ColorChoice::Auto if set("NO_COLOR").is_some() => false,
+            ColorChoice::Auto => std::io::stdout().is_terminal(),
+        };
+        Paint { colour }
     }
 
     fn mark(self, text: &str) -> String {

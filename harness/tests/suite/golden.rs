@@ -294,3 +294,28 @@ fn unreadable_frames_are_counted_and_the_first_named() {
         "{stderr}"
     );
 }
+
+/// `--color` and the environment's conventions: `always` and `never` win;
+/// `auto` colours with CLICOLOR_FORCE, not with NO_COLOR, and not when
+/// stdout is not a terminal (as here).
+#[test]
+fn color_follows_the_flag_then_clicolor_force_and_no_color() {
+    let show = |flag: &str, env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
+        cmd.current_dir(workspace_root())
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .envs(env.iter().copied())
+            .args(["show", "--color", flag])
+            .arg(capture("tutorial-ethernet.pcap"))
+            .arg(capture("tutorial-ethernet-ws256.pcap"));
+        let out = cmd.output().expect("harness runs");
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stdout).contains('\x1b')
+    };
+    assert!(show("always", &[("NO_COLOR", "1")]));
+    assert!(!show("never", &[("CLICOLOR_FORCE", "1")]));
+    assert!(show("auto", &[("CLICOLOR_FORCE", "1")]));
+    assert!(!show("auto", &[("NO_COLOR", "1")]));
+    assert!(!show("auto", &[]));
+}
