@@ -98,6 +98,13 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         artifacts: Option<PathBuf>,
     },
+    /// Print a shell completion script: `harness completions bash > /etc/bash_completion.d/harness`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `harness manpage > harness.1 && man ./harness.1`
+    Manpage,
 }
 
 #[derive(clap::Args)]

@@ -4,6 +4,7 @@
 //! Exit codes: see [`harness::error`] and the README.
 
 mod cli;
+mod commands;
 mod progress;
 
 use std::process::ExitCode;
@@ -50,13 +51,15 @@ fn main() -> ExitCode {
                 }
             })
             .map_err(|e| Error::usage(e.to_string())),
-        Command::Show { a, b, artifacts } => show(
+        Command::Show { a, b, artifacts } => commands::show(
             &a,
             &b,
             artifacts.as_deref(),
             Paint::for_stdout(cli.color.into()),
         ),
         Command::Run(args) => run_matrix(*args),
+        Command::Completions { shell } => commands::completions(shell),
+        Command::Manpage => commands::manpage(),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -65,17 +68,6 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
-}
-
-fn show(a: &str, b: &str, artifacts: Option<&std::path::Path>, paint: Paint) -> Result<u8, Error> {
-    let load = |name: &str| {
-        let path = cli::resolve_capture(name, artifacts)?;
-        inspect::load(&path).map_err(|e| Error::usage(e.to_string()))
-    };
-    let text = inspect::render_show(&load(a)?, &load(b)?, paint)
-        .map_err(|e| Error::usage(e.to_string()))?;
-    print!("{text}");
-    Ok(EXIT_OK)
 }
 
 fn run_matrix(args: RunArgs) -> Result<u8, Error> {

@@ -283,3 +283,39 @@ fn no_workspace_names_where_it_looked_and_the_fix() {
         "{stderr}"
     );
 }
+
+/// Shell completions and the man page come from the same command
+/// definition as `--help`; a full stdout is one line and exit 2, not a
+/// panic.
+#[test]
+fn completions_and_man_page_cover_every_command() {
+    let bash = harness(&["completions", "bash"]);
+    assert_eq!(bash.status.code(), Some(0));
+    let script = String::from_utf8_lossy(&bash.stdout);
+    for word in ["_harness()", "inspect", "--scenario", "--color"] {
+        assert!(
+            script.contains(word),
+            "{word} missing from the bash completions"
+        );
+    }
+    let man = harness(&["manpage"]);
+    assert_eq!(man.status.code(), Some(0));
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        page.contains(".TH harness 1") && page.contains("completions"),
+        "{page}"
+    );
+    let full = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["completions", "zsh"])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .expect("harness runs");
+    let stderr = one_line_error(&full);
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert_eq!(
+        one_line_error(&harness(&["completions", "tcsh"]))
+            .lines()
+            .count(),
+        1
+    );
+}

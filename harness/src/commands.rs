@@ -1,0 +1,55 @@
+//! The small commands: `show`, `completions`, `manpage`.
+
+use harness::error::{Error, EXIT_OK};
+use harness::report::{inspect, ladder::Paint};
+
+use crate::cli::{self, Cli};
+
+/// `harness completions SHELL`.
+pub fn completions(shell: clap_complete::Shell) -> Result<u8, Error> {
+    let mut script = Vec::new();
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "harness", &mut script);
+    print_all(&script, "the completion script")
+}
+
+/// `harness manpage`.
+pub fn manpage() -> Result<u8, Error> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+        .render(&mut page)
+        .map_err(|e| Error::usage(format!("cannot render the man page: {e}")))?;
+    print_all(&page, "the man page")
+}
+
+/// Writes `bytes` to stdout: a reader that stopped early (`| head`) is
+/// not an error; a full or closed stdout is one line and exit 2, never a
+/// panic (the generators would panic on a write error, so they write to
+/// memory first).
+pub fn print_all(bytes: &[u8], what: &str) -> Result<u8, Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(EXIT_OK),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(EXIT_OK),
+        Err(e) => Err(Error::usage(format!(
+            "cannot write {what} to stdout: {e}; redirect it to a file"
+        ))),
+    }
+}
+
+pub fn show(
+    a: &str,
+    b: &str,
+    artifacts: Option<&std::path::Path>,
+    paint: Paint,
+) -> Result<u8, Error> {
+    let load = |name: &str| {
+        let path = cli::resolve_capture(name, artifacts)?;
+        inspect::load(&path).map_err(|e| Error::usage(e.to_string()))
+    };
+    let text = inspect::render_show(&load(a)?, &load(b)?, paint)
+        .map_err(|e| Error::usage(e.to_string()))?;
+    print!("{text}");
+    Ok(EXIT_OK)
+}
