@@ -121,6 +121,20 @@ fn violations(files: &[(String, String)]) -> Vec<String> {
     problems
 }
 
+/// `main.rs`, `lib.rs` and the binary's own modules (each `mod NAME;` in
+/// main.rs): the front end, which may use every stage.
+fn binary_files() -> Vec<String> {
+    let main = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/main.rs"))
+        .expect("harness/src/main.rs is readable");
+    let mut files: Vec<String> = main
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("mod ")?.strip_suffix(';'))
+        .map(|m| format!("{m}.rs"))
+        .collect();
+    files.extend(["main.rs".to_string(), "lib.rs".to_string()]);
+    files
+}
+
 fn library_sources(dir: &Path, prefix: &str, out: &mut Vec<(String, String)>) {
     for entry in std::fs::read_dir(dir).expect("harness/src is readable") {
         let path = entry.expect("directory entry").path();
@@ -128,10 +142,7 @@ fn library_sources(dir: &Path, prefix: &str, out: &mut Vec<(String, String)>) {
         let relative = format!("{prefix}{name}");
         if path.is_dir() {
             library_sources(&path, &format!("{relative}/"), out);
-        } else if name.ends_with(".rs")
-            && prefix.is_empty()
-            && ["main.rs", "cli.rs", "progress.rs", "lib.rs"].contains(&name.as_str())
-        {
+        } else if name.ends_with(".rs") && prefix.is_empty() && binary_files().contains(&name) {
             // The binary and the crate root: they may use every stage.
         } else if name.ends_with(".rs") {
             out.push((relative, std::fs::read_to_string(&path).unwrap()));
