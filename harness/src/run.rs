@@ -172,7 +172,7 @@ pub fn run(
 ) -> Result<RunOutcome, Error> {
     let suite = Suite::load(&config.manifest, &config.scenarios)?;
     let baseline = match &config.baseline {
-        BaselineMode::Compare(path) if path.is_file() => {
+        BaselineMode::Compare(path) | BaselineMode::Update(path) if path.is_file() => {
             Some(Baseline::load(path).map_err(|e| Error::usage(e.to_string()))?)
         }
         BaselineMode::Compare(path) => {
@@ -180,9 +180,6 @@ pub fn run(
                 "cannot read the baseline {}: no such file; create it with --update-baseline, or pass --no-baseline",
                 path.display()
             )))
-        }
-        BaselineMode::Update(path) if path.is_file() => {
-            Some(Baseline::load(path).map_err(|e| Error::usage(e.to_string()))?)
         }
         BaselineMode::Update(_) => Some(Baseline::default()),
         BaselineMode::None => None,

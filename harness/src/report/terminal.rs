@@ -126,11 +126,7 @@ pub fn render_scenario(
     }
 
     // The reference conversation as the tutorials draw it.
-    let reference_cell = cells.iter().find(|c| {
-        c.id.client == reference
-            && (c.id.server_name() == reference
-                || c.id.server_name() == crate::suite::pairing::NO_SERVER)
-    });
+    let reference_cell = cells.iter().find(|c| c.id.is_reference(reference));
     if let Some(conn) = reference_cell.and_then(|c| c.run.as_ref()).and_then(|r| {
         r.connections
             .iter()
@@ -327,11 +323,7 @@ pub fn differences_table(differences: &[Difference], a: &str, b: &str) -> String
 /// conversation: pairings that look the same on the wire share a column, so
 /// sixteen identical pairings make one column, not sixteen.
 fn render_wire_table(cells: &[&Cell], reference: &str) -> String {
-    let is_reference = |c: &Cell| {
-        c.id.client == reference
-            && (c.id.server_name() == reference
-                || c.id.server_name() == crate::suite::pairing::NO_SERVER)
-    };
+    let is_reference = |c: &Cell| c.id.is_reference(reference);
     let mut with_sig: Vec<(&Cell, &signature::Signature)> = cells
         .iter()
         .filter_map(|c| c.signature().map(|s| (*c, s)))

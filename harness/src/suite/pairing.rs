@@ -30,6 +30,12 @@ impl PairingId {
         }
     }
 
+    /// Whether this is its scenario's reference pairing: `reference` as
+    /// client, and as server where there is one.
+    pub fn is_reference(&self, reference: &str) -> bool {
+        self.client == reference && self.server.as_deref().is_none_or(|s| s == reference)
+    }
+
     /// The server's name, or `none` where no server runs.
     pub fn server_name(&self) -> &str {
         self.server.as_deref().unwrap_or(NO_SERVER)
@@ -105,7 +111,10 @@ mod tests {
             "frame.interface_name == \"python__rust\""
         );
         assert_eq!(id.to_string(), "hello / python server × rust client");
+        assert!(PairingId::new("hello", Some("rust"), "rust").is_reference("rust"));
+        assert!(!id.is_reference("python") && !id.is_reference("rust"));
         let refused = PairingId::new("refused", None, "python");
+        assert!(refused.is_reference("python") && !refused.is_reference("rust"));
         assert_eq!(refused.folder(), "refused/none__python");
         assert_eq!(
             serde_json::to_value(&refused).unwrap(),

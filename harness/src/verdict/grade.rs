@@ -105,12 +105,6 @@ impl Cell {
         }
     }
 
-    /// Whether this is its scenario's reference pairing: the reference
-    /// implementation as client, and as server where there is one.
-    pub fn is_reference(&self, reference: &str) -> bool {
-        self.id.client == reference && self.id.server.as_deref().is_none_or(|s| s == reference)
-    }
-
     pub fn signature(&self) -> Option<&signature::Signature> {
         self.run.as_ref().and_then(|r| r.signature.as_ref())
     }
@@ -141,9 +135,7 @@ pub fn grade(
             .iter()
             .zip(&results)
             .find(|(p, _)| {
-                scenarios[p.scenario].name == scenario.name
-                    && p.id.client == reference
-                    && p.id.server.as_deref().is_none_or(|s| s == reference)
+                scenarios[p.scenario].name == scenario.name && p.id.is_reference(reference)
             })
             .and_then(|(_, r)| r.as_ref())
             .filter(|r| r.passed_checks())
