@@ -74,13 +74,19 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print the field policy table: what is compared exactly, relative to the ISN, by meaning, or ignored.
     Policy,
-    /// Explain any pcap or pcapng: its TCP connections, their compared fields and ladder diagrams.
+    /// Explain any pcap or pcapng: its TCP connections, their compared fields and ladder diagrams; above 10 connections, a summary by handshake signature.
     Inspect {
         /// A capture file, e.g. one saved from Wireshark or tcpdump
         file: PathBuf,
-        /// Only the connection(s) with this port at either end
-        #[arg(long)]
+        /// Show in full the connections with this port at either end
+        #[arg(long, group = "chosen")]
         port: Option<u16>,
+        /// Show in full connection N (numbered from 1 in order of first frame, as listed); repeatable
+        #[arg(long, value_name = "N", group = "chosen", value_parser = clap::value_parser!(u64).range(1..))]
+        connection: Vec<u64>,
+        /// Show every connection in full, as each ends (summary last)
+        #[arg(long, group = "chosen")]
+        all: bool,
     },
     /// Compare the handshakes of two captures under the matrix's field policies (exit 0 same, 1 different).
     Diff {

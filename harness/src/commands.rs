@@ -1,4 +1,4 @@
-//! The small commands: `show`, `completions`, `manpage`.
+//! The small commands: `inspect`, `show`, `completions`, `manpage`.
 
 use harness::error::{Error, EXIT_OK};
 use harness::report::{inspect, ladder::Paint};
@@ -11,6 +11,38 @@ pub fn completions(shell: clap_complete::Shell) -> Result<u8, Error> {
     let mut command = <Cli as clap::CommandFactory>::command();
     clap_complete::generate(shell, &mut command, "harness", &mut script);
     print_all(&script, "the completion script")
+}
+
+/// `harness inspect FILE [--port P | --connection N... | --all]`,
+/// written as it is read.
+pub fn inspect(
+    file: &std::path::Path,
+    port: Option<u16>,
+    connections: Vec<u64>,
+    all: bool,
+) -> Result<u8, Error> {
+    use harness::verdict::survey::Selection;
+    let selection = match (port, connections.is_empty(), all) {
+        (Some(p), _, _) => Selection::Port(p),
+        (None, false, _) => Selection::Numbers(
+            connections
+                .into_iter()
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+                .collect(),
+        ),
+        (None, true, true) => Selection::All,
+        (None, true, false) => Selection::Auto,
+    };
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    match inspect::inspect(file, &selection, &mut out) {
+        Ok(()) => Ok(EXIT_OK),
+        Err(inspect::InspectInterrupted::Write(e))
+            if e.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            Ok(EXIT_OK)
+        }
+        Err(e) => Err(Error::usage(e.to_string())),
+    }
 }
 
 /// `harness manpage`.
@@ -46,7 +78,7 @@ pub fn show(
 ) -> Result<u8, Error> {
     let load = |name: &str| {
         let path = cli::resolve_capture(name, artifacts)?;
-        inspect::load(&path).map_err(|e| Error::usage(e.to_string()))
+        inspect::load(&path, None).map_err(|e| Error::usage(e.to_string()))
     };
     let text = inspect::render_show(&load(a)?, &load(b)?, paint)
         .map_err(|e| Error::usage(e.to_string()))?;

@@ -34,13 +34,14 @@ fn main() -> ExitCode {
             print!("{}", report::render_policy());
             Ok(EXIT_OK)
         }
-        Command::Inspect { file, port } => inspect::load(&file)
-            .and_then(|c| inspect::render_inspect(&c, port))
-            .map(|text| print!("{text}"))
-            .map(|()| EXIT_OK)
-            .map_err(|e| Error::usage(e.to_string())),
-        Command::Diff { a, b, port } => inspect::load(&a)
-            .and_then(|a| Ok((a, inspect::load(&b)?)))
+        Command::Inspect {
+            file,
+            port,
+            connection,
+            all,
+        } => commands::inspect(&file, port, connection, all),
+        Command::Diff { a, b, port } => inspect::load(&a, port)
+            .and_then(|a| Ok((a, inspect::load(&b, port)?)))
             .and_then(|(a, b)| inspect::render_diff(&a, &b, port))
             .map(|(text, same)| {
                 print!("{text}");

@@ -8,7 +8,7 @@
 //! retransmissions and overlaps do not change the stream, and gaps are
 //! reported rather than papered over.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 
 use crate::dissect::Segment;
@@ -53,10 +53,14 @@ pub struct Placed {
 }
 
 /// One direction's reassembled bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stream {
-    /// In-order bytes from relative seq 1 up to the first gap.
+    /// In-order bytes from relative seq 1 up to the first gap, or up to
+    /// [`Retention::stream_bytes`] when that is smaller.
     pub bytes: Vec<u8>,
+    /// FNV-1a of every in-order byte up to the first gap, kept or not: a
+    /// long stream is compared by this digest and its length, not held.
+    pub digest: u64,
     /// Byte ranges `[start, end)` (offsets into the stream) never seen.
     pub gaps: Vec<(u32, u32)>,
     /// Payload bytes that were sent more than once.
@@ -66,6 +70,87 @@ pub struct Stream {
     /// Distinct payload bytes in sequence space, captured or not: the
     /// stream's length even when a snaplen cut the payload.
     pub length: u64,
+    /// In-order bytes up to the first gap: what `digest` covers.
+    pub prefix: u64,
+}
+
+impl Default for Stream {
+    fn default() -> Stream {
+        Stream {
+            bytes: Vec::new(),
+            prefix: 0,
+            digest: FNV_OFFSET,
+            gaps: Vec::new(),
+            retransmitted: 0,
+            uncaptured: 0,
+            length: 0,
+        }
+    }
+}
+
+impl Stream {
+    /// Every byte was captured, in order, with no gap: the digest then
+    /// names the whole stream.
+    pub fn is_whole(&self) -> bool {
+        self.gaps.is_empty() && self.uncaptured == 0
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over `bytes`, continuing from `hash` (start from
+/// [`fnv1a`]`(&[])`): names a byte stream compactly, not for security.
+pub fn fnv1a_continue(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// FNV-1a of `bytes`.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    fnv1a_continue(FNV_OFFSET, bytes)
+}
+
+/// How much of each connection a builder holds. The matrix holds all of
+/// it (its messages are checked byte for byte); `inspect` bounds it, so a
+/// capture of any size is read in memory that grows with the connections
+/// still open, never with the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Payload bytes kept per stream; the rest is hashed into the digest.
+    pub stream_bytes: usize,
+    /// Segments kept per connection: the first `head_segments`…
+    pub head_segments: usize,
+    /// …and the last `tail_segments`; those between are counted in
+    /// [`Connection::elided`].
+    pub tail_segments: usize,
+    /// Out-of-order payload bytes held per stream while waiting for a
+    /// gap to fill; past it the gap is declared.
+    pub held_bytes: usize,
+}
+
+impl Retention {
+    /// Everything, as a cell's analysis needs.
+    pub const ALL: Retention = Retention {
+        stream_bytes: usize::MAX,
+        head_segments: usize::MAX,
+        tail_segments: 0,
+        held_bytes: usize::MAX,
+    };
+}
+
+impl Default for Retention {
+    fn default() -> Retention {
+        Retention::ALL
+    }
+}
+
+/// Segments left out of [`Connection::segments`] by a [`Retention`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elided {
+    /// Index in `segments` before which they were.
+    pub at: usize,
+    pub count: usize,
 }
 
 /// How a connection ended, in terms the comparison uses.
@@ -116,9 +201,23 @@ pub struct Connection {
     /// Kept as segments are placed, so placing one never rescans the others
     /// (a 1 GiB transfer has tens of thousands).
     progress: Progress,
+    /// The segments, payload taken out (it is in the streams); under a
+    /// bounded [`Retention`], the first and last of them.
     pub segments: Vec<Placed>,
+    /// Segments not kept in `segments`, and where they were.
+    pub elided: Option<Elided>,
+    /// The last segments under a bounded retention, appended to
+    /// `segments` when the streams are finished.
+    tail: std::collections::VecDeque<Placed>,
     pub client_stream: Stream,
     pub server_stream: Stream,
+    client_reassembly: Reassembly,
+    server_reassembly: Reassembly,
+    /// SYNs (without ACK) the client sent, retries included.
+    syns: usize,
+    retention: Retention,
+    /// Frame of the last segment placed.
+    pub last_frame: usize,
     pub close: Close,
     /// No SYN opened it in the capture: the capture started after the
     /// handshake, and the client was told from the server by the ports.
@@ -128,23 +227,29 @@ pub struct Connection {
 impl Connection {
     /// SYN segments the client sent (more than one means it retried).
     pub fn syn_count(&self) -> usize {
-        self.segments
-            .iter()
-            .filter(|p| {
-                p.direction == Direction::ClientToServer
-                    && p.segment.flags.syn
-                    && !p.segment.flags.ack
-            })
-            .count()
+        self.syns
     }
 
     /// Refused: the server answered the SYN with a RST and never a SYN/ACK.
     pub fn refused(&self) -> bool {
         self.server_isn.is_none()
             && self
-                .segments
+                .close
+                .resets
                 .iter()
-                .any(|p| p.direction == Direction::ServerToClient && p.segment.flags.rst)
+                .chain(&self.close.late_resets)
+                .any(|(_, d)| *d == Direction::ServerToClient)
+    }
+
+    /// Segments placed, kept or elided.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len() + self.tail.len() + self.elided.map_or(0, |e| e.count)
+    }
+
+    /// The frames of the first and last segments.
+    pub fn frame_span(&self) -> (usize, usize) {
+        let first = self.segments.first().map_or(0, |p| p.segment.frame);
+        (first, self.last_frame)
     }
 
     /// Opened: a SYN/ACK came back.
@@ -158,12 +263,20 @@ impl Connection {
     /// checked and hashed; a run of many large cells then holds headers,
     /// not transfers.
     pub fn drop_payloads(&mut self) {
-        for p in &mut self.segments {
-            p.segment.payload = Vec::new();
-        }
         self.segments.shrink_to_fit();
         self.client_stream.bytes = Vec::new();
         self.server_stream.bytes = Vec::new();
+    }
+
+    /// Ends both streams: pieces still waiting for a gap to fill are
+    /// placed after it, and lengths and retransmissions are counted.
+    fn finish_streams(&mut self) {
+        let retention = self.retention;
+        self.client_reassembly
+            .finish(&mut self.client_stream, &retention);
+        self.server_reassembly
+            .finish(&mut self.server_stream, &retention);
+        self.segments.extend(self.tail.drain(..));
     }
 
     pub fn label(&self) -> String {
@@ -203,19 +316,34 @@ pub fn build_owned(segments: Vec<Segment>) -> Vec<Connection> {
     builder.finish()
 }
 
+type Tuple = (SocketAddr, SocketAddr);
+
+/// How many retired connections' 4-tuples are remembered, so a straggler
+/// (a late duplicate ACK or RST) is not taken for a new connection.
+const RETIRED_REMEMBERED: usize = 65_536;
+
 /// Connections built segment by segment, as a capture delivers them: each
 /// segment is placed once, never rescanned, so a caller can feed a live
 /// capture or a file of any length without holding its frames.
 #[derive(Debug, Default)]
 pub struct ConversationBuilder {
-    connections: Vec<Connection>,
+    /// The connections not yet taken out, by number (1 for the first
+    /// connection seen).
+    connections: BTreeMap<usize, Connection>,
+    numbered: usize,
     /// Key: (client, server) once oriented. A later SYN on the same 4-tuple
     /// after a completed close is a new connection (port reuse).
-    open: BTreeMap<(SocketAddr, SocketAddr), usize>,
+    open: HashMap<Tuple, usize>,
     /// The connection the previous segment went to.
     last: Option<usize>,
     /// Segments still expected, as a hint for the first connection's room.
     expected: usize,
+    retention: Retention,
+    /// Connections taken out by [`ConversationBuilder::take_finished`],
+    /// oldest first, bounded.
+    retired: HashMap<Tuple, usize>,
+    retired_order: VecDeque<Tuple>,
+    late_segments: usize,
 }
 
 impl ConversationBuilder {
@@ -227,6 +355,14 @@ impl ConversationBuilder {
         }
     }
 
+    /// A builder that holds at most `retention` of each connection.
+    pub fn with_retention(retention: Retention) -> ConversationBuilder {
+        ConversationBuilder {
+            retention,
+            ..ConversationBuilder::default()
+        }
+    }
+
     /// Places one segment in its connection, opening a new one when needed.
     pub fn push(&mut self, segment: Segment) {
         let forward = (segment.src, segment.dst);
@@ -234,9 +370,10 @@ impl ConversationBuilder {
         let fresh_syn = segment.flags.syn && !segment.flags.ack;
         let connections = &mut self.connections;
         // Consecutive segments nearly always belong to the same connection.
-        let same_as_last = self.last.filter(|&i: &usize| {
-            let c: &Connection = &connections[i];
-            (c.client, c.server) == forward || (c.client, c.server) == backward
+        let same_as_last = self.last.filter(|i| {
+            connections.get(i).is_some_and(|c: &Connection| {
+                (c.client, c.server) == forward || (c.client, c.server) == backward
+            })
         });
         let existing = same_as_last.or_else(|| {
             self.open
@@ -244,9 +381,16 @@ impl ConversationBuilder {
                 .or_else(|| self.open.get(&backward))
                 .copied()
         });
-        let index = match existing {
-            Some(i) if !(fresh_syn && connections[i].close.complete) => i,
+        let number = match existing {
+            Some(i) if !(fresh_syn && connections[&i].close.complete) => i,
             _ => {
+                if !fresh_syn
+                    && (self.retired.contains_key(&forward) || self.retired.contains_key(&backward))
+                {
+                    // A straggler of a connection already over and taken out.
+                    self.late_segments += 1;
+                    return;
+                }
                 // Orient by the SYN; without one (the capture joined
                 // mid-stream), by the ports (see `server_side_of`).
                 let joined_mid_stream = !segment.flags.syn;
@@ -257,45 +401,103 @@ impl ConversationBuilder {
                 } else {
                     backward
                 };
-                connections.push(Connection {
-                    client,
-                    server,
-                    client_isn: None,
-                    server_isn: None,
-                    client_base: None,
-                    server_base: None,
-                    progress: Progress::default(),
-                    // Most captures are one connection: room for the rest
-                    // of them up front, not a copy at every doubling.
-                    segments: Vec::with_capacity(std::mem::take(&mut self.expected)),
-                    client_stream: Stream::default(),
-                    server_stream: Stream::default(),
-                    close: Close::default(),
-                    joined_mid_stream,
-                });
-                let i = connections.len() - 1;
-                self.open.insert((client, server), i);
-                i
+                self.numbered += 1;
+                let room = std::mem::take(&mut self.expected).min(self.retention.head_segments);
+                connections.insert(
+                    self.numbered,
+                    Connection {
+                        client,
+                        server,
+                        client_isn: None,
+                        server_isn: None,
+                        client_base: None,
+                        server_base: None,
+                        progress: Progress::default(),
+                        // Most captures are one connection: room for the rest
+                        // of them up front, not a copy at every doubling.
+                        segments: Vec::with_capacity(room),
+                        elided: None,
+                        tail: VecDeque::new(),
+                        client_stream: Stream::default(),
+                        server_stream: Stream::default(),
+                        client_reassembly: Reassembly::default(),
+                        server_reassembly: Reassembly::default(),
+                        syns: 0,
+                        retention: self.retention,
+                        last_frame: 0,
+                        close: Close::default(),
+                        joined_mid_stream,
+                    },
+                );
+                self.open.insert((client, server), self.numbered);
+                self.numbered
             }
         };
         self.expected = self.expected.saturating_sub(1);
-        place(&mut connections[index], segment);
-        self.last = Some(index);
+        if let Some(connection) = connections.get_mut(&number) {
+            place(connection, segment);
+        }
+        self.last = Some(number);
     }
 
-    /// The connections so far, their close state up to date (their streams
-    /// are reassembled by [`ConversationBuilder::finish`]).
-    pub fn connections(&self) -> &[Connection] {
-        &self.connections
+    /// The connections not yet taken out, their close state up to date
+    /// (their streams are finished by [`ConversationBuilder::finish`]).
+    pub fn connections(&self) -> impl Iterator<Item = &Connection> {
+        self.connections.values()
+    }
+
+    /// Segments that came after their connection was taken out, and were
+    /// dropped rather than opening a connection of their own.
+    pub fn late_segments(&self) -> usize {
+        self.late_segments
+    }
+
+    /// Takes out, streams finished, every connection that is over (both
+    /// FINs acknowledged, or reset) and whose last segment is at least
+    /// `quiet` frames before `frame`: what a reader of a long capture
+    /// hands on and forgets, so memory follows the open connections.
+    pub fn take_finished(&mut self, frame: usize, quiet: usize) -> Vec<(usize, Connection)> {
+        let over: Vec<usize> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| c.close.complete && frame.saturating_sub(c.last_frame) >= quiet)
+            .map(|(n, _)| *n)
+            .collect();
+        over.into_iter()
+            .filter_map(|n| {
+                let mut c = self.connections.remove(&n)?;
+                let tuple = (c.client, c.server);
+                if self.open.get(&tuple) == Some(&n) {
+                    self.open.remove(&tuple);
+                }
+                if self.retired.insert(tuple, n).is_none() {
+                    self.retired_order.push_back(tuple);
+                }
+                if self.retired_order.len() > RETIRED_REMEMBERED {
+                    if let Some(old) = self.retired_order.pop_front() {
+                        self.retired.remove(&old);
+                    }
+                }
+                c.finish_streams();
+                Some((n, c))
+            })
+            .collect()
     }
 
     /// The connections, each with its streams reassembled.
-    pub fn finish(mut self) -> Vec<Connection> {
-        for connection in &mut self.connections {
-            connection.client_stream = reassemble(connection, Direction::ClientToServer);
-            connection.server_stream = reassemble(connection, Direction::ServerToClient);
-        }
+    pub fn finish(self) -> Vec<Connection> {
+        self.finish_numbered().into_iter().map(|(_, c)| c).collect()
+    }
+
+    /// [`ConversationBuilder::finish`], each connection with its number.
+    pub fn finish_numbered(self) -> Vec<(usize, Connection)> {
         self.connections
+            .into_iter()
+            .map(|(n, mut c)| {
+                c.finish_streams();
+                (n, c)
+            })
+            .collect()
     }
 }
 
@@ -384,15 +586,47 @@ fn place(conn: &mut Connection, segment: Segment) {
     if direction == Direction::ClientToServer && !flags.syn {
         progress.client_sent_after_syn = true;
     }
+    if direction == Direction::ClientToServer && flags.syn && !flags.ack {
+        conn.syns += 1;
+    }
     conn.close.complete =
         !conn.close.resets.is_empty() || (progress.client_fin_acked && progress.server_fin_acked);
-    conn.segments.push(Placed {
+    conn.last_frame = segment.frame;
+    let mut segment = segment;
+    if segment.payload_len > 0 {
+        // Data starts one past the SYN, which occupies relative seq 0.
+        let offset = (rel_seq + u32::from(flags.syn)).wrapping_sub(1);
+        let (reassembly, stream) = match direction {
+            Direction::ClientToServer => (&mut conn.client_reassembly, &mut conn.client_stream),
+            Direction::ServerToClient => (&mut conn.server_reassembly, &mut conn.server_stream),
+        };
+        let payload = std::mem::take(&mut segment.payload);
+        reassembly.push(
+            stream,
+            &conn.retention,
+            offset,
+            payload,
+            segment.payload_len,
+        );
+    }
+    let placed = Placed {
         direction,
         phase,
         rel_seq,
         rel_ack,
         segment,
-    });
+    };
+    let retention = &conn.retention;
+    if conn.segments.len() < retention.head_segments {
+        conn.segments.push(placed);
+    } else {
+        conn.tail.push_back(placed);
+        if conn.tail.len() > retention.tail_segments {
+            conn.tail.pop_front();
+            let at = conn.segments.len();
+            conn.elided.get_or_insert(Elided { at, count: 0 }).count += 1;
+        }
+    }
 }
 
 /// The third segment of the handshake: the client's first ACK of the
@@ -405,46 +639,102 @@ fn handshake_ack(conn: &Connection, direction: Direction, segment: &Segment, rel
         && !conn.progress.client_sent_after_syn
 }
 
-fn reassemble(conn: &Connection, direction: Direction) -> Stream {
-    // Offsets are relative seq minus 1: the first data byte follows the SYN.
-    let mut pieces: Vec<(u32, &[u8], u32)> = conn
-        .segments
-        .iter()
-        .filter(|p| p.direction == direction && p.segment.payload_len > 0)
-        .map(|p| {
-            // Data starts one past the SYN, which occupies relative seq 0.
-            let offset = (p.rel_seq + u32::from(p.segment.flags.syn)).wrapping_sub(1);
-            (offset, p.segment.payload.as_slice(), p.segment.payload_len)
-        })
-        .collect();
-    pieces.sort_by_key(|(offset, _, _)| *offset);
-    let mut stream = Stream::default();
-    let mut end: u32 = 0;
-    let mut sent: u64 = 0;
-    for (offset, captured, len) in pieces {
-        sent += u64::from(len);
+/// One direction's bytes being put in order as segments arrive. Offsets
+/// are relative seq minus 1: the first data byte follows the SYN.
+#[derive(Debug, Clone, Default)]
+struct Reassembly {
+    /// Offset just past the in-order bytes (and past any gap declared).
+    end: u32,
+    /// Payload bytes sent in all, retransmissions included.
+    sent: u64,
+    /// Pieces beyond `end`, waiting for the gap before them to fill:
+    /// offset → (captured bytes, length on the wire).
+    held: BTreeMap<u32, (Vec<u8>, u32)>,
+    held_bytes: usize,
+}
+
+impl Reassembly {
+    fn push(
+        &mut self,
+        stream: &mut Stream,
+        retention: &Retention,
+        offset: u32,
+        captured: Vec<u8>,
+        len: u32,
+    ) {
+        self.sent += u64::from(len);
         // Saturating: a malformed capture can claim anything.
         stream.uncaptured = stream
             .uncaptured
             .saturating_add(len.saturating_sub(captured.len() as u32));
-        if offset > end {
-            stream.gaps.push((end, offset));
-        }
-        let piece_end = offset.saturating_add(len);
-        if piece_end > end {
-            let skip = end.saturating_sub(offset) as usize;
-            // Only a stream captured whole is kept byte for byte.
-            if stream.gaps.is_empty() && stream.uncaptured == 0 && skip <= captured.len() {
-                stream.bytes.extend_from_slice(&captured[skip..]);
+        if offset <= self.end {
+            self.apply(stream, retention, offset, &captured, len);
+        } else {
+            // The longest piece at an offset is the one worth keeping.
+            let replaced = match self.held.get(&offset) {
+                Some((_, held_len)) if *held_len >= len => return,
+                _ => self.held.insert(offset, (captured, len)),
+            };
+            self.held_bytes += self.held[&offset].0.len();
+            self.held_bytes -= replaced.map_or(0, |(bytes, _)| bytes.len());
+            // Too much waiting: the lowest gap is declared.
+            while self.held_bytes > retention.held_bytes {
+                let Some((offset, (bytes, len))) = self.held.pop_first() else {
+                    break;
+                };
+                self.held_bytes -= bytes.len();
+                self.apply(stream, retention, offset, &bytes, len);
             }
-            end = piece_end;
+        }
+        // Pieces the new bytes reached are in order now.
+        while let Some(entry) = self.held.first_entry() {
+            if *entry.key() > self.end {
+                break;
+            }
+            let (offset, (bytes, len)) = entry.remove_entry();
+            self.held_bytes -= bytes.len();
+            self.apply(stream, retention, offset, &bytes, len);
         }
     }
-    let missing: u64 = stream.gaps.iter().map(|(a, b)| u64::from(b - a)).sum();
-    let unique = u64::from(end).saturating_sub(missing);
-    stream.retransmitted = sent.saturating_sub(unique) as u32;
-    stream.length = unique;
-    stream
+
+    /// Adds a piece at or past `end`, a gap before it if past.
+    fn apply(
+        &mut self,
+        stream: &mut Stream,
+        retention: &Retention,
+        offset: u32,
+        captured: &[u8],
+        len: u32,
+    ) {
+        if offset > self.end {
+            stream.gaps.push((self.end, offset));
+        }
+        let piece_end = offset.saturating_add(len);
+        if piece_end > self.end {
+            let skip = self.end.saturating_sub(offset) as usize;
+            // Only a stream captured whole is kept and hashed byte for byte.
+            if stream.is_whole() && skip <= captured.len() {
+                let new = &captured[skip..];
+                stream.digest = fnv1a_continue(stream.digest, new);
+                stream.prefix += new.len() as u64;
+                let room = retention.stream_bytes.saturating_sub(stream.bytes.len());
+                stream.bytes.extend_from_slice(&new[..new.len().min(room)]);
+            }
+            self.end = piece_end;
+        }
+    }
+
+    /// The stream's end: what still waits goes after its gap.
+    fn finish(&mut self, stream: &mut Stream, retention: &Retention) {
+        while let Some((offset, (bytes, len))) = self.held.pop_first() {
+            self.apply(stream, retention, offset, &bytes, len);
+        }
+        self.held_bytes = 0;
+        let missing: u64 = stream.gaps.iter().map(|(a, b)| u64::from(b - a)).sum();
+        let unique = u64::from(self.end).saturating_sub(missing);
+        stream.retransmitted = self.sent.saturating_sub(unique) as u32;
+        stream.length = unique;
+    }
 }
 
 #[cfg(test)]

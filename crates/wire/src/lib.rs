@@ -7,12 +7,14 @@
 //! [`conversation`] groups segments into connections, numbers them
 //! relative to each side's ISN ([`seq::SeqNum`]), reassembles the streams
 //! and tells the phases apart; [`savefile`] writes frames back as pcap or
-//! pcapng for Wireshark.
+//! pcapng for Wireshark, and [`capfile`] reads any pcap or pcapng back as a
+//! stream.
 //!
 //! Keeping this crate free of libpcap is deliberate, as smoltcp keeps its
 //! `wire` module free of sockets: the fuzz targets and benchmarks depend on
 //! it alone, and everything here is a pure function of its input bytes.
 
+pub mod capfile;
 pub mod conversation;
 pub mod dissect;
 #[cfg(any(test, feature = "fixtures"))]

@@ -1,9 +1,10 @@
-//! Capture files: read with libpcap (pcap and pcapng alike), written by
-//! [`wire::savefile`].
+//! Capture files: read by [`wire::capfile`] (pcap and pcapng alike),
+//! written by [`wire::savefile`].
 
 use std::path::Path;
 use std::time::Duration;
 
+use wire::capfile::{CaptureFile, Next};
 use wire::dissect::{Frame, LinkType};
 use wire::savefile;
 
@@ -31,23 +32,50 @@ pub fn save_pcap(path: &Path, link: LinkType, frames: &[Frame]) -> Result<(), Ca
     })
 }
 
-/// Reads a pcap or pcapng file (libpcap reads both).
+/// Reads a whole pcap or pcapng file of one link type into memory (a
+/// cell's own capture, a fixture); `inspect` streams instead (see
+/// [`crate::verdict::survey`]).
 pub fn read_file(path: &Path) -> Result<(LinkType, Vec<Frame>), CaptureError> {
     let read_err = |message: String| CaptureError::Read {
         path: path.display().to_string(),
         message,
     };
-    let mut capture = pcap::Capture::from_file(path).map_err(|e| read_err(e.to_string()))?;
-    let dlt = capture.get_datalink().0;
-    let link = LinkType::from_dlt(dlt).ok_or(CaptureError::LinkType(dlt))?;
+    let mut file = CaptureFile::open(path).map_err(|e| read_err(e.to_string()))?;
     let mut frames = Vec::new();
+    let mut link = None;
     loop {
-        match capture.next_packet() {
-            Ok(packet) => frames.push(owned_frame(&packet)),
-            Err(pcap::Error::NoMorePackets) => break,
-            Err(e) => return Err(read_err(format!("after {} frames: {e}", frames.len()))),
+        let mut frame = Frame {
+            timestamp: Duration::ZERO,
+            wire_len: 0,
+            data: Vec::new(),
+        };
+        match file
+            .next_frame(&mut frame)
+            .map_err(|e| read_err(e.to_string()))?
+        {
+            Next::End => break,
+            Next::Frame(this) if link.is_none_or(|l| l == this) => {
+                link = Some(this);
+                frames.push(frame);
+            }
+            Next::Frame(other) => {
+                return Err(read_err(format!(
+                    "frame {} is {other:?}, not {:?}: one link type was expected",
+                    file.frames(),
+                    link.unwrap_or(other)
+                )))
+            }
+            Next::Unreadable(why) => {
+                return match file.interfaces().iter().find(|i| i.link().is_none()) {
+                    Some(i) => Err(CaptureError::LinkType(i.dlt)),
+                    None => Err(read_err(format!("frame {}: {why}", file.frames()))),
+                }
+            }
         }
     }
+    let link = link
+        .or_else(|| file.interfaces().first().and_then(|i| i.link()))
+        .unwrap_or(LinkType::Ethernet);
     Ok((link, frames))
 }
 
@@ -58,7 +86,7 @@ mod tests {
     use wire::savefile::{pcap_bytes, pcapng_bytes, write_atomically, Interface};
 
     #[test]
-    fn pcapng_is_read_back_by_libpcap_frame_for_frame() {
+    fn pcapng_is_read_back_frame_for_frame() {
         let frames = wire::fixtures::tutorial(LinkType::Ethernet);
         let interface = Interface {
             name: "hello/python×rust".into(),
@@ -82,7 +110,7 @@ mod tests {
     }
 
     #[test]
-    fn frames_above_64_kib_survive_a_round_trip_through_libpcap() {
+    fn frames_above_64_kib_survive_a_round_trip() {
         let big = Frame {
             timestamp: Duration::new(1_700_000_000, 123_456_000),
             wire_len: 65_549,

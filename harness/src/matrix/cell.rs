@@ -418,12 +418,13 @@ fn drain(live: &LiveCapture, timeout: Duration, cancel: &Cancel) -> bool {
                 }
             }
         });
-        let connections = conversation.connections();
-        if !connections.is_empty() && connections.iter().all(|c| c.close.complete) {
+        let mut connections = conversation.connections().peekable();
+        let any = connections.peek().is_some();
+        if any && connections.all(|c| c.close.complete) {
             return true;
         }
         // No connection at all: nothing more will come once it is quiet.
-        if connections.is_empty() {
+        if !any {
             if seen != quiet_since.1 {
                 quiet_since = (Instant::now(), seen);
             } else if quiet_since.0.elapsed() > Duration::from_millis(50) {

@@ -6,27 +6,28 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::capture;
 use crate::report::ladder::{self, Paint};
 use crate::report::terminal;
-use crate::verdict::signature::{self, Difference};
-use wire::conversation::{self, Connection, Direction};
-use wire::dissect::{self, DissectError};
+use crate::verdict::signature::{self, Difference, Signature};
+use crate::verdict::survey::{self, Selection, Survey, SurveyError};
+use wire::conversation::Connection;
+use wire::dissect::LinkType;
 
-/// A capture file read and taken apart.
+/// A capture file read for comparison: what it holds, and the connection
+/// to compare.
 pub struct Capture {
     pub path: PathBuf,
-    pub link: dissect::LinkType,
-    pub frames: usize,
-    pub connections: Vec<Connection>,
-    pub malformed: Vec<DissectError>,
+    pub survey: Survey,
+    /// The connection to compare and its number: the first established
+    /// one, else the first refused attempt (the rule a cell uses).
+    pub main: Option<(usize, Connection)>,
 }
 
 /// Why a capture cannot be explained; each names the file and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
-    #[error("{0}; give a pcap or pcapng file (Wireshark, tcpdump and the harness write both)")]
-    Read(String),
+    #[error(transparent)]
+    Survey(#[from] SurveyError),
     #[error("{path} holds no TCP connection{}{unread}", match port { Some(p) => format!(" on port {p}; run without --port to list them"), None => String::new() })]
     NoConnection {
         path: String,
@@ -37,124 +38,313 @@ pub enum InspectError {
     },
 }
 
-pub fn load(path: &Path) -> Result<Capture, InspectError> {
-    let (link, frames) = capture::read_file(path).map_err(|e| InspectError::Read(e.to_string()))?;
-    let (segments, malformed) = dissect::dissect_all(link, &frames);
+/// Reads `path` for `diff` and `show`, keeping only the connection to
+/// compare (on `port`, if given).
+pub fn load(path: &Path, port: Option<u16>) -> Result<Capture, InspectError> {
+    let selection = port.map_or(Selection::All, Selection::Port);
+    type Numbered = Option<(usize, Connection)>;
+    let (mut established, mut refused): (Numbered, Numbered) = (None, None);
+    let survey = survey::survey(path, &selection, |n, c| {
+        let slot = if c.established() {
+            &mut established
+        } else if c.refused() {
+            &mut refused
+        } else {
+            return;
+        };
+        if slot.as_ref().is_none_or(|(m, _)| n < *m) {
+            *slot = Some((n, c.clone()));
+        }
+    })?;
     Ok(Capture {
         path: path.to_path_buf(),
-        link,
-        frames: frames.len(),
-        connections: conversation::build(&segments),
-        malformed,
+        main: established.or(refused),
+        survey,
     })
 }
 
 impl Capture {
-    /// The connections on `port` (either end), or all of them.
-    pub fn select(&self, port: Option<u16>) -> Result<Vec<&Connection>, InspectError> {
-        let chosen: Vec<&Connection> = self
-            .connections
-            .iter()
-            .filter(|c| port.is_none_or(|p| c.client.port() == p || c.server.port() == p))
-            .collect();
-        if chosen.is_empty() {
-            return Err(InspectError::NoConnection {
-                path: self.path.display().to_string(),
-                port,
-                unread: match self.malformed.first() {
-                    Some(first) => format!(
-                        " that could be read: {} of {} frames could not be dissected (first, {first})",
-                        self.malformed.len(),
-                        self.frames
-                    ),
-                    None => String::new(),
-                },
-            });
-        }
-        Ok(chosen)
-    }
-
-    /// The connection to compare: the first established one, else the
-    /// first refused attempt, on `port` if given (the rule a cell uses).
+    /// The connection to compare, or why there is none.
     pub fn main_connection(&self, port: Option<u16>) -> Result<&Connection, InspectError> {
-        let chosen = self.select(port)?;
-        Ok(
-            crate::verdict::signature::compared_connection(chosen.iter().copied(), false)
-                .map_or(chosen[0], |(_, c)| c),
-        )
+        self.main
+            .as_ref()
+            .map(|(_, c)| c)
+            .ok_or_else(|| no_connection(&self.survey, port))
     }
 }
 
-fn outcome(c: &Connection) -> String {
-    let state = if c.joined_mid_stream {
-        "joined mid-stream (no SYN captured)"
-    } else if c.refused() {
-        "refused"
-    } else if c.established() {
-        "established"
-    } else {
-        "not answered"
-    };
-    let close = if !c.close.resets.is_empty() {
-        "reset".to_string()
-    } else {
-        match c.close.first_fin {
-            Some(Direction::ClientToServer) => "closed, client first".into(),
-            Some(Direction::ServerToClient) => "closed, server first".into(),
-            None => "not closed".into(),
-        }
-    };
-    let frames = match (c.segments.first(), c.segments.last()) {
-        (Some(a), Some(b)) => format!("frames {}-{}", a.segment.frame, b.segment.frame),
-        _ => String::new(),
-    };
-    format!(
-        "{state}, {} bytes client→server, {} bytes server→client, {close}, {} segments, {frames}",
-        c.client_stream.bytes.len(),
-        c.server_stream.bytes.len(),
-        c.segments.len()
-    )
+fn no_connection(survey: &Survey, port: Option<u16>) -> InspectError {
+    InspectError::NoConnection {
+        path: survey.path.display().to_string(),
+        port,
+        unread: match (&survey.first_unread, &survey.stopped) {
+            (Some(first), _) => format!(
+                " that could be read: {} of {} frames could not be dissected (the first: {first})",
+                survey.unread, survey.frames
+            ),
+            (None, Some(stopped)) => format!(" that could be read: {stopped}"),
+            (None, None) => String::new(),
+        },
+    }
 }
 
-/// `harness inspect`: the connections, then for each (or the one on
-/// `port`) its compared fields and its ladder.
-pub fn render_inspect(capture: &Capture, port: Option<u16>) -> Result<String, InspectError> {
-    let chosen = capture.select(port)?;
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn link_names(links: &[i32]) -> String {
+    let names: Vec<String> = links
+        .iter()
+        .map(|dlt| match LinkType::from_dlt(*dlt) {
+            Some(link) => format!("{link:?}"),
+            None => format!("{dlt} (not supported)"),
+        })
+        .collect();
+    match names.len() {
+        0 => "no interface".into(),
+        1 => format!("link type {}", names[0]),
+        _ => format!("link types {}", names.join(", ")),
+    }
+}
+
+/// The lines before everything else: what could not be read first, so
+/// it is never hidden below a long listing.
+fn header(survey: &Survey) -> String {
+    let mut out = String::new();
+    if let Some(first) = &survey.first_unread {
+        let _ = writeln!(
+            out,
+            "{} of {} frames could not be read; the first: {first}",
+            survey.unread, survey.frames
+        );
+    }
+    if let Some(stopped) = &survey.stopped {
+        let _ = writeln!(out, "reading stopped early: {stopped}");
+    }
+    let _ = writeln!(
+        out,
+        "{}: {}, {}, {}, {}",
+        survey.path.display(),
+        plural(survey.frames, "frame", "frames"),
+        survey.format,
+        link_names(&survey.links),
+        plural(survey.connections, "TCP connection", "TCP connections"),
+    );
+    if survey.late_segments > 0 {
+        let _ = writeln!(
+            out,
+            "  {} after their connection was over (not shown)",
+            plural(survey.late_segments, "segment came", "segments came")
+        );
+    }
+    out
+}
+
+/// The summary of a capture with many connections: its handshake
+/// signatures, then the connections that stand out.
+fn summary(survey: &Survey) -> String {
+    const COLUMNS: usize = 6;
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{}: {} frames, link type {:?}, {} TCP connection{}",
-        capture.path.display(),
-        capture.frames,
-        capture.link,
-        capture.connections.len(),
-        if capture.connections.len() == 1 {
-            ""
-        } else {
-            "s"
-        }
+        "\n{} with a full handshake, {}:",
+        plural(survey.with_handshake(), "connection", "connections"),
+        plural(
+            survey.groups.len(),
+            "handshake signature",
+            "handshake signatures"
+        )
     );
-    for e in &capture.malformed {
-        let _ = writeln!(out, "  not dissected: {e}");
-    }
-    for (n, c) in capture.connections.iter().enumerate() {
-        let _ = writeln!(out, "  #{} {}  {}", n + 1, c.label(), outcome(c));
-    }
-    for c in chosen {
-        let n = capture
-            .connections
-            .iter()
-            .position(|x| std::ptr::eq(x, c))
-            .map_or(0, |i| i + 1);
-        let _ = writeln!(out, "\n== connection #{n}: {}\n", c.label());
-        if c.established() || c.refused() {
-            let sig = signature::signature(c);
-            out.push_str(&terminal::signature_table(&[(format!("#{n}"), &sig, &[])]));
-            out.push('\n');
+    let letter = |i: usize| {
+        if i < 26 {
+            char::from(b'A' + i as u8).to_string()
+        } else {
+            format!("S{}", i + 1)
         }
-        out.push_str(&ladder::render(c));
+    };
+    for (i, g) in survey.groups.iter().enumerate() {
+        let ports: Vec<String> = g.server_ports.iter().map(u16::to_string).collect();
+        let _ = writeln!(
+            out,
+            "  {:<3} {:>8}  server {} {}{}, e.g. #{} (frame {})",
+            letter(i),
+            plural(g.count, "connection", "connections"),
+            if ports.len() == 1 { "port" } else { "ports" },
+            ports.join(", "),
+            if g.more_ports { ", …" } else { "" },
+            g.example.0,
+            g.example.1
+        );
     }
-    Ok(out)
+    if survey.other_signatures > 0 {
+        let _ = writeln!(
+            out,
+            "  and {} of other signatures (only the first {} are kept)",
+            plural(survey.other_signatures, "connection", "connections"),
+            survey::GROUPS_KEPT
+        );
+    }
+    if !survey.groups.is_empty() {
+        let signatures: Vec<(String, Signature)> = survey
+            .groups
+            .iter()
+            .take(COLUMNS)
+            .enumerate()
+            .map(|(i, g)| {
+                (
+                    letter(i),
+                    Signature {
+                        handshake: g.handshake.clone(),
+                        meaning: Vec::new(),
+                    },
+                )
+            })
+            .collect();
+        let columns: Vec<(String, &Signature, &[Difference])> = signatures
+            .iter()
+            .map(|(l, s)| (l.clone(), s, &[][..]))
+            .collect();
+        out.push('\n');
+        out.push_str(&terminal::signature_table(&columns));
+        if survey.groups.len() > COLUMNS {
+            let _ = writeln!(out, "(the first {COLUMNS} signatures are shown)");
+        }
+    }
+    if survey.outlier_counts.is_empty() {
+        let _ = writeln!(out, "\nNo connection stands out.");
+    } else {
+        let counts: Vec<String> = survey
+            .outlier_counts
+            .iter()
+            .map(|(kind, n)| format!("{n} {}", kind.as_str()))
+            .collect();
+        let _ = writeln!(out, "\nStanding out: {}", counts.join(", "));
+        for line in &survey.outliers {
+            let _ = writeln!(out, "  #{} {}  {}", line.number, line.label, line.outcome);
+        }
+        let total: usize = survey.outlier_counts.iter().map(|(_, n)| *n).sum();
+        if total > survey.outliers.len() {
+            let _ = writeln!(
+                out,
+                "  (the first {} are listed; --all shows every connection)",
+                survey.outliers.len()
+            );
+        }
+    }
+    out
+}
+
+/// One connection in full: its compared fields and its ladder.
+pub fn render_connection(number: usize, c: &Connection) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\n== connection #{number}: {}\n", c.label());
+    if c.established() || c.refused() {
+        let sig = signature::signature(c);
+        out.push_str(&terminal::signature_table(&[(
+            format!("#{number}"),
+            &sig,
+            &[],
+        )]));
+        out.push('\n');
+    }
+    out.push_str(&ladder::render(c));
+    out
+}
+
+/// `harness inspect`: reads `path` once, writing to `out` as it goes.
+///
+/// With at most [`survey::DETAIL_UP_TO`] connections (and no selection):
+/// the header, one line per connection, then each in full. With more: the
+/// header and the summary by signature. With `--all`, `--port` or
+/// `--connection`: each chosen connection in full as soon as the capture
+/// shows it over, then the header and the summary, so a capture of any
+/// size streams through in bounded memory.
+pub fn inspect(
+    path: &Path,
+    selection: &Selection,
+    out: &mut dyn std::io::Write,
+) -> Result<(), InspectInterrupted> {
+    let mut shown = 0usize;
+    let mut failed: Option<std::io::Error> = None;
+    let mut held: Vec<String> = Vec::new();
+    let streams = selection.streams();
+    let result = survey::survey(path, selection, |n, c| {
+        shown += 1;
+        let text = render_connection(n, c);
+        if !streams {
+            held.push(text);
+        } else if failed.is_none() {
+            if let Err(e) = out.write_all(text.as_bytes()) {
+                failed = Some(e);
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(InspectInterrupted::Write(e));
+    }
+    let survey = result.map_err(|e| InspectInterrupted::Inspect(e.into()))?;
+    if survey.connections == 0 {
+        return Err(InspectInterrupted::Inspect(no_connection(&survey, None)));
+    }
+    let mut text = header(&survey);
+    if streams {
+        if shown == 0 {
+            return Err(InspectInterrupted::Inspect(match selection {
+                Selection::Port(p) => no_connection(&survey, Some(*p)),
+                _ => InspectError::NoConnection {
+                    path: survey.path.display().to_string(),
+                    port: None,
+                    unread: format!(
+                        " numbered {}; it has {}",
+                        describe_numbers(selection),
+                        plural(survey.connections, "connection", "connections")
+                    ),
+                },
+            }));
+        }
+        text.insert(0, '\n');
+    }
+    if survey.lines.is_empty() {
+        text.push_str(&summary(&survey));
+        if !streams {
+            let _ = writeln!(
+                text,
+                "\nMore than {} connections: this is the summary. `--connection N`, `--port P` or `--all` show connections in full.",
+                survey::DETAIL_UP_TO
+            );
+        }
+    } else {
+        for line in &survey.lines {
+            let _ = writeln!(text, "  #{} {}  {}", line.number, line.label, line.outcome);
+        }
+    }
+    for h in held {
+        text.push_str(&h);
+    }
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(InspectInterrupted::Write)
+}
+
+fn describe_numbers(selection: &Selection) -> String {
+    match selection {
+        Selection::Numbers(n) => n
+            .iter()
+            .map(|n| format!("#{n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    }
+}
+
+/// Why `inspect` ended without its whole output.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectInterrupted {
+    #[error(transparent)]
+    Inspect(#[from] InspectError),
+    /// Writing the output failed (a closed pipe is the reader's choice).
+    #[error("cannot write to stdout: {0}")]
+    Write(std::io::Error),
 }
 
 /// `harness diff`: the differences between the main connections of `a` and

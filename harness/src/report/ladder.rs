@@ -192,7 +192,16 @@ fn render_marked(conn: &Connection, marks: &[Vec<bool>], paint: Paint, layout: L
             let _ = writeln!(out, "{:>5}  {client:<width$}{server}", "frame");
         }
     }
-    for (p, text, width) in &rows {
+    for (i, (p, text, width)) in rows.iter().enumerate() {
+        if let Some(elided) = conn.elided.filter(|e| e.at == i) {
+            // A long connection read under a bounded retention: its middle
+            // is counted, not held.
+            let _ = writeln!(
+                out,
+                "{:>5}  … {} segments not shown (the first and last are) …",
+                "", elided.count
+            );
+        }
         let time = p.segment.timestamp.saturating_sub(start);
         let arrow = arrow(p.direction, text, *width, inner);
         let _ = match layout {

@@ -1,8 +1,9 @@
 //! Judging a cell: what is compared ([`signature`], under the field
 //! policies of [`crate::policy`]), the pass/fail rules ([`checks`]), the
 //! graded verdict of each cell ([`grade`]), the expected verdicts
-//! ([`baseline`]) and repeated runs ([`repeat`]). Pure functions of what a
-//! cell captured and printed: nothing here runs a program.
+//! ([`baseline`]) and repeated runs ([`repeat`]); and for a capture file
+//! of any size, its connections grouped by signature ([`survey`]). Pure
+//! functions of what was captured and printed: nothing here runs a program.
 
 pub(crate) mod baseline;
 pub(crate) mod checks;
@@ -10,6 +11,7 @@ pub(crate) mod grade;
 pub(crate) mod repeat;
 pub(crate) mod result;
 pub mod signature;
+pub mod survey;
 
 pub use baseline::{Change, Comparison};
 pub use checks::{Check, CheckId};

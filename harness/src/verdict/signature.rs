@@ -156,15 +156,13 @@ fn segment_fields(p: &wire::conversation::Placed, is_syn: bool) -> Vec<(Field, V
     fields
 }
 
-/// FNV-1a, to name a byte stream compactly in tables (not for security).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// Bytes named compactly in tables: their length and FNV-1a digest.
+pub fn describe_bytes(bytes: &[u8]) -> String {
+    describe_digest(bytes.len() as u64, wire::conversation::fnv1a(bytes))
 }
 
-pub fn describe_bytes(bytes: &[u8]) -> String {
-    format!("{} bytes #{:016x}", bytes.len(), fnv1a(bytes))
+fn describe_digest(len: u64, digest: u64) -> String {
+    format!("{len} bytes #{digest:016x}")
 }
 
 /// A stream by content, or by length alone when a snaplen cut its payload
@@ -173,7 +171,8 @@ fn describe_stream(stream: &wire::conversation::Stream) -> String {
     if stream.uncaptured > 0 {
         format!("{} bytes (payload not captured)", stream.length)
     } else {
-        describe_bytes(&stream.bytes)
+        // The digest covers the in-order bytes, kept or not.
+        describe_digest(stream.prefix, stream.digest)
     }
 }
 

@@ -109,9 +109,11 @@ fn show_renders_two_ladders_side_by_side_with_the_difference_marked() {
 #[test]
 fn diff_on_captures_differing_only_in_window_scale_reports_exactly_that() {
     let root = workspace_root();
-    let a = harness::report::inspect::load(&root.join(capture("tutorial-ethernet.pcap"))).unwrap();
-    let b = harness::report::inspect::load(&root.join(capture("tutorial-ethernet-ws256.pcap")))
+    let a = harness::report::inspect::load(&root.join(capture("tutorial-ethernet.pcap")), None)
         .unwrap();
+    let b =
+        harness::report::inspect::load(&root.join(capture("tutorial-ethernet-ws256.pcap")), None)
+            .unwrap();
     let differences = harness::report::inspect::diff(&a, &b, None).unwrap();
     let named: Vec<(String, String, String, String)> = differences
         .iter()
@@ -212,6 +214,7 @@ fn inspect_and_diff_refuse_bad_input_in_one_line() {
 fn a_late_reset_after_a_complete_close_is_kept_apart() {
     let capture = harness::report::inspect::load(
         &workspace_root().join(capture("harness-empty-late-rst.pcapng")),
+        None,
     )
     .unwrap();
     let conn = capture.main_connection(None).unwrap();
@@ -230,7 +233,7 @@ fn a_late_reset_after_a_complete_close_is_kept_apart() {
 fn fuzz_findings_stay_fixed() {
     let dir = workspace_root().join("harness/tests/fixtures/fuzz");
     // A capture file with out-of-range timestamps: read, not a panic.
-    let _ = harness::report::inspect::load(&dir.join("read-capture-timestamp.bin"));
+    let _ = harness::report::inspect::load(&dir.join("read-capture-timestamp.bin"), None);
     // Frames whose IP length is shorter than their TCP payload, with
     // sequence numbers that overflow: conversations, not a panic.
     let data = std::fs::read(dir.join("conversation-overflow.bin")).unwrap();
@@ -290,7 +293,7 @@ fn unreadable_frames_are_counted_and_the_first_named() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("3 of 3 frames could not be dissected (first, frame 1:"),
+        stderr.contains("3 of 3 frames could not be dissected (the first: frame 1:"),
         "{stderr}"
     );
 }

@@ -276,6 +276,10 @@ pub fn cross_check_with_tshark(file: &Path) {
         "tcp.len",
         "tcp.options",
         "_ws.malformed",
+        "tcp.stream",
+        "ip.src",
+        "ipv6.src",
+        "tcp.srcport",
     ];
     let mut cmd = Command::new("tshark");
     cmd.args(["-r"]).arg(file).args([
@@ -298,12 +302,37 @@ pub fn cross_check_with_tshark(file: &Path) {
     );
     let text = String::from_utf8(out.stdout).expect("utf-8");
 
-    let (link, frames) = harness::capture::read_file(file).expect("harness reads its own capture");
-    let (segments, errors) = wire::dissect::dissect_all(link, &frames);
-    assert!(errors.is_empty(), "{errors:?}");
+    // Read frame by frame, each with its own interface's link type (a
+    // mergecap of several link types has several).
+    let mut reader = wire::capfile::CaptureFile::open(file).expect("the harness reads it");
+    let mut segments = Vec::new();
+    loop {
+        let mut frame = wire::dissect::Frame {
+            timestamp: std::time::Duration::ZERO,
+            wire_len: 0,
+            data: Vec::new(),
+        };
+        match reader.next_frame(&mut frame).expect("readable to its end") {
+            wire::capfile::Next::End => break,
+            wire::capfile::Next::Frame(link) => segments.push(
+                wire::dissect::dissect(link, reader.frames(), &frame)
+                    .expect("dissected")
+                    .expect("TCP"),
+            ),
+            wire::capfile::Next::Unreadable(why) => panic!("frame {}: {why}", reader.frames()),
+        }
+    }
     let connections = wire::conversation::build(&segments);
-    let mut placed: Vec<_> = connections.iter().flat_map(|c| c.segments.iter()).collect();
-    placed.sort_by_key(|p| p.segment.frame);
+    let mut placed: Vec<_> = connections
+        .iter()
+        .enumerate()
+        .flat_map(|(n, c)| c.segments.iter().map(move |p| (n, p)))
+        .collect();
+    placed.sort_by_key(|(_, p)| p.segment.frame);
+    // Our connection of each tshark stream, and the other way round: the
+    // two readers must split the frames into the same connections.
+    let mut streams: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut ours: std::collections::BTreeMap<usize, String> = Default::default();
 
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
@@ -314,9 +343,37 @@ pub fn cross_check_with_tshark(file: &Path) {
         lines.len(),
         placed.len()
     );
-    for (line, p) in lines.iter().zip(placed) {
+    for (line, (n, p)) in lines.iter().zip(placed) {
         let cols: Vec<&str> = line.split('|').collect();
         let s = &p.segment;
+        let stream = cols[8].to_string();
+        assert_eq!(
+            *streams.entry(stream.clone()).or_insert(n),
+            n,
+            "{}: tshark's stream {stream} spans two of our connections",
+            file.display()
+        );
+        assert_eq!(
+            *ours.entry(n).or_insert(stream.clone()),
+            stream,
+            "{}: our connection {n} spans two tshark streams",
+            file.display()
+        );
+        let source = if cols[9].is_empty() {
+            cols[10]
+        } else {
+            cols[9]
+        };
+        assert_eq!(
+            (source, cols[11]),
+            (
+                s.src.ip().to_string().as_str(),
+                s.src.port().to_string().as_str()
+            ),
+            "{} frame {}: source",
+            file.display(),
+            s.frame
+        );
         let flags = u16::from_str_radix(cols[1].trim_start_matches("0x"), 16).expect("flags hex");
         let ours = u16::from(s.flags.fin)
             | u16::from(s.flags.syn) << 1
