@@ -8,7 +8,7 @@
 //! retransmissions and overlaps do not change the stream, and gaps are
 //! reported rather than papered over.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 
 use crate::dissect::Segment;
@@ -268,6 +268,52 @@ impl Connection {
         self.server_stream.bytes = Vec::new();
     }
 
+    /// Ends the connection: a connection joined mid-stream whose "client"
+    /// turned out to listen (it answered a SYN elsewhere in the capture)
+    /// is turned round, and the streams are finished.
+    fn finish(&mut self, listeners: &HashSet<SocketAddr>) {
+        if self.joined_mid_stream
+            && listeners.contains(&self.client)
+            && !listeners.contains(&self.server)
+        {
+            self.reorient();
+        }
+        self.finish_streams();
+    }
+
+    /// Swaps client and server, and every record kept by side.
+    fn reorient(&mut self) {
+        use std::mem::swap;
+        swap(&mut self.client, &mut self.server);
+        swap(&mut self.client_isn, &mut self.server_isn);
+        swap(&mut self.client_base, &mut self.server_base);
+        swap(&mut self.client_stream, &mut self.server_stream);
+        swap(&mut self.client_reassembly, &mut self.server_reassembly);
+        let flip = |d: &mut Direction| {
+            *d = match d {
+                Direction::ClientToServer => Direction::ServerToClient,
+                Direction::ServerToClient => Direction::ClientToServer,
+            }
+        };
+        for p in self.segments.iter_mut().chain(self.tail.iter_mut()) {
+            flip(&mut p.direction);
+        }
+        let close = &mut self.close;
+        if let Some(d) = close.first_fin.as_mut() {
+            flip(d);
+        }
+        swap(&mut close.client_fin, &mut close.server_fin);
+        for (_, d) in close.resets.iter_mut().chain(close.late_resets.iter_mut()) {
+            flip(d);
+        }
+        let progress = &mut self.progress;
+        swap(&mut progress.client_fin_end, &mut progress.server_fin_end);
+        swap(
+            &mut progress.client_fin_acked,
+            &mut progress.server_fin_acked,
+        );
+    }
+
     /// Ends both streams: pieces still waiting for a gap to fill are
     /// placed after it, and lengths and retransmissions are counted.
     fn finish_streams(&mut self) {
@@ -344,7 +390,13 @@ pub struct ConversationBuilder {
     retired: HashMap<Tuple, usize>,
     retired_order: VecDeque<Tuple>,
     late_segments: usize,
+    /// Ends that answered a SYN with a SYN/ACK: servers, for orienting a
+    /// connection joined mid-stream (bounded: a hint, not a record).
+    listeners: HashSet<SocketAddr>,
 }
+
+/// Listening ends remembered for orienting connections joined mid-stream.
+const LISTENERS_REMEMBERED: usize = 4096;
 
 impl ConversationBuilder {
     /// A builder that expects about `segments` segments in all.
@@ -392,14 +444,24 @@ impl ConversationBuilder {
                     return;
                 }
                 // Orient by the SYN; without one (the capture joined
-                // mid-stream), by the ports (see `server_side_of`).
+                // mid-stream), by an end seen listening, then by the ports
+                // (see `server_side_of`).
                 let joined_mid_stream = !segment.flags.syn;
                 let (client, server) = if segment.flags.syn && segment.flags.ack {
                     backward
-                } else if segment.flags.syn || !server_side_of(forward.0, forward.1) {
+                } else if segment.flags.syn {
                     forward
-                } else {
+                } else if self.listeners.contains(&forward.1) != self.listeners.contains(&forward.0)
+                {
+                    if self.listeners.contains(&forward.1) {
+                        forward
+                    } else {
+                        backward
+                    }
+                } else if server_side_of(forward.0, forward.1) {
                     backward
+                } else {
+                    forward
                 };
                 self.numbered += 1;
                 let room = std::mem::take(&mut self.expected).min(self.retention.head_segments);
@@ -434,6 +496,9 @@ impl ConversationBuilder {
             }
         };
         self.expected = self.expected.saturating_sub(1);
+        if segment.flags.syn && segment.flags.ack && self.listeners.len() < LISTENERS_REMEMBERED {
+            self.listeners.insert(segment.src);
+        }
         if let Some(connection) = connections.get_mut(&number) {
             place(connection, segment);
         }
@@ -478,7 +543,7 @@ impl ConversationBuilder {
                         self.retired.remove(&old);
                     }
                 }
-                c.finish_streams();
+                c.finish(&self.listeners);
                 Some((n, c))
             })
             .collect()
@@ -491,10 +556,11 @@ impl ConversationBuilder {
 
     /// [`ConversationBuilder::finish`], each connection with its number.
     pub fn finish_numbered(self) -> Vec<(usize, Connection)> {
+        let listeners = self.listeners;
         self.connections
             .into_iter()
             .map(|(n, mut c)| {
-                c.finish_streams();
+                c.finish(&listeners);
                 (n, c)
             })
             .collect()
@@ -512,12 +578,12 @@ fn place(conn: &mut Connection, segment: Segment) {
         Direction::ClientToServer => (
             &mut conn.client_isn,
             &mut conn.client_base,
-            conn.server_base,
+            &mut conn.server_base,
         ),
         Direction::ServerToClient => (
             &mut conn.server_isn,
             &mut conn.server_base,
-            conn.client_base,
+            &mut conn.client_base,
         ),
     };
     if flags.syn && own_isn.is_none() {
@@ -528,8 +594,9 @@ fn place(conn: &mut Connection, segment: Segment) {
     let own = *own_base.get_or_insert(segment.seq - 1);
     let rel_seq = segment.seq - own;
     let rel_ack = if flags.ack {
-        // Without the peer's SYN there is nothing to count from: the raw value.
-        peer_base.map_or(segment.ack.0, |base| segment.ack - base)
+        // Before anything from the peer (a capture joined mid-stream), the
+        // first ACK stands in for the peer's ISN + 1, as in Wireshark.
+        segment.ack - *peer_base.get_or_insert(segment.ack - 1)
     } else {
         0
     };
@@ -863,6 +930,43 @@ mod tests {
         assert_eq!(connections[0].server.port(), 80);
         assert!(connections[0].joined_mid_stream);
         assert!(!build(&dissect_all(LinkType::Ethernet, &frames).0)[0].joined_mid_stream);
+    }
+
+    /// Both ports ephemeral, the server's the higher: the port rule alone
+    /// would take the client for the server, but the server answered a SYN
+    /// elsewhere in the capture, before or after.
+    #[test]
+    fn an_end_seen_listening_is_the_server_of_a_connection_joined_mid_stream() {
+        let frames = fixtures::tutorial(LinkType::Ethernet);
+        let (all, _) = dissect_all(LinkType::Ethernet, &frames);
+        let moved = |s: &Segment, client_port: u16| {
+            let mut s = s.clone();
+            for end in [&mut s.src, &mut s.dst] {
+                end.set_port(if end.port() == 1712 {
+                    50000
+                } else {
+                    client_port
+                });
+            }
+            s
+        };
+        // A full connection from port 40000 to the listener on 50000, and
+        // a mid-stream one from 40001 (data on, handshake missing).
+        let full: Vec<Segment> = all.iter().map(|s| moved(s, 40000)).collect();
+        let joined: Vec<Segment> = all[3..].iter().map(|s| moved(s, 40001)).collect();
+        for segments in [
+            [full.clone(), joined.clone()].concat(),
+            [joined.clone(), full.clone()].concat(),
+        ] {
+            let connections = build(&segments);
+            let mid = connections.iter().find(|c| c.joined_mid_stream).unwrap();
+            assert_eq!(mid.server.port(), 50000, "{}", mid.label());
+            assert_eq!(mid.client_stream.bytes, b"Hello server!");
+            assert_eq!(mid.close.first_fin, Some(Direction::ClientToServer));
+        }
+        // Without the full connection, the port rule: the lower port.
+        let alone = build(&joined);
+        assert_eq!(alone[0].server.port(), 40001);
     }
 
     #[test]
