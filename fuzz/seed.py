@@ -9,16 +9,19 @@ import struct
 import sys
 
 root, corpus = sys.argv[1], sys.argv[2]
-LINKS = {1: 0, 113: 1, 101: 2, 0: 3, 108: 4}
-for target in ("read_capture", "dissect", "conversation"):
+# LINKTYPE_* number -> index in the dissect target's LINKS table.
+LINKS = {1: 0, 113: 1, 276: 2, 101: 3, 228: 4, 229: 5, 0: 6, 108: 7}
+for target in ("read_capture", "capfile", "dissect", "conversation"):
     os.makedirs(os.path.join(corpus, target), exist_ok=True)
 for path in sorted(glob.glob(os.path.join(root, "harness/tests/fixtures/captures/*"))):
     name = os.path.basename(path)
     data = open(path, "rb").read()
-    open(os.path.join(corpus, "read_capture", name), "wb").write(data)
+    for whole in ("read_capture", "capfile"):
+        open(os.path.join(corpus, whole, name), "wb").write(data)
     if not name.endswith(".pcap"):
         continue
-    endian = "<" if data[:4] == b"\xd4\xc3\xb2\xa1" else ">"
+    # Little-endian micro- or nanosecond magic, else big-endian.
+    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
     link = struct.unpack(endian + "I", data[20:24])[0]
     at, frames = 24, []
     while at + 16 <= len(data):

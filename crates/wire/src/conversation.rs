@@ -969,6 +969,154 @@ mod tests {
         assert_eq!(alone[0].server.port(), 40001);
     }
 
+    /// The tutorial's exchange `n` times, each from a port of its own.
+    fn many_exchanges(n: u16) -> Vec<Segment> {
+        let (one, _) = dissect_all(LinkType::Ethernet, &fixtures::tutorial(LinkType::Ethernet));
+        let mut frame = 0;
+        (0..n)
+            .flat_map(|i| {
+                one.iter()
+                    .map(|s| {
+                        let mut s = s.clone();
+                        for end in [&mut s.src, &mut s.dst] {
+                            if end.port() != 1712 {
+                                end.set_port(40000 + i);
+                            }
+                        }
+                        s
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .map(|mut s| {
+                frame += 1;
+                s.frame = frame;
+                s
+            })
+            .collect()
+    }
+
+    /// Connections over and quiet are handed on and forgotten, so what is
+    /// held follows the connections still open; a straggler of one taken
+    /// out is counted, not taken for a new connection.
+    #[test]
+    fn finished_connections_are_taken_out_and_stragglers_counted() {
+        let segments = many_exchanges(100);
+        let mut builder = ConversationBuilder::with_retention(Retention::ALL);
+        let mut taken = Vec::new();
+        let mut most_held = 0;
+        for s in segments.iter().cloned() {
+            let frame = s.frame;
+            builder.push(s);
+            taken.extend(builder.take_finished(frame, 16));
+            most_held = most_held.max(builder.connections().count());
+        }
+        assert!(most_held <= 4, "held {most_held} at once");
+        // A late duplicate of the first connection's last ACK.
+        builder.push(segments[7].clone());
+        assert_eq!(builder.late_segments(), 1);
+        taken.extend(builder.finish_numbered());
+        let numbers: Vec<usize> = taken.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, (1..=100).collect::<Vec<_>>());
+        assert!(taken
+            .iter()
+            .all(|(_, c)| c.client_stream.bytes == b"Hello server!"));
+    }
+
+    /// Under a bounded retention a long stream keeps its first bytes and
+    /// its digest of all of them, and a long connection its first and
+    /// last segments with the middle counted.
+    #[test]
+    fn a_bounded_retention_keeps_the_ends_and_the_digest() {
+        let base = CLIENT_ISN.wrapping_add(1);
+        let chunk = b"0123456789abcdef";
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        let data: Vec<_> = (0..100u32)
+            .map(|i| {
+                fixtures::frame(
+                    LinkType::Ethernet,
+                    &Spec {
+                        seq: base.wrapping_add(13 + 16 * i),
+                        ack: Some(SERVER_ISN + 1),
+                        payload: chunk,
+                        ..Spec::default()
+                    },
+                )
+            })
+            .collect();
+        frames.splice(4..4, data);
+        let (segments, _) = dissect_all(LinkType::Ethernet, &frames);
+        let whole = build(&segments).remove(0);
+        let retention = Retention {
+            stream_bytes: 32,
+            head_segments: 10,
+            tail_segments: 5,
+            held_bytes: 1024,
+        };
+        let mut builder = ConversationBuilder::with_retention(retention);
+        for s in segments {
+            builder.push(s);
+        }
+        let bounded = builder.finish().remove(0);
+        assert_eq!(bounded.client_stream.bytes, whole.client_stream.bytes[..32]);
+        assert_eq!(
+            bounded.client_stream.digest,
+            fnv1a(&whole.client_stream.bytes)
+        );
+        assert_eq!(bounded.client_stream.digest, whole.client_stream.digest);
+        assert_eq!(bounded.client_stream.length, 13 + 1600);
+        assert_eq!(bounded.segments.len(), 15);
+        assert_eq!(bounded.elided, Some(Elided { at: 10, count: 93 }));
+        assert_eq!(bounded.segment_count(), whole.segments.len());
+        assert_eq!(
+            bounded.segments.last().map(|p| p.segment.frame),
+            whole.segments.last().map(|p| p.segment.frame)
+        );
+    }
+
+    /// Pieces out of order wait for the gap before them; past the held
+    /// limit, the gap is declared.
+    #[test]
+    fn out_of_order_pieces_wait_for_their_gap_within_the_limit() {
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        frames.swap(3, 4); // the server's ACK of the data before the data
+        let base = CLIENT_ISN.wrapping_add(1);
+        // "server!" first, then "Hello ".
+        frames[4] = fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                seq: base.wrapping_add(6),
+                ack: Some(SERVER_ISN + 1),
+                payload: b"server!",
+                ..Spec::default()
+            },
+        );
+        frames.insert(
+            5,
+            fixtures::frame(
+                LinkType::Ethernet,
+                &Spec {
+                    seq: base,
+                    ack: Some(SERVER_ISN + 1),
+                    payload: b"Hello ",
+                    ..Spec::default()
+                },
+            ),
+        );
+        let (segments, _) = dissect_all(LinkType::Ethernet, &frames);
+        let waits = build(&segments).remove(0);
+        assert_eq!(waits.client_stream.bytes, b"Hello server!");
+        assert!(waits.client_stream.gaps.is_empty());
+        let mut builder = ConversationBuilder::with_retention(Retention {
+            held_bytes: 4,
+            ..Retention::ALL
+        });
+        for s in segments {
+            builder.push(s);
+        }
+        let declared = builder.finish().remove(0);
+        assert_eq!(declared.client_stream.gaps, [(0, 6)]);
+    }
+
     #[test]
     fn without_a_well_known_port_the_ephemeral_side_is_the_client() {
         let a = |p| SocketAddr::from(([127, 0, 0, 1], p));

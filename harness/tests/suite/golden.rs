@@ -322,3 +322,150 @@ fn color_follows_the_flag_then_clicolor_force_and_no_color() {
     assert!(!show("auto", &[("NO_COLOR", "1")]));
     assert!(!show("auto", &[]));
 }
+
+/// Above the detail threshold the summary comes first; `--connection`,
+/// `--port` and `--all` choose what is shown in full, and a choice that
+/// matches nothing is one line and exit 2.
+#[test]
+fn inspect_chooses_connections_on_a_capture_of_many() {
+    let file = capture("real-tcpdump-lo-24-connections.pcap");
+    let full = |text: &str| text.matches("\n== connection #").count();
+
+    let out = harness(&["inspect", &file]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(full(&text), 0, "the summary alone: {text}");
+    assert!(text.contains("24 connections with a full handshake, 1 handshake signature"));
+    assert!(text.contains("Standing out: 2 refused"), "{text}");
+
+    let out = harness(&["inspect", &file, "--all"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(full(&text), 26, "{text}");
+    // Chosen connections come first, the summary last.
+    assert!(text.find("== connection #").unwrap() < text.find("handshake signature").unwrap());
+
+    let out = harness(&["inspect", &file, "--connection", "25", "--connection", "2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(full(&text), 2, "{text}");
+    assert!(text.contains("== connection #25:") && text.contains("== connection #2:"));
+    assert!(
+        text.contains("RST/ACK"),
+        "the refused attempt's table: {text}"
+    );
+
+    let out = harness(&["inspect", &file, "--port", "47307"]);
+    assert_eq!(full(&String::from_utf8_lossy(&out.stdout)), 2);
+
+    for bad in [
+        vec!["--connection", "99"],
+        vec!["--connection", "0"],
+        vec!["--all", "--port", "1"],
+    ] {
+        let mut args = vec!["inspect", file.as_str()];
+        args.extend(&bad);
+        let out = harness(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {stderr}");
+        assert!(out.stdout.is_empty() || bad[0] != "--connection", "{bad:?}");
+        assert!(stderr.trim().lines().count() <= 3, "{bad:?}: {stderr}");
+    }
+    let out = harness(&["inspect", &file, "--connection", "99"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("numbered #99; it has 26 connections"),
+        "{stderr}"
+    );
+}
+
+/// Broken files, each made from a real capture's bytes: a one-line error
+/// (exit 2) or what could be read with the rest counted; never a panic, a
+/// hang or an allocation sized by a header field.
+#[test]
+fn inspect_reads_broken_files_in_one_line_or_in_part() {
+    let real = std::fs::read(workspace_root().join(capture("real-tcpdump-lo.pcap"))).unwrap();
+    let ng = std::fs::read(workspace_root().join(capture("real-dumpcap-lo.pcapng"))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let le = |v: u32| v.to_le_bytes();
+    let mut cases: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
+        ("empty", Vec::new(), Some("the file is empty")),
+        (
+            "garbage",
+            b"%PDF-1.4 this is not a capture at all".to_vec(),
+            Some("not a pcap or pcapng file"),
+        ),
+        (
+            "header only",
+            real[..24].to_vec(),
+            Some("holds no TCP connection"),
+        ),
+        (
+            "truncated mid-record",
+            real[..real.len() - 20].to_vec(),
+            Some("reading stopped early"),
+        ),
+    ];
+    // caplen and origlen of the first record claim 4 GiB.
+    let mut huge = real.clone();
+    huge[24 + 8..24 + 16].copy_from_slice(&[0xff; 8]);
+    cases.push(("caplen 4 GiB, short file", huge.clone(), Some("breaks off")));
+    // …followed by more than the 16 MiB a record may take: refused, not read.
+    huge.resize(huge.len() + (17 << 20), 0);
+    cases.push(("caplen 4 GiB", huge, Some("claims more than 16 MiB")));
+    // snaplen 0 in the file header: records are read by their own caplen.
+    let mut snap0 = real.clone();
+    snap0[16..20].copy_from_slice(&le(0));
+    cases.push(("snaplen 0", snap0, None));
+    // An IPv4 total length shorter than the TCP header, in frame 4.
+    let mut short_ip = real.clone();
+    let mut at = 24;
+    for _ in 0..3 {
+        let caplen = u32::from_le_bytes(short_ip[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 16 + caplen;
+    }
+    short_ip[at + 16 + 14 + 2..at + 16 + 14 + 4].copy_from_slice(&30u16.to_be_bytes());
+    cases.push((
+        "IP length short",
+        short_ip,
+        Some("1 of 8 frames could not be read; the first: frame 4"),
+    ));
+    // pcapng: a block of an unknown type after the interface, and one
+    // whose length claims 4 GiB.
+    let shb_len = u32::from_le_bytes(ng[4..8].try_into().unwrap()) as usize;
+    let idb_len = u32::from_le_bytes(ng[shb_len + 4..shb_len + 8].try_into().unwrap()) as usize;
+    let split = shb_len + idb_len;
+    let unknown = [le(0x0bad_0bad), le(16), le(0xdead_beef), le(16)].concat();
+    cases.push((
+        "pcapng unknown block",
+        [&ng[..split], &unknown, &ng[split..]].concat(),
+        None,
+    ));
+    let oversized = [le(0x0000_0006), le(0xffff_fff0), le(0)].concat();
+    cases.push((
+        "pcapng 4 GiB block",
+        [&ng[..split], &oversized, &ng[split..]].concat(),
+        Some("breaks off in the middle of a record after frame 0"),
+    ));
+    for (name, bytes, expect) in cases {
+        let path = dir.path().join(format!("{}.cap", name.replace(' ', "-")));
+        std::fs::write(&path, &bytes).unwrap();
+        let out = harness(&["inspect", path.to_str().unwrap()]);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            matches!(out.status.code(), Some(0 | 2)),
+            "{name}: {:?} {stderr}",
+            out.status
+        );
+        if out.status.code() == Some(2) {
+            assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
+        }
+        if let Some(expect) = expect {
+            assert!(
+                stdout.contains(expect) || stderr.contains(expect),
+                "{name}: expected {expect:?}\nstdout: {stdout}\nstderr: {stderr}"
+            );
+        }
+    }
+}
