@@ -58,8 +58,8 @@ pub struct Stream {
     /// In-order bytes from relative seq 1 up to the first gap, or up to
     /// [`Retention::stream_bytes`] when that is smaller.
     pub bytes: Vec<u8>,
-    /// FNV-1a of every in-order byte up to the first gap, kept or not: a
-    /// long stream is compared by this digest and its length, not held.
+    /// [`digest`] of every in-order byte up to the first gap, kept or
+    /// not: a long stream is compared by this and its length, not held.
     pub digest: u64,
     /// Byte ranges `[start, end)` (offsets into the stream) never seen.
     pub gaps: Vec<(u32, u32)>,
@@ -79,7 +79,7 @@ impl Default for Stream {
         Stream {
             bytes: Vec::new(),
             prefix: 0,
-            digest: FNV_OFFSET,
+            digest: digest(&[]),
             gaps: Vec::new(),
             retransmitted: 0,
             uncaptured: 0,
@@ -96,19 +96,22 @@ impl Stream {
     }
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-/// FNV-1a over `bytes`, continuing from `hash` (start from
-/// [`fnv1a`]`(&[])`): names a byte stream compactly, not for security.
-pub fn fnv1a_continue(hash: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(hash, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// Names a byte stream compactly (XXH3, 64 bits; not for security). A
+/// stream's digest is computed as its bytes arrive and equals this of all
+/// of them: tens of gigabytes a second, where a byte-at-a-time hash made
+/// hashing half the cost of reading a 1 GiB capture.
+pub fn digest(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
 }
 
-/// FNV-1a of `bytes`.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    fnv1a_continue(FNV_OFFSET, bytes)
+/// The digest being computed as a stream's bytes arrive.
+#[derive(Clone, Default)]
+struct Hasher(xxhash_rust::xxh3::Xxh3Default);
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hasher({:016x})", self.0.digest())
+    }
 }
 
 /// How much of each connection a builder holds. The matrix holds all of
@@ -718,6 +721,7 @@ struct Reassembly {
     /// offset → (captured bytes, length on the wire).
     held: BTreeMap<u32, (Vec<u8>, u32)>,
     held_bytes: usize,
+    hasher: Hasher,
 }
 
 impl Reassembly {
@@ -782,7 +786,7 @@ impl Reassembly {
             // Only a stream captured whole is kept and hashed byte for byte.
             if stream.is_whole() && skip <= captured.len() {
                 let new = &captured[skip..];
-                stream.digest = fnv1a_continue(stream.digest, new);
+                self.hasher.0.update(new);
                 stream.prefix += new.len() as u64;
                 let room = retention.stream_bytes.saturating_sub(stream.bytes.len());
                 stream.bytes.extend_from_slice(&new[..new.len().min(room)]);
@@ -797,6 +801,7 @@ impl Reassembly {
             self.apply(stream, retention, offset, &bytes, len);
         }
         self.held_bytes = 0;
+        stream.digest = self.hasher.0.digest();
         let missing: u64 = stream.gaps.iter().map(|(a, b)| u64::from(b - a)).sum();
         let unique = u64::from(self.end).saturating_sub(missing);
         stream.retransmitted = self.sent.saturating_sub(unique) as u32;
@@ -1060,7 +1065,7 @@ mod tests {
         assert_eq!(bounded.client_stream.bytes, whole.client_stream.bytes[..32]);
         assert_eq!(
             bounded.client_stream.digest,
-            fnv1a(&whole.client_stream.bytes)
+            digest(&whole.client_stream.bytes)
         );
         assert_eq!(bounded.client_stream.digest, whole.client_stream.digest);
         assert_eq!(bounded.client_stream.length, 13 + 1600);

@@ -156,9 +156,9 @@ fn segment_fields(p: &wire::conversation::Placed, is_syn: bool) -> Vec<(Field, V
     fields
 }
 
-/// Bytes named compactly in tables: their length and FNV-1a digest.
+/// Bytes named compactly in tables: their length and digest.
 pub fn describe_bytes(bytes: &[u8]) -> String {
-    describe_digest(bytes.len() as u64, wire::conversation::fnv1a(bytes))
+    describe_digest(bytes.len() as u64, wire::conversation::digest(bytes))
 }
 
 fn describe_digest(len: u64, digest: u64) -> String {
