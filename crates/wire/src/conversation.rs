@@ -218,6 +218,9 @@ pub struct Connection {
     server_reassembly: Reassembly,
     /// SYNs (without ACK) the client sent, retries included.
     syns: usize,
+    /// SYNs (without ACK) the side taken for the server sent: in a
+    /// connection joined mid-stream, the sign that it is the client.
+    server_syns: usize,
     retention: Retention,
     /// Frame of the last segment placed.
     pub last_frame: usize,
@@ -271,14 +274,14 @@ impl Connection {
         self.server_stream.bytes = Vec::new();
     }
 
-    /// Ends the connection: a connection joined mid-stream whose "client"
-    /// turned out to listen (it answered a SYN elsewhere in the capture)
-    /// is turned round, and the streams are finished.
+    /// Ends the connection: a connection joined mid-stream whose "server"
+    /// sent a SYN later, or whose "client" turned out to listen (it
+    /// answered a SYN elsewhere in the capture), is turned round, and the
+    /// streams are finished.
     fn finish(&mut self, listeners: &HashSet<SocketAddr>) {
-        if self.joined_mid_stream
-            && listeners.contains(&self.client)
-            && !listeners.contains(&self.server)
-        {
+        let server_opened = self.server_syns > 0 && self.syns == 0;
+        let client_listens = listeners.contains(&self.client) && !listeners.contains(&self.server);
+        if self.joined_mid_stream && (server_opened || client_listens) {
             self.reorient();
         }
         self.finish_streams();
@@ -292,6 +295,7 @@ impl Connection {
         swap(&mut self.client_base, &mut self.server_base);
         swap(&mut self.client_stream, &mut self.server_stream);
         swap(&mut self.client_reassembly, &mut self.server_reassembly);
+        swap(&mut self.syns, &mut self.server_syns);
         let flip = |d: &mut Direction| {
             *d = match d {
                 Direction::ClientToServer => Direction::ServerToClient,
@@ -488,6 +492,7 @@ impl ConversationBuilder {
                         client_reassembly: Reassembly::default(),
                         server_reassembly: Reassembly::default(),
                         syns: 0,
+                        server_syns: 0,
                         retention: self.retention,
                         last_frame: 0,
                         close: Close::default(),
@@ -656,8 +661,11 @@ fn place(conn: &mut Connection, segment: Segment) {
     if direction == Direction::ClientToServer && !flags.syn {
         progress.client_sent_after_syn = true;
     }
-    if direction == Direction::ClientToServer && flags.syn && !flags.ack {
-        conn.syns += 1;
+    if flags.syn && !flags.ack {
+        match direction {
+            Direction::ClientToServer => conn.syns += 1,
+            Direction::ServerToClient => conn.server_syns += 1,
+        }
     }
     conn.close.complete =
         !conn.close.resets.is_empty() || (progress.client_fin_acked && progress.server_fin_acked);
@@ -972,6 +980,13 @@ mod tests {
         // Without the full connection, the port rule: the lower port.
         let alone = build(&joined);
         assert_eq!(alone[0].server.port(), 40001);
+        // …unless the side taken for the server sends a SYN later on.
+        let mut reopened: Vec<Segment> = joined[..2].to_vec();
+        reopened.push(moved(&all[0], 40001));
+        let turned = build(&reopened);
+        assert_eq!(turned.len(), 1);
+        assert_eq!(turned[0].server.port(), 50000, "{}", turned[0].label());
+        assert_eq!(turned[0].syn_count(), 1);
     }
 
     /// The tutorial's exchange `n` times, each from a port of its own.

@@ -34,7 +34,7 @@ pub fn save_pcap(path: &Path, link: LinkType, frames: &[Frame]) -> Result<(), Ca
 
 /// Reads a whole pcap or pcapng file of one link type into memory (a
 /// cell's own capture, a fixture); `inspect` streams instead (see
-/// [`crate::verdict::survey`]).
+/// the survey in the verdict stage).
 pub fn read_file(path: &Path) -> Result<(LinkType, Vec<Frame>), CaptureError> {
     let read_err = |message: String| CaptureError::Read {
         path: path.display().to_string(),

@@ -280,16 +280,24 @@ pub fn cross_check_with_tshark(file: &Path) {
         "ip.src",
         "ipv6.src",
         "tcp.srcport",
+        "tcp.completeness",
+        "frame.time_epoch",
     ];
     let mut cmd = Command::new("tshark");
-    cmd.args(["-r"]).arg(file).args([
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-o",
-        "tcp.relative_sequence_numbers:TRUE",
-    ]);
+    // Two passes, so tcp.completeness is the whole connection's on every
+    // frame.
+    // Payloads decoded as plain data: a random port can be one a
+    // dissector claims (TC-NV once), whose "malformed" would be its own.
+    cmd.args(["-2", "-d", "tcp.port==1-65535,data", "-r"])
+        .arg(file)
+        .args([
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            "-o",
+            "tcp.relative_sequence_numbers:TRUE",
+        ]);
     for f in fields {
         cmd.args(["-e", f]);
     }
@@ -306,6 +314,7 @@ pub fn cross_check_with_tshark(file: &Path) {
     // mergecap of several link types has several).
     let mut reader = wire::capfile::CaptureFile::open(file).expect("the harness reads it");
     let mut segments = Vec::new();
+    let mut timestamps = Vec::new();
     loop {
         let mut frame = wire::dissect::Frame {
             timestamp: std::time::Duration::ZERO,
@@ -314,11 +323,14 @@ pub fn cross_check_with_tshark(file: &Path) {
         };
         match reader.next_frame(&mut frame).expect("readable to its end") {
             wire::capfile::Next::End => break,
-            wire::capfile::Next::Frame(link) => segments.push(
-                wire::dissect::dissect(link, reader.frames(), &frame)
-                    .expect("dissected")
-                    .expect("TCP"),
-            ),
+            wire::capfile::Next::Frame(link) => {
+                timestamps.push(frame.timestamp);
+                segments.push(
+                    wire::dissect::dissect(link, reader.frames(), &frame)
+                        .expect("dissected")
+                        .expect("TCP"),
+                )
+            }
             wire::capfile::Next::Unreadable(why) => panic!("frame {}: {why}", reader.frames()),
         }
     }
