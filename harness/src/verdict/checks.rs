@@ -249,14 +249,28 @@ fn delivered(e: &Evidence<'_>, conn: Option<&Connection>) -> Check {
             ),
         );
     }
-    if !cut && stream.bytes != e.message {
+    // Compared by length and digest: a stream longer than a cell keeps is
+    // not held whole, and its kept bytes locate the difference when they can.
+    let same = stream.prefix == e.message.len() as u64
+        && stream.digest == wire::conversation::digest(e.message);
+    if !cut && !same {
+        let kept = &stream.bytes;
+        let at = first_difference(kept, e.message);
+        let whole = kept.len() as u64 == stream.prefix;
+        let where_ = if whole || at < kept.len() {
+            format!("first difference at byte {at}")
+        } else {
+            format!(
+                "the first {} bytes, all that a cell keeps, are the same; the digests differ",
+                kept.len()
+            )
+        };
         return fail(
             CheckId::Delivered,
             format!(
-                "on the wire the client sent {} bytes, expected {} (first difference at byte {})",
-                stream.bytes.len(),
+                "on the wire the client sent {} bytes, expected {} ({where_})",
+                stream.prefix,
                 e.message.len(),
-                first_difference(&stream.bytes, e.message)
             ),
         );
     }
@@ -530,6 +544,56 @@ mod tests {
         let c = check(&frames, CheckId::Handshake);
         assert!(!c.passed);
         assert!(c.detail.contains("ACK"), "{}", c.detail);
+    }
+
+    /// A stream longer than what is kept is checked by length and digest:
+    /// the same message passes, another fails and says where it can.
+    #[test]
+    fn delivered_compares_a_stream_longer_than_it_keeps_by_digest() {
+        let (segments, _) =
+            dissect_all(LinkType::Ethernet, &fixtures::tutorial(LinkType::Ethernet));
+        let mut builder = wire::conversation::ConversationBuilder::with_retention(
+            wire::conversation::Retention {
+                stream_bytes: 5,
+                ..wire::conversation::Retention::ALL
+            },
+        );
+        for s in segments {
+            builder.push(s);
+        }
+        let connections = builder.finish();
+        assert_eq!(connections[0].client_stream.bytes, b"Hello");
+        let out = ok_output();
+        let delivered = |message: &[u8]| {
+            let e = Evidence {
+                message,
+                connections: &connections,
+                server: Some(&out),
+                client: Some(&out),
+                outcome: Outcome::Delivered,
+                server_stdout: ServerStdout::Unchecked,
+                stats: Some(CaptureStats::default()),
+                teardown_seen: true,
+                malformed: &[],
+            };
+            delivered(&e, connections.first())
+        };
+        assert!(delivered(b"Hello server!").passed);
+        let later = delivered(b"Hello server?");
+        assert!(!later.passed);
+        assert!(
+            later
+                .detail
+                .contains("the first 5 bytes, all that a cell keeps, are the same"),
+            "{}",
+            later.detail
+        );
+        let early = delivered(b"Jello server!");
+        assert!(
+            early.detail.contains("first difference at byte 0"),
+            "{}",
+            early.detail
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What running one cell produced, and its analysis: the capture dissected
 //! into connections, the checks run, the compared signature taken.
 
-use wire::conversation::{self, Connection};
+use wire::conversation::{Connection, ConversationBuilder, Retention};
 use wire::dissect::{self, DissectError, Frame, LinkType};
 
 use crate::capture::CaptureStats;
@@ -94,20 +94,34 @@ pub struct CellRecord<'a> {
     pub server_stdout: ServerStdout,
 }
 
+/// What a cell holds of its connections: every segment (the ladders show
+/// them all), and of each stream the first MiB, which is the whole of every
+/// message in the default suite. A longer stream is checked by its length
+/// and digest, so a 1 GiB message is not held a second time.
+pub const CELL_RETENTION: Retention = Retention {
+    stream_bytes: 1 << 20,
+    ..Retention::ALL
+};
+
 /// Dissects what a cell captured, runs the checks and takes the signature
 /// that is compared with the reference.
 pub fn analyse(result: &mut PairingResult, record: &CellRecord<'_>, scenario: &Scenario) {
     let link = record.link;
-    let (segments, malformed): (Vec<_>, Vec<DissectError>) =
-        dissect::dissect_all(link, record.frames);
-    // Only this pairing's port: a stray packet that slipped in before the
-    // filter was installed must not become a connection.
+    // Each frame dissected and placed at once: a segment's payload is
+    // held only until it is in its stream.
+    let mut builder = ConversationBuilder::with_retention(CELL_RETENTION);
+    let mut malformed: Vec<DissectError> = Vec::new();
     let port = result.port;
-    let segments: Vec<_> = segments
-        .into_iter()
-        .filter(|s| s.src.port() == port || s.dst.port() == port)
-        .collect();
-    let connections = conversation::build(&segments);
+    for (index, frame) in record.frames.iter().enumerate() {
+        match dissect::dissect(link, index + 1, frame) {
+            // Only this pairing's port: a stray packet that slipped in
+            // before the filter was installed must not become a connection.
+            Ok(Some(s)) if s.src.port() == port || s.dst.port() == port => builder.push(s),
+            Ok(_) => {}
+            Err(e) => malformed.push(e),
+        }
+    }
+    let connections = builder.finish();
     let evidence = Evidence {
         message: &scenario.message,
         outcome: scenario.outcome,
