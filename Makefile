@@ -10,7 +10,7 @@ HARNESS = $(CARGO) run --quiet -p harness --bin harness --
 # The lowest toolchain that builds the locked tree: Cargo.toml's rust-version.
 MSRV = $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
-.PHONY: all deps build run baseline test msrv bench fuzz fmt clean
+.PHONY: all deps build run baseline test msrv bench fuzz fmt clean wireshark
 
 all: build
 
@@ -47,6 +47,12 @@ msrv:
 # micro-benchmarks; see bench/run. Targets are checked here, never in tests.
 bench: deps
 	bash bench/run
+
+# The latest run's capture of SCENARIO (default hello) in Wireshark, with
+# the harness's profile (wireshark/profiles/harness).
+SCENARIO ?= hello
+wireshark:
+	bash wireshark/open $(SCENARIO)
 
 # Each fuzz target for FUZZ_SECONDS (default 60) seconds; see fuzz/README.md.
 FUZZ_SECONDS ?= 60

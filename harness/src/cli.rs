@@ -136,7 +136,7 @@ pub struct RunArgs {
     /// Workspace root, for {root} in commands [default: found from the current directory]
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// Directory for {bin} in commands [default: the harness binary's directory]
+    /// Directory for {bin} in commands [default: the harness binary's directory, or the workspace's target/release or target/debug when the Rust server and client are not beside it]
     #[arg(long, value_name = "DIR")]
     pub bin_dir: Option<PathBuf>,
     /// Where captures and outputs go [default: target/harness/run-<time>-<pid>]
@@ -192,17 +192,17 @@ impl RunArgs {
     pub fn resolve(self, isolation: Isolation) -> Result<RunConfig, Error> {
         let exe = std::env::current_exe()
             .map_err(|e| format!("cannot locate the harness binary: {e}"))?;
-        let bin = match self.bin_dir {
-            Some(dir) => dir,
-            None => exe
-                .parent()
-                .map(Path::to_path_buf)
-                .ok_or("the harness binary has no directory")?,
-        };
+        let exe_dir = exe
+            .parent()
+            .map(Path::to_path_buf)
+            .ok_or("the harness binary has no directory")?;
         let root = match self.root {
             Some(root) => root,
-            None => workspace_root(&bin)?,
+            None => workspace_root(&exe_dir)?,
         };
+        let bin = self
+            .bin_dir
+            .unwrap_or_else(|| rust_programs(&exe_dir, &root));
         let manifest = self
             .manifest
             .unwrap_or_else(|| root.join("tests/implementations.toml"));
@@ -299,6 +299,28 @@ impl RunArgs {
         };
         Ok(network::choose(requested)?)
     }
+}
+
+/// Where `{bin}` points by default: beside the harness when the Rust
+/// `server` or `client` is there (a `cargo build`, or `cargo install` of
+/// all three); else the workspace's own build, release first, when it has
+/// them (a harness installed alone with `cargo install --path harness`);
+/// else beside the harness, where their cells are then "unavailable" with
+/// the remedy.
+fn rust_programs(exe_dir: &Path, root: &Path) -> PathBuf {
+    let has_programs = |dir: &Path| {
+        ["server", "client"]
+            .iter()
+            .any(|p| harness::program::is_executable(&dir.join(p)))
+    };
+    if has_programs(exe_dir) {
+        return exe_dir.to_path_buf();
+    }
+    ["release", "debug"]
+        .iter()
+        .map(|profile| root.join("target").join(profile))
+        .find(|dir| has_programs(dir))
+        .unwrap_or_else(|| exe_dir.to_path_buf())
 }
 
 /// The workspace: from the current directory up, else from the binary's.

@@ -19,7 +19,7 @@
 //! of processes or libpcap. [`error`] carries each failure's exit code.
 
 pub mod policy;
-pub(crate) mod program;
+pub mod program;
 
 pub mod suite;
 

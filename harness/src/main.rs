@@ -77,7 +77,18 @@ fn run_matrix(args: RunArgs) -> Result<u8, Error> {
     let config = args.resolve(isolation)?;
     if list {
         let suite = Suite::load(&config.manifest, &config.scenarios)?;
-        print!("{}", report::render_list(&suite.manifest, &suite.scenarios));
+        let at = harness::suite::manifest::Locations {
+            root: &config.root,
+            bin: &config.bin,
+            manifest_dir: config
+                .manifest
+                .parent()
+                .unwrap_or(std::path::Path::new(".")),
+        };
+        print!(
+            "{}",
+            report::render_list(&suite.manifest, &suite.scenarios, &at)
+        );
         return Ok(EXIT_OK);
     }
     let cancel = Cancel::new();

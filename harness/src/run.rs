@@ -14,7 +14,7 @@ use crate::exec::Cancel;
 use crate::matrix::cell::{Environment, Timeouts};
 use crate::matrix::merged::write_merged;
 use crate::matrix::workers::run_matrix;
-use crate::suite::manifest::Manifest;
+use crate::suite::manifest::{Locations, Manifest};
 use crate::suite::plan::{self, PlannedCell, Selection};
 use crate::suite::scenario::{self, Scenario};
 use crate::verdict::baseline::{self, Baseline, Comparison};
@@ -184,7 +184,17 @@ pub fn run(
         BaselineMode::Update(_) => Some(Baseline::default()),
         BaselineMode::None => None,
     };
-    let planned = plan::plan(&suite.manifest, &suite.scenarios, &config.selection)?;
+    let locations = Locations {
+        root: &config.root,
+        bin: &config.bin,
+        manifest_dir: suite.manifest.path.parent().unwrap_or(Path::new(".")),
+    };
+    let planned = plan::plan(
+        &suite.manifest,
+        &suite.scenarios,
+        &config.selection,
+        &locations,
+    )?;
     let runnable = planned.iter().filter(|c| c.skip.is_none()).count();
 
     std::fs::create_dir_all(&config.artifacts).map_err(|e| {

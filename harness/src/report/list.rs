@@ -1,7 +1,7 @@
 //! `harness run --list`: the implementations and scenarios, with what each
 //! supports, before anything runs.
 
-use crate::suite::manifest::Manifest;
+use crate::suite::manifest::{Locations, Manifest};
 use crate::suite::plan::reference_of;
 use crate::suite::scenario::Scenario;
 
@@ -9,7 +9,7 @@ use super::terminal::table;
 
 /// The implementations and scenarios, with what each supports: the rows
 /// and columns of the matrix before anything runs.
-pub fn render(manifest: &Manifest, scenarios: &[Scenario]) -> String {
+pub fn render(manifest: &Manifest, scenarios: &[Scenario], at: &Locations<'_>) -> String {
     let mut rows = vec![
         ["implementation", "language", "roles", "features", "status"]
             .map(String::from)
@@ -23,11 +23,21 @@ pub fn render(manifest: &Manifest, scenarios: &[Scenario]) -> String {
         .into_iter()
         .filter_map(|(r, has)| has.then_some(r))
         .collect();
-        let missing = i.missing_programs();
+        let mut missing: Vec<String> = i
+            .missing_programs()
+            .iter()
+            .map(|p| format!("missing {p}"))
+            .collect();
+        missing.extend(
+            [true, false]
+                .iter()
+                .filter_map(|&server| i.missing_command(server, at)),
+        );
+        missing.dedup();
         let mut status = if missing.is_empty() {
             "available".to_string()
         } else {
-            format!("UNAVAILABLE: missing {}", missing.join(", "))
+            format!("UNAVAILABLE: {}", missing.join("; "))
         };
         if i.name == manifest.reference {
             status.push_str(", the reference");

@@ -321,6 +321,46 @@ impl Implementation {
             .collect()
     }
 
+    /// The program its server (`server` true) or client command runs, when
+    /// that program is missing: a path that is no executable file, or a
+    /// name not on PATH. With the remedy, for the message of an
+    /// "unavailable" cell.
+    pub fn missing_command(&self, server: bool, at: &Locations<'_>) -> Option<String> {
+        let template = if server { &self.server } else { &self.client };
+        let program = template.as_ref()?.first()?;
+        let subs = Substitutions {
+            root: at.root,
+            bin: at.bin,
+            manifest_dir: at.manifest_dir,
+            host: "127.0.0.1",
+            port: 0,
+            message_file: Path::new(""),
+        };
+        let path = expand_one(program, &subs);
+        let found = if path.contains('/') {
+            crate::program::is_executable(Path::new(&path))
+        } else {
+            on_path(&path)
+        };
+        if found {
+            return None;
+        }
+        let remedy = if program.starts_with("{bin}") {
+            format!(
+                "build it with `cargo build --release` in the workspace, install it beside the harness with `cargo install --path crates/{}`, or pass --bin-dir DIR",
+                Path::new(&path)
+                    .file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+            )
+        } else {
+            "install it, or fix the command in the manifest".to_string()
+        };
+        Some(format!(
+            "{} needs {path}, which is not there; {remedy}",
+            self.name
+        ))
+    }
+
     /// Why it cannot take part in a scenario needing `features`, if it cannot.
     pub fn unsupported_reason(&self, scenario: &str, features: &[String]) -> Option<String> {
         if let Some(globs) = &self.scenarios {
@@ -372,6 +412,15 @@ pub struct Substitutions<'a> {
     pub host: &'a str,
     pub port: u16,
     pub message_file: &'a Path,
+}
+
+/// Where command templates point, to check before a run that the
+/// programs they name exist.
+#[derive(Debug, Clone, Copy)]
+pub struct Locations<'a> {
+    pub root: &'a Path,
+    pub bin: &'a Path,
+    pub manifest_dir: &'a Path,
 }
 
 /// Fills in a command template.

@@ -4,7 +4,7 @@
 //! Planning is separate from running so that `--list` and the report show
 //! exactly the same support the run used.
 
-use crate::suite::manifest::{Implementation, Manifest};
+use crate::suite::manifest::{Implementation, Locations, Manifest};
 use crate::suite::pairing::PairingId;
 use crate::suite::scenario::Scenario;
 
@@ -56,8 +56,17 @@ pub fn reference_of<'a>(manifest: &'a Manifest, scenario: &'a Scenario) -> &'a s
     scenario.reference.as_deref().unwrap_or(&manifest.reference)
 }
 
-/// Why `implementation` cannot be used in `scenario`, if it cannot.
-pub fn skip_reason(implementation: &Implementation, scenario: &Scenario) -> Option<(Skip, String)> {
+/// Why `implementation` cannot be used in `scenario` as its server
+/// (`server` true) or client, if it cannot.
+pub fn skip_reason(
+    implementation: &Implementation,
+    server: bool,
+    scenario: &Scenario,
+    at: &Locations<'_>,
+) -> Option<(Skip, String)> {
+    if let Some(reason) = implementation.missing_command(server, at) {
+        return Some((Skip::Unavailable, reason));
+    }
     let missing = implementation.missing_programs();
     if !missing.is_empty() {
         return Some((
@@ -81,6 +90,7 @@ pub fn plan(
     manifest: &Manifest,
     scenarios: &[Scenario],
     selection: &Selection,
+    at: &Locations<'_>,
 ) -> Result<Vec<PlannedCell>, String> {
     let server_globs = compile("server", &selection.servers)?;
     let client_globs = compile("client", &selection.clients)?;
@@ -158,8 +168,8 @@ pub fn plan(
                     continue;
                 }
                 let skip = server
-                    .and_then(|s| skip_reason(s, scenario))
-                    .or_else(|| skip_reason(client, scenario));
+                    .and_then(|s| skip_reason(s, true, scenario, at))
+                    .or_else(|| skip_reason(client, false, scenario, at));
                 cells.push(PlannedCell {
                     scenario: index,
                     id: PairingId::new(

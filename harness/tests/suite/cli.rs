@@ -319,3 +319,89 @@ fn completions_and_man_page_cover_every_command() {
         1
     );
 }
+
+/// A harness installed on its own (`cargo install --path harness` puts
+/// only it in ~/.cargo/bin) finds the Rust programs in the workspace's
+/// build; where they are nowhere, their cells are UNAVAILABLE with the
+/// remedy, never FAIL.
+#[test]
+fn an_installed_harness_finds_the_rust_programs_or_says_how_to_get_them() {
+    let _ = crate::util::bin_dir(); // server and client built in the workspace
+    let installed = tempfile::tempdir().unwrap();
+    let exe = installed.path().join("harness");
+    std::fs::copy(env!("CARGO_BIN_EXE_harness"), &exe).unwrap();
+    let list = |extra: &[&str]| {
+        let out = Command::new(&exe)
+            .current_dir(workspace_root())
+            .args(["run", "--list"])
+            .args(extra)
+            .output()
+            .expect("the installed harness runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let rust_status = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("rust "))
+            .unwrap_or_else(|| panic!("no rust row: {text}"))
+            .to_string()
+    };
+    let found = list(&[]);
+    assert!(rust_status(&found).contains("available"), "{found}");
+    assert!(!rust_status(&found).contains("UNAVAILABLE"), "{found}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let missing = list(&["--bin-dir", empty.path().to_str().unwrap()]);
+    let row = rust_status(&missing);
+    assert!(row.contains("UNAVAILABLE"), "{row}");
+    assert!(row.contains("cargo install --path crates/server"), "{row}");
+    assert!(row.contains("cargo install --path crates/client"), "{row}");
+}
+
+/// The planned cells say the same: a Rust cell whose program is missing
+/// is UNAVAILABLE, not run, and the run exits 0 (the reference pairing
+/// still runs, so this needs capture).
+#[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
+fn cells_of_a_missing_rust_program_are_unavailable_not_failed() {
+    crate::util::require_capture();
+    let empty = tempfile::tempdir().unwrap();
+    let artifacts = tempfile::tempdir().unwrap();
+    let (code, summary) = crate::util::harness_json(
+        &[
+            "run",
+            "--scenario",
+            "hello",
+            "--server",
+            "python",
+            "--client",
+            "rust",
+            "--no-baseline",
+            "--bin-dir",
+            empty.path().to_str().unwrap(),
+        ],
+        artifacts.path(),
+    );
+    assert_eq!(code, 0, "{summary}");
+    let cells = summary["cells"].as_array().unwrap();
+    let rust = cells
+        .iter()
+        .find(|c| c["client"] == "rust")
+        .expect("the python × rust cell");
+    assert_eq!(rust["verdict"], "UNAVAILABLE", "{rust}");
+    assert!(
+        rust["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cargo install --path crates/client"),
+        "{rust}"
+    );
+}

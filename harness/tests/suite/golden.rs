@@ -469,3 +469,119 @@ fn inspect_reads_broken_files_in_one_line_or_in_part() {
         }
     }
 }
+
+/// The profile's colouring rules, each run as a display filter by tshark
+/// with the profile loaded: each must compile, and the phase rules must
+/// pick exactly the packets of their phase in real annotated captures.
+fn colour_rules(profile: &std::path::Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(profile.join("colorfilters"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with('@'))
+        .map(|l| {
+            let parts: Vec<&str> = l.split('@').collect();
+            (parts[1].to_string(), parts[2].to_string())
+        })
+        .collect()
+}
+
+/// Frames of `file` that `filter` selects under the profile in `config`,
+/// or tshark's complaint.
+fn frames_matching(config: &std::path::Path, file: &str, filter: &str) -> Result<Vec<u32>, String> {
+    let out = Command::new("tshark")
+        .env("WIRESHARK_CONFIG_DIR", config)
+        .args([
+            "-C",
+            "harness",
+            "-r",
+            file,
+            "-Y",
+            filter,
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ])
+        .current_dir(workspace_root())
+        .output()
+        .expect("tshark runs");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect())
+}
+
+#[test]
+#[cfg_attr(missing_tshark, ignore = "needs tshark: make deps installs it")]
+fn the_wireshark_profile_loads_in_tshark_and_colours_each_phase() {
+    require_program("tshark");
+    let shipped = workspace_root().join("wireshark/profiles/harness");
+    let config = tempfile::tempdir().unwrap();
+    let profile = config.path().join("profiles/harness");
+    std::fs::create_dir_all(&profile).unwrap();
+    for name in ["colorfilters", "preferences"] {
+        std::fs::copy(shipped.join(name), profile.join(name)).unwrap();
+    }
+    let rules = colour_rules(&profile);
+    assert!(rules.len() >= 7, "{rules:?}");
+    let hello = capture("harness-hello-python-rust.pcapng");
+    for (name, filter) in &rules {
+        frames_matching(config.path(), &hello, filter)
+            .unwrap_or_else(|e| panic!("colouring rule {name:?} does not compile: {e}"));
+    }
+    let rule = |name: &str| &rules.iter().find(|(n, _)| n == name).unwrap().1;
+    let picks = |file: &str, name: &str| {
+        frames_matching(config.path(), &capture(file), rule(name)).unwrap()
+    };
+    assert_eq!(
+        picks("harness-hello-python-rust.pcapng", "harness: handshake"),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        picks("harness-hello-python-rust.pcapng", "harness: data"),
+        [4]
+    );
+    assert_eq!(
+        picks(
+            "harness-hello-python-rust.pcapng",
+            "harness: acknowledgement"
+        ),
+        [5]
+    );
+    assert_eq!(
+        picks("harness-hello-python-rust.pcapng", "harness: teardown"),
+        [6, 7, 8]
+    );
+    assert_eq!(
+        picks("harness-refused-python.pcapng", "harness: refused"),
+        [1, 2]
+    );
+    // Its comments were written when it was captured, by a harness that
+    // still called the late RST a reset.
+    assert_eq!(
+        picks("harness-empty-late-rst.pcapng", "harness: reset"),
+        [9]
+    );
+    // The comment column: the default output shows each packet's phase.
+    let out = Command::new("tshark")
+        .env("WIRESHARK_CONFIG_DIR", config.path())
+        .args(["-C", "harness", "-r", &hello])
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().next().unwrap().contains("handshake 1/3: SYN"),
+        "{text}"
+    );
+
+    // Negative control: a rule that does not compile is caught.
+    let mut broken = std::fs::read_to_string(profile.join("colorfilters")).unwrap();
+    broken.push_str("@broken@frame.comment contains@[0,0,0][0,0,0]\n");
+    std::fs::write(profile.join("colorfilters"), broken).unwrap();
+    let (_, filter) = colour_rules(&profile).pop().unwrap();
+    assert!(frames_matching(config.path(), &hello, &filter).is_err());
+}
