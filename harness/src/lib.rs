@@ -20,6 +20,7 @@
 
 pub mod policy;
 pub mod program;
+pub mod schema;
 
 pub mod suite;
 

@@ -139,6 +139,12 @@ impl fmt::Display for Field {
     }
 }
 
+crate::schema::string_enum_schema!(
+    Field,
+    "a compared field, as `harness policy` lists them",
+    Field::ALL.iter().map(|f| f.name())
+);
+
 impl serde::Serialize for Field {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.name())

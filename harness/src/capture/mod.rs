@@ -52,7 +52,7 @@ impl Default for CaptureConfig {
 }
 
 /// libpcap's own counters, read when the capture stops.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct CaptureStats {
     pub received: u32,
     pub dropped: u32,

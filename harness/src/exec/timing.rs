@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 /// One stage of one cell.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct StageTime {
     pub stage: &'static str,
     /// Wall-clock milliseconds.

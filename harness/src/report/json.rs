@@ -11,7 +11,7 @@ use crate::verdict::grade::{Cell, Counts};
 use crate::verdict::repeat::RepeatSummary;
 
 /// The JSON summary written next to the artifacts (schema in the README).
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, schemars::JsonSchema)]
 pub struct Summary<'a> {
     pub schema: u32,
     pub reference: &'a str,

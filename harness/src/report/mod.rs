@@ -24,6 +24,24 @@ use crate::verdict::grade::Counts;
 /// when a field is removed or changes meaning (new fields may appear).
 pub const SUMMARY_SCHEMA: u32 = 2;
 
+/// The JSON Schema of `summary.json` (draft 2020-12), generated from the
+/// types that write it; committed as `docs/summary.schema.json`, which a
+/// test keeps equal to this. Its title names [`SUMMARY_SCHEMA`].
+pub fn summary_schema() -> String {
+    let mut schema = schemars::schema_for!(json::Summary<'static>);
+    schema.insert(
+        "title".into(),
+        format!("harness summary.json, schema {SUMMARY_SCHEMA}").into(),
+    );
+    schema.insert(
+        "description".into(),
+        "What `harness run` writes to summary.json (and to stdout with --json): the run's counts, baseline comparison and timings, and every cell with its verdict, checks, differences and compared signature. docs/summary-schema.md explains the fields.".into(),
+    );
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
+    text.push('\n');
+    text
+}
+
 /// Where a run's reports were written.
 pub struct Written {
     pub summary: PathBuf,

@@ -85,6 +85,24 @@ impl fmt::Display for PairingId {
 
 /// Written as three strings, `server` being `none` where no server runs,
 /// as summary.json has always had them.
+/// Written flattened into its cell: three string properties.
+impl schemars::JsonSchema for PairingId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PairingId".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "properties": {
+                "scenario": { "type": "string", "description": "the scenario's name" },
+                "server": { "type": "string", "description": "the server's implementation, or \"none\" in a scenario without a server" },
+                "client": { "type": "string", "description": "the client's implementation" }
+            },
+            "required": ["scenario", "server", "client"]
+        })
+    }
+}
+
 impl serde::Serialize for PairingId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;

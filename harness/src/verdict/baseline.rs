@@ -161,7 +161,7 @@ impl Baseline {
 }
 
 /// A cell whose verdict is not the baseline's.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Change {
     #[serde(flatten)]
     pub id: PairingId,
@@ -185,7 +185,7 @@ impl std::fmt::Display for Change {
 }
 
 /// How a run compares with the baseline.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Comparison {
     pub file: String,
     /// Cells whose verdict is the baseline's.

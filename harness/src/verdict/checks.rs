@@ -11,7 +11,7 @@ use crate::suite::scenario::Outcome;
 use wire::conversation::{Connection, Direction, Phase};
 
 /// One named check's outcome.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Check {
     pub name: CheckId,
     pub passed: bool,
@@ -93,6 +93,21 @@ impl std::fmt::Display for CheckId {
         f.write_str(self.name())
     }
 }
+
+crate::schema::string_enum_schema!(
+    CheckId,
+    "a check's name",
+    [
+        CheckId::Capture,
+        CheckId::Delivered,
+        CheckId::Handshake,
+        CheckId::SingleAttempt,
+        CheckId::OrderlyClose,
+        CheckId::Exits,
+        CheckId::Refused,
+    ]
+    .map(CheckId::name)
+);
 
 impl serde::Serialize for CheckId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -53,6 +53,12 @@ impl Verdict {
     }
 }
 
+crate::schema::string_enum_schema!(
+    Verdict,
+    "a graded verdict",
+    Verdict::ALL.map(Verdict::as_str)
+);
+
 impl From<Verdict> for &'static str {
     fn from(verdict: Verdict) -> &'static str {
         verdict.as_str()
@@ -72,7 +78,7 @@ impl TryFrom<String> for Verdict {
 }
 
 /// One graded cell: scenario × server × client.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Cell {
     #[serde(flatten)]
     pub id: PairingId,
@@ -212,7 +218,7 @@ pub fn all_conform(cells: &[Cell]) -> bool {
     })
 }
 
-#[derive(serde::Serialize, Default)]
+#[derive(serde::Serialize, schemars::JsonSchema, Default)]
 pub struct Counts {
     pub pass: usize,
     pub differs: usize,

@@ -12,7 +12,7 @@ use crate::verdict::baseline::Expected;
 use crate::verdict::grade::Cell;
 
 /// One cell whose verdict changed between repeats.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct FlakyCell {
     #[serde(flatten)]
     pub id: PairingId,
@@ -22,7 +22,7 @@ pub struct FlakyCell {
 }
 
 /// What `summary.json` says about the repeats.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct RepeatSummary {
     pub runs: usize,
     pub cells: usize,

@@ -14,7 +14,7 @@ use crate::verdict::checks::{self, Check, Evidence};
 use crate::verdict::signature::{self, Signature};
 
 /// What running one pairing produced, before any comparison.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct PairingResult {
     /// Which cell (written by the graded cell, not here).
     #[serde(skip)]

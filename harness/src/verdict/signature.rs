@@ -10,7 +10,7 @@ use wire::tcp_options::TcpOption;
 pub type Value = Option<String>;
 
 /// What one handshake segment looks like under the policies.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct SegmentSignature {
     pub label: &'static str,
     /// Frame number, for pointing the user at it (not compared).
@@ -19,7 +19,7 @@ pub struct SegmentSignature {
 }
 
 /// A pairing's conversation reduced to what is compared.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Signature {
     pub handshake: Vec<SegmentSignature>,
     /// Data and teardown, by meaning.
@@ -237,7 +237,7 @@ fn meaning(conn: &Connection) -> Vec<(Field, Value)> {
 }
 
 /// One field that differs from the reference.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Difference {
     /// "SYN", "SYN/ACK", "ACK" or "conversation".
     pub segment: String,

@@ -10,6 +10,7 @@ use std::path::Path;
 /// The stages in order; a stage may use those in earlier rows, never a
 /// later one, and never another stage of its own row.
 const LAYERS: &[&[&str]] = &[
+    &["schema"],
     &["error", "policy", "program"],
     &["suite"],
     &["exec", "capture"],

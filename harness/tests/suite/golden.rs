@@ -585,3 +585,73 @@ fn the_wireshark_profile_loads_in_tshark_and_colours_each_phase() {
     let (_, filter) = colour_rules(&profile).pop().unwrap();
     assert!(frames_matching(config.path(), &hello, &filter).is_err());
 }
+
+/// `docs/summary.schema.json` is the schema the types generate: a change
+/// of shape fails here until the file is regenerated (with
+/// `UPDATE_GOLDEN=1`), and regenerating refuses a new shape under the old
+/// schema number.
+#[test]
+fn the_committed_summary_schema_is_the_generated_one() {
+    let generated = harness::report::summary_schema();
+    let path = workspace_root().join("docs/summary.schema.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        assert!(
+            !crate::util::under_ci(),
+            "UPDATE_GOLDEN=1 is refused under CI"
+        );
+        let title = |text: &str| {
+            serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v["title"].as_str().map(String::from))
+        };
+        assert!(
+            committed == generated || title(&committed) != title(&generated),
+            "summary.json changed shape but report::SUMMARY_SCHEMA is still {}: bump it",
+            harness::report::SUMMARY_SCHEMA
+        );
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    assert_same!(
+        "docs/summary.schema.json (regenerate with UPDATE_GOLDEN=1 and bump report::SUMMARY_SCHEMA)",
+        committed,
+        "the schema the types generate",
+        generated
+    );
+}
+
+/// Negative control of the schema check: a summary with a verdict that
+/// does not exist, or a cell without its scenario, is refused.
+#[test]
+fn the_schema_check_refuses_a_wrong_summary() {
+    let text = std::fs::read_to_string(workspace_root().join("docs/summary.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap();
+    let cell = serde_json::json!({
+        "scenario": "hello", "server": "python", "client": "rust",
+        "verdict": "PASS", "reason": null, "differences": [],
+        "display_filter": null, "merged_filter": null
+    });
+    let summary = |cell: serde_json::Value| {
+        serde_json::json!({
+            "schema": harness::report::SUMMARY_SCHEMA, "reference": "python",
+            "isolation": "netns", "topology": "loopback",
+            "artifacts": "/tmp/x", "exit_code": 0,
+            "counts": {"pass": 1, "differs": 0, "fail": 0, "unsupported": 0, "unavailable": 0},
+            "baseline": null, "repeats": null, "merged": {}, "timings": [],
+            "cells": [cell]
+        })
+    };
+    let good = summary(cell.clone());
+    let errors: Vec<String> = validator
+        .iter_errors(&good)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut bad_verdict = cell.clone();
+    bad_verdict["verdict"] = "GREAT".into();
+    assert!(!validator.is_valid(&summary(bad_verdict)));
+    let mut no_scenario = cell;
+    no_scenario.as_object_mut().unwrap().remove("scenario");
+    assert!(!validator.is_valid(&summary(no_scenario)));
+}

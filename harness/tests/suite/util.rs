@@ -232,7 +232,29 @@ pub fn harness_json(args: &[&str], artifacts: &Path) -> (i32, serde_json::Value)
             String::from_utf8_lossy(&out.stderr)
         )
     });
+    assert_matches_summary_schema(&summary);
     (code, summary)
+}
+
+/// Every summary a test reads is held to the committed JSON Schema
+/// (`docs/summary.schema.json`), checked by a validator nobody here wrote.
+pub fn assert_matches_summary_schema(summary: &serde_json::Value) {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| {
+        let text = std::fs::read_to_string(workspace_root().join("docs/summary.schema.json"))
+            .expect("docs/summary.schema.json");
+        let schema = serde_json::from_str(&text).expect("the schema is JSON");
+        jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema")
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(summary)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "summary.json does not match docs/summary.schema.json:\n{}",
+        errors.join("\n")
+    );
 }
 
 /// The default manifest with `extra` entries appended, written to
