@@ -316,9 +316,15 @@ fn rust_programs(exe_dir: &Path, root: &Path) -> PathBuf {
     if has_programs(exe_dir) {
         return exe_dir.to_path_buf();
     }
-    ["release", "debug"]
+    let targets: Vec<PathBuf> = std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|d| !d.is_empty())
+        .map(|d| root.join(d))
+        .into_iter()
+        .chain(std::iter::once(root.join("target")))
+        .collect();
+    targets
         .iter()
-        .map(|profile| root.join("target").join(profile))
+        .flat_map(|t| ["release", "debug"].map(|profile| t.join(profile)))
         .find(|dir| has_programs(dir))
         .unwrap_or_else(|| exe_dir.to_path_buf())
 }

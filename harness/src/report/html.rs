@@ -2,15 +2,19 @@
 //! lines of script, nothing fetched), so it opens from the artifacts
 //! folder, from a CI artifact download, or attached to a bug report.
 //!
-//! Per scenario: the verdict matrix, coloured; each cell links to its
-//! details: checks, differences, the compared fields, an SVG ladder, the
-//! programs' output, and its capture files.
+//! What a user opens after a red CI run: a header with the counts and
+//! the baseline result; filters (all, not PASS, changed from the
+//! baseline); one overview grid of every scenario × pairing; then the
+//! cells that need a look (FAIL, DIFFERS), open, each with the reference's
+//! ladder and its own side by side and the differing fields marked; then
+//! per scenario the verdict matrix and the other cells, collapsed. Every
+//! cell has a deep link, `report.html#SCENARIO/SERVER__CLIENT`.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::capture::annotate;
-use crate::policy::CONVERSATION;
+use crate::policy::{Field, CONVERSATION};
 use crate::report::ladder;
 use crate::suite::scenario::Scenario;
 use crate::verdict::baseline::Comparison;
@@ -34,13 +38,9 @@ fn verdict_class(v: Verdict) -> &'static str {
     }
 }
 
+/// The deep link of a cell: its folder, `hello/python__rust`.
 fn cell_id(cell: &Cell) -> String {
-    format!(
-        "cell-{}-{}-{}",
-        cell.id.scenario,
-        cell.id.server_name(),
-        cell.id.client
-    )
+    cell.id.folder()
 }
 
 const STYLE: &str = r#"
@@ -58,7 +58,15 @@ details[open] { background: #fcfcfc; }
 summary { cursor: pointer; font-weight: 600; }
 pre { background: #f4f4f4; padding: .5em; overflow-x: auto; max-height: 20em; }
 svg.ladder text { font: 11px ui-monospace, monospace; }
+svg.ladder tspan.mark { font-weight: bold; fill: #c00; }
 .muted { color: #666; }
+.side { display: flex; flex-wrap: wrap; gap: 1em; overflow-x: auto; align-items: flex-start; }
+.side figure { margin: 0; } .side figcaption { font-weight: 600; }
+table.overview td.v { text-align: center; font-size: 12px; }
+table.overview a { color: inherit; text-decoration: none; display: block; }
+.filters label { margin-right: 1em; }
+.hidden { display: none; }
+@media print { .filters { display: none; } details { display: block; } }
 "#;
 
 const SCRIPT: &str = r#"
@@ -69,8 +77,44 @@ function openTarget() {
   if (el && el.tagName === 'DETAILS') { el.open = true; }
 }
 window.addEventListener('hashchange', openTarget);
+// The filters: every cell (details and overview square) carries
+// data-verdict and data-changed; nothing is fetched.
+function applyFilter(which) {
+  document.querySelectorAll('[data-verdict]').forEach(function (el) {
+    var show = which === 'all'
+      || (which === 'notpass' && el.getAttribute('data-verdict') !== 'PASS')
+      || (which === 'changed' && el.getAttribute('data-changed') === 'yes');
+    el.classList.toggle('hidden', !show);
+  });
+}
+// Self-checks the headless-browser test reads: how far any SVG text
+// reaches past its viewBox (0 when nothing is clipped), and whether the
+// first cell that needs a look is open within the first screen.
+function layoutChecks() {
+  var overflow = 0;
+  document.querySelectorAll('svg.ladder').forEach(function (svg) {
+    var box = svg.viewBox.baseVal;
+    svg.querySelectorAll('text').forEach(function (t) {
+      var b = t.getBBox();
+      overflow = Math.max(overflow, box.x - b.x, b.x + b.width - (box.x + box.width),
+                          box.y - b.y, b.y + b.height - (box.y + box.height));
+    });
+  });
+  var first = document.querySelector('details.cell:not([data-verdict="PASS"])');
+  var firstOpen = 'none';
+  if (first && first.getAttribute('data-verdict') !== 'UNSUPPORTED' && first.getAttribute('data-verdict') !== 'UNAVAILABLE') {
+    var r = first.getBoundingClientRect();
+    firstOpen = (first.open && r.top >= 0 && r.top < window.innerHeight) ? 'on-first-screen' : 'not-on-first-screen';
+  }
+  document.body.setAttribute('data-svg-overflow', Math.ceil(Math.max(0, overflow)));
+  document.body.setAttribute('data-first-look', firstOpen);
+}
 window.addEventListener('load', function () {
   openTarget();
+  document.querySelectorAll('.filters input').forEach(function (input) {
+    input.addEventListener('change', function () { applyFilter(input.value); });
+  });
+  layoutChecks();
   var drawn = 0;
   document.querySelectorAll('svg.ladder').forEach(function (svg) {
     var box = svg.getBoundingClientRect();
@@ -82,23 +126,87 @@ window.addEventListener('load', function () {
 });
 "#;
 
+/// Fields to mark on the segments of a ladder, by frame: each field with
+/// its value, shown as an extra piece of the label when no piece of
+/// Wireshark's label carries it (`ip.ttl=63`).
+pub type Marks = std::collections::BTreeMap<usize, Vec<(Field, String)>>;
+
+/// The label piece that shows `field`, if one does.
+fn token_shows(token: &ladder::Token, field: Field) -> bool {
+    match field {
+        Field::Ts => token.field == "ts values",
+        other => token.field == other.name(),
+    }
+}
+
+/// Width of monospace text at the ladder's font size, in SVG units.
+fn text_width(chars: usize) -> f64 {
+    chars as f64 * 6.8
+}
+
 /// A conversation as an SVG ladder: client on the left, server on the
-/// right, one sloped arrow per segment with Wireshark's label above it.
-pub fn svg_ladder(conn: &Connection) -> String {
+/// right, one sloped arrow per segment with Wireshark's label above it and
+/// what it means on the left. The picture is as wide as its longest label,
+/// so nothing is clipped; `marks` are drawn bold red.
+pub fn svg_ladder(conn: &Connection, marks: &Marks) -> String {
     const LIMIT: usize = 60;
-    let (left, right, top, step) = (250.0, 910.0, 50.0, 34.0);
-    let shown = conn.segments.len().min(LIMIT);
-    let height = top + step * shown as f64 + 30.0;
+    let shown: Vec<&wire::conversation::Placed> = conn.segments.iter().take(LIMIT).collect();
+    let none = Vec::new();
+    // Each arrow's label as pieces: (text, marked field).
+    let labels: Vec<Vec<(String, Option<Field>)>> = shown
+        .iter()
+        .map(|p| {
+            let marked = marks.get(&p.segment.frame).unwrap_or(&none);
+            let tokens: Vec<ladder::Token> = ladder::tokens(p)
+                .into_iter()
+                .filter(|t| t.field != "ts values" || marked.iter().any(|(f, _)| *f == Field::Ts))
+                .collect();
+            let mut pieces: Vec<(String, Option<Field>)> = tokens
+                .iter()
+                .map(|t| {
+                    let field = marked
+                        .iter()
+                        .find(|(f, _)| token_shows(t, *f))
+                        .map(|(f, _)| *f);
+                    (t.text.clone(), field)
+                })
+                .collect();
+            for (field, value) in marked {
+                if !tokens.iter().any(|t| token_shows(t, *field)) {
+                    pieces.push((format!("{}={value}", field.name()), Some(*field)));
+                }
+            }
+            pieces
+        })
+        .collect();
+    let notes: Vec<String> = shown
+        .iter()
+        .map(|p| format!("{} · {}", p.segment.frame, annotate::describe(conn, p)))
+        .collect();
+    let chars = |s: &str| s.chars().count();
+    let client = format!("client {}", conn.client);
+    let server = format!("server {}", conn.server);
+    let widest_note = notes.iter().map(|n| chars(n)).max().unwrap_or(0);
+    let widest_label = labels
+        .iter()
+        .map(|l| l.iter().map(|(t, _)| chars(t) + 1).sum::<usize>())
+        .max()
+        .unwrap_or(0);
+    let left = (text_width(widest_note) + 20.0).max(text_width(chars(&client)) / 2.0 + 10.0);
+    let right = left + (text_width(widest_label) + 40.0).max(400.0);
+    let width = right + text_width(chars(&server)) / 2.0 + 10.0;
+    let (top, step) = (50.0, 34.0);
+    let height = top + step * shown.len() as f64 + 30.0;
     let mut out = format!(
-        "<svg class=\"ladder\" xmlns=\"http://www.w3.org/2000/svg\" width=\"1060\" height=\"{height}\" viewBox=\"0 0 1060 {height}\" role=\"img\" aria-label=\"ladder diagram\">\n\
+        "<svg class=\"ladder\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height}\" viewBox=\"0 0 {width:.0} {height}\" role=\"img\" aria-label=\"ladder diagram\">\n\
          <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#333\"/></marker></defs>\n"
     );
     let _ = writeln!(
         out,
-        "<text x=\"{left}\" y=\"20\" text-anchor=\"middle\" font-weight=\"bold\">client {}</text>\
-         <text x=\"{right}\" y=\"20\" text-anchor=\"middle\" font-weight=\"bold\">server {}</text>",
-        esc(&conn.client.to_string()),
-        esc(&conn.server.to_string())
+        "<text x=\"{left}\" y=\"20\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>\
+         <text x=\"{right}\" y=\"20\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>",
+        esc(&client),
+        esc(&server)
     );
     let bottom = height - 10.0;
     let _ = writeln!(
@@ -106,17 +214,12 @@ pub fn svg_ladder(conn: &Connection) -> String {
         "<line x1=\"{left}\" y1=\"30\" x2=\"{left}\" y2=\"{bottom}\" stroke=\"#555\" stroke-width=\"2\"/>\
          <line x1=\"{right}\" y1=\"30\" x2=\"{right}\" y2=\"{bottom}\" stroke=\"#555\" stroke-width=\"2\"/>"
     );
-    for (i, p) in conn.segments.iter().take(LIMIT).enumerate() {
+    for (i, p) in shown.iter().enumerate() {
         let y = top + step * i as f64;
         let (x1, x2) = match p.direction {
             Direction::ClientToServer => (left, right),
             Direction::ServerToClient => (right, left),
         };
-        let label: Vec<String> = ladder::tokens(p)
-            .into_iter()
-            .filter(|t| t.field != "ts values")
-            .map(|t| t.text)
-            .collect();
         let colour = if p.segment.flags.rst {
             "#b00"
         } else if p.segment.flags.syn || p.segment.flags.fin {
@@ -124,19 +227,29 @@ pub fn svg_ladder(conn: &Connection) -> String {
         } else {
             "#333"
         };
+        let label: Vec<String> = labels[i]
+            .iter()
+            .map(|(text, field)| match field {
+                Some(f) => format!(
+                    "<tspan class=\"mark\" data-field=\"{}\">{}</tspan>",
+                    esc(f.name()),
+                    esc(text)
+                ),
+                None => esc(text),
+            })
+            .collect();
         let _ = writeln!(
             out,
             "<line x1=\"{x1}\" y1=\"{y}\" x2=\"{x2}\" y2=\"{}\" stroke=\"{colour}\" stroke-width=\"1.5\" marker-end=\"url(#arrow)\"/>\
              <text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"{colour}\">{}</text>\
-             <text x=\"{}\" y=\"{}\" text-anchor=\"end\" class=\"muted\" fill=\"#666\">{} · {}</text>",
+             <text x=\"{}\" y=\"{}\" text-anchor=\"end\" class=\"muted\" fill=\"#666\">{}</text>",
             y + 14.0,
             (left + right) / 2.0,
             y - 1.0,
-            esc(&label.join(" ")),
+            label.join(" "),
             left - 8.0,
             y + 10.0,
-            p.segment.frame,
-            esc(&annotate::describe(conn, p))
+            esc(&notes[i])
         );
     }
     if conn.segments.len() > LIMIT {
@@ -152,8 +265,85 @@ pub fn svg_ladder(conn: &Connection) -> String {
     out
 }
 
-fn signature_html(sig: &Signature, cell: &Cell) -> String {
-    let mut out = String::from("<table><tr><th>segment</th><th>field</th><th>value</th></tr>\n");
+/// The connection a cell's pictures show: the one compared, else the first.
+fn shown_connection(cell: &Cell) -> Option<&Connection> {
+    let run = cell.run.as_ref()?;
+    run.connections
+        .iter()
+        .find(|c| c.established() || c.refused())
+        .or(run.connections.first())
+}
+
+/// The reference's ladder and the cell's, side by side, each with the
+/// fields `summary.json` lists as differing marked on the segment they
+/// belong to; differences of the whole conversation listed below.
+fn side_by_side(cell: &Cell, reference: &Cell) -> Option<String> {
+    let (mine, theirs) = (shown_connection(cell)?, shown_connection(reference)?);
+    let frame_of = |c: &Cell, label: &str| {
+        c.run
+            .as_ref()?
+            .signature
+            .as_ref()?
+            .handshake
+            .iter()
+            .find(|s| s.label == label)?
+            .frame
+    };
+    let (mut marks_mine, mut marks_theirs) = (Marks::new(), Marks::new());
+    let mut whole = Vec::new();
+    for d in &cell.differences {
+        if d.segment == CONVERSATION {
+            whole.push(d);
+            continue;
+        }
+        if let Some(frame) = d.frame.or_else(|| frame_of(cell, &d.segment)) {
+            marks_mine
+                .entry(frame)
+                .or_default()
+                .push((d.field, d.actual.clone()));
+        }
+        if let Some(frame) = frame_of(reference, &d.segment) {
+            marks_theirs
+                .entry(frame)
+                .or_default()
+                .push((d.field, d.reference.clone()));
+        }
+    }
+    let mut out = String::from("<div class=\"side\">\n");
+    let _ = writeln!(
+        out,
+        "<figure class=\"reference\"><figcaption>reference: {}</figcaption>\n{}</figure>",
+        esc(&reference.id.label()),
+        svg_ladder(theirs, &marks_theirs)
+    );
+    let _ = writeln!(
+        out,
+        "<figure class=\"this\"><figcaption>this pairing: {}</figcaption>\n{}",
+        esc(&cell.id.label()),
+        svg_ladder(mine, &marks_mine)
+    );
+    if !whole.is_empty() {
+        out.push_str("<ul>\n");
+        for d in whole {
+            let _ = writeln!(
+                out,
+                "<li>conversation <span class=\"mark\" data-field=\"{}\">{}</span>: {} here, {} in the reference</li>",
+                esc(d.field.name()),
+                esc(d.field.name()),
+                esc(&d.actual),
+                esc(&d.reference)
+            );
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("</figure>\n</div>\n");
+    Some(out)
+}
+
+fn signature_html(sig: &Signature, cell: &Cell, reference: Option<&Signature>) -> String {
+    let mut out = String::from(
+        "<table><tr><th>segment</th><th>field</th><th>this pairing</th><th>reference</th></tr>\n",
+    );
     // The handshake segments, then the conversation's meaning, alike.
     let groups = sig
         .handshake
@@ -166,13 +356,17 @@ fn signature_html(sig: &Signature, cell: &Cell) -> String {
                 .differences
                 .iter()
                 .any(|d| d.segment == label && d.field == *field);
+            let theirs = reference
+                .and_then(|r| r.field(label, *field))
+                .map_or("-".to_string(), |v| v.clone().unwrap_or_else(|| "-".into()));
             let _ = writeln!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td{}>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td{}>{}</td><td>{}</td></tr>",
                 if i == 0 { label } else { "" },
                 esc(field.name()),
                 if differs { " class=\"mark\"" } else { "" },
-                esc(value.as_deref().unwrap_or("-"))
+                esc(value.as_deref().unwrap_or("-")),
+                esc(&theirs)
             );
         }
     }
@@ -191,10 +385,18 @@ fn output_file(artifacts: &Path, dir: &str, name: &str) -> Option<String> {
     Some(text)
 }
 
-fn cell_details(cell: &Cell, artifacts: &Path, open: bool) -> String {
+fn cell_details(
+    cell: &Cell,
+    reference: Option<&Cell>,
+    changed: bool,
+    artifacts: &Path,
+    open: bool,
+) -> String {
     let mut out = format!(
-        "<details id=\"{}\"{}><summary><span class=\"{}\">{}</span> {}</summary>\n",
+        "<details class=\"cell\" id=\"{}\" data-verdict=\"{}\" data-changed=\"{}\"{}><summary><span class=\"{}\">{}</span> {}</summary>\n",
         esc(&cell_id(cell)),
+        cell.verdict.as_str(),
+        if changed { "yes" } else { "no" },
         if open { " open" } else { "" },
         verdict_class(cell.verdict),
         cell.verdict.as_str(),
@@ -245,17 +447,21 @@ fn cell_details(cell: &Cell, artifacts: &Path, open: bool) -> String {
         }
         out.push_str("</table>\n");
     }
-    if let Some(conn) = run
-        .connections
-        .iter()
-        .find(|c| c.established() || c.refused())
-        .or(run.connections.first())
-    {
-        out.push_str(&svg_ladder(conn));
+    let beside = reference
+        .filter(|r| r.id != cell.id && !cell.differences.is_empty())
+        .and_then(|r| side_by_side(cell, r));
+    match beside {
+        Some(side) => out.push_str(&side),
+        None => {
+            if let Some(conn) = shown_connection(cell) {
+                out.push_str(&svg_ladder(conn, &Marks::new()));
+            }
+        }
     }
     if let Some(sig) = &run.signature {
-        out.push_str("<details><summary>compared fields</summary>\n");
-        out.push_str(&signature_html(sig, cell));
+        let theirs = reference.and_then(|r| r.run.as_ref()?.signature.as_ref());
+        out.push_str("<details open><summary>compared fields</summary>\n");
+        out.push_str(&signature_html(sig, cell, theirs));
         out.push_str("</details>\n");
     }
     for name in [
@@ -289,6 +495,59 @@ pub struct Run<'a> {
     pub comparison: Option<&'a Comparison>,
     pub merged: &'a std::collections::BTreeMap<String, String>,
     pub artifacts: &'a Path,
+}
+
+/// One grid of every scenario (rows) × pairing (columns, SERVER__CLIENT),
+/// coloured by verdict, each square a link to its cell.
+fn overview(run: &Run<'_>, changed: &dyn Fn(&Cell) -> bool) -> String {
+    let mut pairings: Vec<String> = Vec::new();
+    for c in run.cells {
+        let name = c.id.folder_name();
+        if !pairings.contains(&name) {
+            pairings.push(name);
+        }
+    }
+    let mut out = String::from(
+        "<h2 id=\"overview\">Overview</h2>\n<table class=\"overview\"><tr><th>scenario \\ server__client</th>",
+    );
+    for p in &pairings {
+        let _ = write!(out, "<th>{}</th>", esc(p));
+    }
+    out.push_str("</tr>\n");
+    for scenario in run.scenarios {
+        if !run.cells.iter().any(|c| c.id.scenario == scenario.name) {
+            continue;
+        }
+        let _ = write!(
+            out,
+            "<tr><th><a href=\"#scenario-{0}\">{0}</a></th>",
+            esc(&scenario.name)
+        );
+        for p in &pairings {
+            match run
+                .cells
+                .iter()
+                .find(|c| c.id.scenario == scenario.name && c.id.folder_name() == *p)
+            {
+                Some(cell) => {
+                    let _ = write!(
+                        out,
+                        "<td class=\"v {}\" data-verdict=\"{}\" data-changed=\"{}\"><a href=\"#{}\" title=\"{}\">{}</a></td>",
+                        verdict_class(cell.verdict),
+                        cell.verdict.as_str(),
+                        if changed(cell) { "yes" } else { "no" },
+                        esc(&cell_id(cell)),
+                        esc(&cell.id.label()),
+                        cell.verdict.as_str()
+                    );
+                }
+                None => out.push_str("<td class=\"v notrun\"></td>"),
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+    out
 }
 
 /// The cells as the report lists them: what needs a look first (FAIL,
@@ -344,6 +603,51 @@ pub fn render(run: &Run<'_>) -> String {
                 );
             }
             out.push_str("</ul>\n");
+        }
+    }
+    let changed = |cell: &Cell| {
+        run.comparison
+            .is_some_and(|c| c.changes.iter().any(|ch| ch.id == cell.id))
+    };
+    let reference_of = |cell: &Cell| {
+        let index = run
+            .scenarios
+            .iter()
+            .position(|s| s.name == cell.id.scenario)?;
+        let reference = &run.references[index];
+        run.cells
+            .iter()
+            .find(|c| c.id.scenario == cell.id.scenario && c.id.is_reference(reference))
+    };
+    out.push_str(
+        "<p class=\"filters\">Show: \
+         <label><input type=\"radio\" name=\"filter\" value=\"all\" checked> all</label>\
+         <label><input type=\"radio\" name=\"filter\" value=\"notpass\"> not PASS</label>\
+         <label><input type=\"radio\" name=\"filter\" value=\"changed\"> changed from the baseline</label></p>\n",
+    );
+    out.push_str(&overview(run, &changed));
+
+    // What needs a look, open, before everything else.
+    let all: Vec<&Cell> = run.cells.iter().collect();
+    let look: Vec<(&Cell, bool)> = display_order(&all)
+        .into_iter()
+        .filter(|(_, open)| *open)
+        .collect();
+    if !look.is_empty() {
+        let _ = writeln!(
+            out,
+            "<h2 id=\"needs-a-look\">Needs a look: {} cell{}</h2>",
+            look.len(),
+            if look.len() == 1 { "" } else { "s" }
+        );
+        for (cell, _) in &look {
+            out.push_str(&cell_details(
+                cell,
+                reference_of(cell),
+                changed(cell),
+                run.artifacts,
+                true,
+            ));
         }
     }
     for (index, scenario) in run.scenarios.iter().enumerate() {
@@ -412,8 +716,17 @@ pub fn render(run: &Run<'_>) -> String {
                 esc(file)
             );
         }
+        // The rest, collapsed; the cells above are linked from the matrix.
         for (cell, open) in display_order(&cells) {
-            out.push_str(&cell_details(cell, run.artifacts, open));
+            if !open {
+                out.push_str(&cell_details(
+                    cell,
+                    reference_of(cell),
+                    changed(cell),
+                    run.artifacts,
+                    false,
+                ));
+            }
         }
     }
     out.push_str("</body></html>\n");
@@ -448,9 +761,10 @@ mod tests {
             shown,
             [("d", true), ("c", true), ("a", false), ("b", false)]
         );
-        let html = cell_details(&cells[3], Path::new("/nonexistent"), true);
+        let html = cell_details(&cells[3], None, false, Path::new("/nonexistent"), true);
         assert!(
-            html.starts_with("<details id=") && html.contains(" open>"),
+            html.starts_with("<details class=\"cell\" id=\"hello/python__d\"")
+                && html.contains(" open>"),
             "{html}"
         );
     }

@@ -572,9 +572,12 @@ fn annotated_captures_read_back_in_tshark() {
     );
 }
 
-/// The HTML report in a real browser: Debian's chromium, headless. It loads
-/// the file (no network: everything is inline), lays out the matrices and
-/// the reference ladders, and a screenshot is taken.
+/// The HTML report in a real browser: Debian's chromium, headless, on a
+/// run with a PASS, a DIFFERS and a FAIL. It loads the file (no network:
+/// everything is inline); the first cell that needs a look is open on the
+/// first screen; the side-by-side view of the DIFFERS cell marks exactly
+/// the fields summary.json lists; no SVG text leaves its viewBox; a deep
+/// link opens its cell; and a screenshot is taken.
 #[test]
 #[cfg_attr(
     missing_capture,
@@ -588,9 +591,54 @@ fn html_report_renders_in_headless_chromium() {
         .find(|b| harness::suite::manifest::on_path(b))
         .expect("this test needs chromium on PATH; make deps installs it");
     let dir = tempfile::tempdir().expect("temp dir");
-    let (code, _) = small_run(dir.path());
-    assert_eq!(code, 0);
-    let report = dir.path().join("report.html");
+    let deviant = |name: &str, mode: &str| {
+        format!(
+            r#"
+[[implementation]]
+name = "{name}"
+language = "Python"
+roles = ["client"]
+client = ["python3", "{{root}}/harness/tests/fixtures/deviant_client.py", "--mode", "{mode}", "--host", "{{host}}", "--port", "{{port}}", "--message-file", "{{message_file}}"]
+"#
+        )
+    };
+    let manifest = manifest_with(
+        dir.path(),
+        &(deviant("rcvbuf", "rcvbuf") + &deviant("wrongbytes", "wrong-bytes")),
+    );
+    let artifacts = dir.path().join("artifacts");
+    let (_, summary) = harness_json(
+        &[
+            "run",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--scenario",
+            "hello",
+            "--server",
+            "python",
+            "--client",
+            "rust",
+            "--client",
+            "rcvbuf",
+            "--client",
+            "wrongbytes",
+            "--no-baseline",
+        ],
+        &artifacts,
+    );
+    let verdict = |client: &str| {
+        summary["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["client"] == client)
+            .unwrap_or_else(|| panic!("no {client} cell"))
+            .clone()
+    };
+    assert_eq!(verdict("rust")["verdict"], "PASS");
+    assert_eq!(verdict("rcvbuf")["verdict"], "DIFFERS");
+    assert_eq!(verdict("wrongbytes")["verdict"], "FAIL");
+    let report = artifacts.join("report.html");
     let html = std::fs::read_to_string(&report).expect("report.html written");
     for external in ["src=\"http", "href=\"http", "@import", "url(http"] {
         assert!(
@@ -598,18 +646,19 @@ fn html_report_renders_in_headless_chromium() {
             "the report must not fetch anything: {external}"
         );
     }
-    // Every cell passed, so every cell is collapsed; a deep link opens one.
-    let url = format!("file://{}#cell-hello-python-python", report.display());
-    let browser = |extra: &[&str]| {
+    let browser = |fragment: &str, extra: &[&str]| {
         let out = Command::new(chromium)
             .args([
                 "--headless",
                 "--no-sandbox",
                 "--disable-gpu",
                 "--hide-scrollbars",
+                "--disable-background-networking",
+                "--no-first-run",
+                "--window-size=1280,1000",
             ])
             .args(extra)
-            .arg(&url)
+            .arg(format!("file://{}{fragment}", report.display()))
             .env("HOME", dir.path())
             .output()
             .expect("chromium runs");
@@ -620,19 +669,57 @@ fn html_report_renders_in_headless_chromium() {
         );
         out
     };
-    let dom = String::from_utf8_lossy(&browser(&["--dump-dom"]).stdout).into_owned();
+    let dom = String::from_utf8_lossy(&browser("", &["--dump-dom"]).stdout).into_owned();
+    let body = &dom[dom.find("<body").expect("a body")..];
+    let body_tag = &body[..body.find('>').unwrap()];
     assert!(
-        dom.contains("data-rendered=\"ladders=1 matrices=2\""),
-        "{}",
-        &dom[..dom.len().min(600)]
+        body_tag.contains("data-first-look=\"on-first-screen\""),
+        "{body_tag}"
     );
+    assert!(body_tag.contains("data-svg-overflow=\"0\""), "{body_tag}");
+
+    // The DIFFERS cell's side-by-side view: its own ladder's marks are the
+    // differences summary.json lists, field for field.
+    let start = dom
+        .find("id=\"hello/python__rcvbuf\"")
+        .expect("the DIFFERS cell");
+    let cell = &dom[start..];
+    let cell = &cell[..cell.find("</details>").unwrap()];
+    let this = &cell[cell.find("class=\"this\"").expect("a side-by-side view")..];
+    let mut marked: Vec<String> = this
+        .match_indices("data-field=\"")
+        .map(|(i, m)| {
+            let rest = &this[i + m.len()..];
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .collect();
+    let mut listed: Vec<String> = verdict("rcvbuf")["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap().to_string())
+        .collect();
+    marked.sort();
+    listed.sort();
+    assert!(!listed.is_empty());
+    assert_eq!(marked, listed, "the marks in the side-by-side view");
+
+    // A deep link opens a collapsed PASS cell.
+    let linked = String::from_utf8_lossy(&browser("#hello/python__rust", &["--dump-dom"]).stdout)
+        .into_owned();
+    let at = linked
+        .find("id=\"hello/python__rust\"")
+        .expect("the PASS cell");
+    let tag = &linked[at..at + linked[at..].find('>').unwrap()];
+    assert!(tag.contains("open"), "{tag}");
+
     let shot = dir.path().join("report.png");
-    browser(&[
-        "--window-size=1100,1400",
-        &format!("--screenshot={}", shot.display()),
-    ]);
+    browser("", &[&format!("--screenshot={}", shot.display())]);
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(size > 20_000, "screenshot of {size} bytes: blank?");
+    if let Ok(keep) = std::env::var("HARNESS_KEEP_SCREENSHOT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
 }
 
 /// `--repeat` catches a client whose behaviour changes from run to run, and
