@@ -10,7 +10,7 @@ HARNESS = $(CARGO) run --quiet -p harness --bin harness --
 # The lowest toolchain that builds the locked tree: Cargo.toml's rust-version.
 MSRV = $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
-.PHONY: all deps build run baseline test msrv bench fuzz fmt clean wireshark
+.PHONY: all deps build run merge baseline test msrv bench fuzz fmt clean wireshark
 
 all: build
 
@@ -22,8 +22,15 @@ build: deps
 
 # Every scenario × server × client under a loopback capture: the verdict
 # matrices, the compared fields, the baseline check, and where the captures are.
+# On several machines: `make run SHARD=2/3 ARTIFACTS=shard-2` on each, then
+# `make merge SHARDS="shard-1 shard-2 shard-3"` (see
+# .github/workflows/conformance.yml).
 run: build
-	$(HARNESS) run
+	$(HARNESS) run $(if $(SHARD),--shard $(SHARD)) $(if $(ARTIFACTS),--artifacts $(ARTIFACTS))
+
+# The shards' artifacts combined into one run, with one baseline check.
+merge: build
+	$(HARNESS) merge $(SHARDS) $(if $(ARTIFACTS),--artifacts $(ARTIFACTS))
 
 # Record this machine's verdicts as the expected ones (tests/baseline.toml),
 # after a deliberate change in wire behaviour; commit the file with it.

@@ -10,7 +10,7 @@ use harness::error::Error;
 use harness::exec::network::{self, Isolation, Topology};
 use harness::matrix::Timeouts;
 use harness::run::{BaselineMode, RunConfig};
-use harness::suite::Selection;
+use harness::suite::{Selection, Shard};
 
 /// `--isolation`: how cells are kept apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -104,6 +104,8 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         artifacts: Option<PathBuf>,
     },
+    /// Combine the artifacts of the shards of one run (`harness run --shard K/N`) into one: summary, JUnit, HTML report, merged captures, one baseline check and exit code, as `run` gives.
+    Merge(MergeArgs),
     /// Print a shell completion script: `harness completions bash > /etc/bash_completion.d/harness`
     Completions {
         #[arg(value_enum)]
@@ -111,6 +113,77 @@ pub enum Command {
     },
     /// Print the man page (roff): `harness manpage > harness.1 && man ./harness.1`
     Manpage,
+}
+
+#[derive(clap::Args)]
+pub struct MergeArgs {
+    /// The shards' artifacts folders, each holding the summary.json of one `harness run --shard K/N`
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged run goes [default: target/harness/merged-<time>-<pid>]
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
+    /// Expected verdicts [default: tests/baseline.toml in the workspace, if it exists]
+    #[arg(long, value_name = "PATH", conflicts_with = "no_baseline")]
+    pub baseline: Option<PathBuf>,
+    /// Grade without a baseline: exit 0 only if every cell is PASS
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// Workspace root [default: found from the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Implementations manifest [default: tests/implementations.toml in the workspace]
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+    /// Directory of scenario files [default: tests/scenarios in the workspace]
+    #[arg(long, value_name = "DIR")]
+    pub scenarios: Option<PathBuf>,
+    /// Print the JSON summary on stdout instead of the terminal report
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl MergeArgs {
+    /// The merged run's configuration: the workspace's suite and baseline,
+    /// as `run` resolves them; what only running needs keeps its default.
+    pub fn resolve(self) -> Result<RunConfig, Error> {
+        let run = RunArgs::try_parse_from(["run"]).map_err(|e| e.to_string())?;
+        let config = RunArgs {
+            manifest: self.manifest,
+            scenarios: self.scenarios,
+            baseline: self.baseline,
+            no_baseline: self.no_baseline,
+            root: self.root,
+            ..run
+        }
+        .resolve(Isolation::Ports)?;
+        let artifacts = self.artifacts.unwrap_or_else(|| {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            config
+                .root
+                .join("target/harness")
+                .join(format!("merged-{stamp}-{}", std::process::id()))
+        });
+        Ok(RunConfig {
+            artifacts,
+            ..config
+        })
+    }
+}
+
+/// `RunArgs` alone, parsed from an argument list (for `merge`'s defaults).
+#[derive(clap::Parser)]
+struct RunOnly {
+    #[command(flatten)]
+    args: RunArgs,
+}
+
+impl RunArgs {
+    fn try_parse_from<const N: usize>(argv: [&str; N]) -> Result<RunArgs, clap::Error> {
+        <RunOnly as clap::Parser>::try_parse_from(argv).map(|r| r.args)
+    }
 }
 
 #[derive(clap::Args)]
@@ -184,6 +257,9 @@ pub struct RunArgs {
     /// No progress while the matrix runs, only the report
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Run only share K of N of the cells (plus the references they are compared with); combine the shards' artifacts with `harness merge`
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse, conflicts_with = "update_baseline")]
+    pub shard: Option<Shard>,
 }
 
 impl RunArgs {
@@ -286,6 +362,7 @@ impl RunArgs {
             isolation,
             topology,
             repeat: self.repeat,
+            shard: self.shard,
         })
     }
 

@@ -5,6 +5,7 @@
 //! listed before it (`tests/suite/architecture.rs` holds the order, and
 //! ARCHITECTURE.md explains it):
 //!
+//! 0. [`schema`]: JSON Schema pieces for hand-written serializations.
 //! 1. [`policy`]: every field the harness names and how it is compared;
 //!    [`program`]: finding a program on PATH.
 //! 2. [`suite`]: the suite as data (implementations, scenarios, the plan).
@@ -14,6 +15,7 @@
 //! 5. [`matrix`]: every cell run on worker threads, its artifacts saved.
 //! 6. [`run`]: one whole run, as a library call, into a `RunOutcome`.
 //! 7. [`report`]: terminal, HTML, JSON, JUnit, ladders, `inspect`.
+//! 8. [`merge`]: the shards of one run (`--shard K/N`) combined into one.
 //!
 //! The bytes on the wire are read by the `wire` crate, which knows nothing
 //! of processes or libpcap. [`error`] carries each failure's exit code.
@@ -34,5 +36,7 @@ pub mod matrix;
 pub mod run;
 
 pub mod report;
+
+pub mod merge;
 
 pub mod error;

@@ -59,6 +59,7 @@ fn main() -> ExitCode {
             Paint::for_stdout(cli.color.into()),
         ),
         Command::Run(args) => run_matrix(*args),
+        Command::Merge(args) => merge(args),
         Command::Completions { shell } => commands::completions(shell),
         Command::Manpage => commands::manpage(),
     };
@@ -107,12 +108,27 @@ fn run_matrix(args: RunArgs) -> Result<u8, Error> {
     }
     let progress = Progress::new(quiet);
     let outcome = run::run(config, &cancel, &progress)?;
+    report_outcome(&outcome, json)
+}
+
+/// `harness merge DIR...`: the shards' artifacts as one run, reported as
+/// `run` reports.
+fn merge(args: cli::MergeArgs) -> Result<u8, Error> {
+    let json = args.json;
+    let dirs = args.dirs.clone();
+    let config = args.resolve()?;
+    let outcome = harness::merge::merge(&dirs, config)?;
+    report_outcome(&outcome, json)
+}
+
+/// Writes the reports of a run and prints one; its exit code.
+fn report_outcome(outcome: &harness::run::RunOutcome, json: bool) -> Result<u8, Error> {
     if let Some(path) = &outcome.baseline_written {
         eprintln!("harness: baseline written to {}", path.display());
     }
     // The report goes to stdout whatever happens to the files; a file that
     // cannot be written is an environment error reported after it.
-    let written = report::write_all(&outcome);
+    let written = report::write_all(outcome);
     // For `make bench`: what writing each report cost.
     if std::env::var_os("HARNESS_TIMINGS").is_some() {
         for t in &written.timings {
@@ -125,7 +141,7 @@ fn run_matrix(args: RunArgs) -> Result<u8, Error> {
     if json {
         println!("{}", written.json);
     } else {
-        print!("{}", report::render_run(&outcome, &written));
+        print!("{}", report::render_run(outcome, &written));
     }
     let code = outcome.exit_code();
     if outcome.interrupted {

@@ -145,6 +145,17 @@ crate::schema::string_enum_schema!(
     Field::ALL.iter().map(|f| f.name())
 );
 
+impl<'de> serde::Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Field, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        Field::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name() == text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown field {text:?}")))
+    }
+}
+
 impl serde::Serialize for Field {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.name())

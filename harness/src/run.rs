@@ -15,7 +15,7 @@ use crate::matrix::cell::{Environment, Timeouts};
 use crate::matrix::merged::write_merged;
 use crate::matrix::workers::run_matrix;
 use crate::suite::manifest::{Locations, Manifest};
-use crate::suite::plan::{self, PlannedCell, Selection};
+use crate::suite::plan::{self, PlannedCell, Selection, Shard};
 use crate::suite::scenario::{self, Scenario};
 use crate::verdict::baseline::{self, Baseline, Comparison};
 use crate::verdict::grade::{self, Cell};
@@ -54,6 +54,51 @@ pub struct RunConfig {
     pub topology: Topology,
     /// How many times the matrix runs (1: once).
     pub repeat: usize,
+    /// Only this share of the plan (`--shard K/N`).
+    pub shard: Option<Shard>,
+}
+
+/// What a shard's summary records, so `harness merge` can tell shards of
+/// one run from shards of different suites or plans.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct ShardRecord {
+    /// 1 to `count`.
+    pub index: usize,
+    pub count: usize,
+    /// Digest of the manifest and every scenario file.
+    pub suite: String,
+    /// Digest of the whole plan (every cell of every shard), in order.
+    pub plan: String,
+}
+
+/// A digest of the suite's files: the manifest and the scenario files,
+/// by name and content.
+pub fn suite_digest(manifest: &Path, scenarios: &Path) -> String {
+    let mut bytes = std::fs::read(manifest).unwrap_or_default();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(scenarios)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|f| f.extension().is_some_and(|e| e == "toml"));
+    files.sort();
+    for file in files {
+        bytes.extend(
+            file.file_name()
+                .map_or(Vec::new(), |n| n.as_encoded_bytes().to_vec()),
+        );
+        bytes.push(0);
+        bytes.extend(std::fs::read(&file).unwrap_or_default());
+    }
+    format!("{:016x}", wire::conversation::digest(&bytes))
+}
+
+fn plan_digest(planned: &[PlannedCell]) -> String {
+    let ids: Vec<String> = planned.iter().map(|c| c.id.folder()).collect();
+    format!(
+        "{:016x}",
+        wire::conversation::digest(ids.join("\n").as_bytes())
+    )
 }
 
 /// The suite as loaded from its files.
@@ -120,6 +165,8 @@ pub struct RunOutcome {
     pub signal: Option<i32>,
     /// The run's own stages (each cell has its own in its result).
     pub timings: Vec<StageTime>,
+    /// This run's share of a sharded plan, if it is one.
+    pub shard: Option<ShardRecord>,
 }
 
 impl RunOutcome {
@@ -164,14 +211,9 @@ impl RunOutcome {
     }
 }
 
-/// Runs the suite as `config` says.
-pub fn run(
-    config: RunConfig,
-    cancel: &Cancel,
-    observer: &dyn Observer,
-) -> Result<RunOutcome, Error> {
-    let suite = Suite::load(&config.manifest, &config.scenarios)?;
-    let baseline = match &config.baseline {
+/// The baseline `mode` names, read before anything runs.
+pub fn load_baseline(mode: &BaselineMode) -> Result<Option<Baseline>, Error> {
+    Ok(match mode {
         BaselineMode::Compare(path) | BaselineMode::Update(path) if path.is_file() => {
             Some(Baseline::load(path).map_err(|e| Error::usage(e.to_string()))?)
         }
@@ -183,18 +225,43 @@ pub fn run(
         }
         BaselineMode::Update(_) => Some(Baseline::default()),
         BaselineMode::None => None,
-    };
+    })
+}
+
+/// Runs the suite as `config` says.
+pub fn run(
+    config: RunConfig,
+    cancel: &Cancel,
+    observer: &dyn Observer,
+) -> Result<RunOutcome, Error> {
+    let suite = Suite::load(&config.manifest, &config.scenarios)?;
+    let baseline = load_baseline(&config.baseline)?;
     let locations = Locations {
         root: &config.root,
         bin: &config.bin,
         manifest_dir: suite.manifest.path.parent().unwrap_or(Path::new(".")),
     };
-    let planned = plan::plan(
+    let mut planned = plan::plan(
         &suite.manifest,
         &suite.scenarios,
         &config.selection,
         &locations,
     )?;
+    let shard = config.shard.map(|shard| {
+        let record = ShardRecord {
+            index: shard.index,
+            count: shard.count,
+            suite: suite_digest(&config.manifest, &config.scenarios),
+            plan: plan_digest(&planned),
+        };
+        let references: Vec<&str> = suite
+            .scenarios
+            .iter()
+            .map(|s| plan::reference_of(&suite.manifest, s))
+            .collect();
+        planned = shard.take(std::mem::take(&mut planned), &references);
+        record
+    });
     let runnable = planned.iter().filter(|c| c.skip.is_none()).count();
 
     std::fs::create_dir_all(&config.artifacts).map_err(|e| {
@@ -246,30 +313,6 @@ pub fn run(
     let results = run_once(&artifacts, &|r| observer.cell_done(r))?;
     observer.matrix_done();
 
-    let mut merged = BTreeMap::new();
-    let mut merge_errors = Vec::new();
-    let mut watch = Stopwatch::start();
-    for (index, scenario) in suite.scenarios.iter().enumerate() {
-        let ran: Vec<&PairingResult> = planned
-            .iter()
-            .zip(&results)
-            .filter(|(p, _)| p.scenario == index)
-            .filter_map(|(_, r)| r.as_ref())
-            .collect();
-        if ran.is_empty() {
-            continue;
-        }
-        match write_merged(&scenario.name, &ran, &artifacts) {
-            Ok(file) => {
-                merged.insert(scenario.name.clone(), file);
-            }
-            Err(e) => merge_errors.push(format!(
-                "cannot write the merged capture of {}: {e}",
-                scenario.name
-            )),
-        }
-    }
-    let timings = vec![watch.lap("merged pcapng, every scenario")];
     let cells = grade::grade(&suite.manifest, &suite.scenarios, &planned, results);
 
     // Further repeats, into artifacts/repeats/NNN; a repeat whose verdicts
@@ -292,6 +335,52 @@ pub fn run(
     let _ = std::fs::remove_dir(artifacts.join("repeats"));
 
     let interrupted = cancel.is_cancelled();
+    let config = RunConfig {
+        artifacts,
+        ..config
+    };
+    let mut outcome = conclude(suite, config, planned, cells, baseline, interrupted)?;
+    outcome.repeats = repeats;
+    outcome.signal = cancel.signal();
+    outcome.shard = shard;
+    Ok(outcome)
+}
+
+/// What every run ends with, whether its cells ran here or were merged
+/// from shards: the merged pcapng of each scenario (written from the
+/// cells' own capture files), then the baseline compared, or updated.
+pub fn conclude(
+    suite: Suite,
+    config: RunConfig,
+    planned: Vec<PlannedCell>,
+    cells: Vec<Cell>,
+    baseline: Option<Baseline>,
+    interrupted: bool,
+) -> Result<RunOutcome, Error> {
+    let artifacts = &config.artifacts;
+    let mut merged = BTreeMap::new();
+    let mut merge_errors = Vec::new();
+    let mut watch = Stopwatch::start();
+    for scenario in &suite.scenarios {
+        let ran: Vec<&PairingResult> = cells
+            .iter()
+            .filter(|c| c.id.scenario == scenario.name)
+            .filter_map(|c| c.run.as_ref())
+            .collect();
+        if ran.is_empty() {
+            continue;
+        }
+        match write_merged(&scenario.name, &ran, artifacts) {
+            Ok(file) => {
+                merged.insert(scenario.name.clone(), file);
+            }
+            Err(e) => merge_errors.push(format!(
+                "cannot write the merged capture of {}: {e}",
+                scenario.name
+            )),
+        }
+    }
+    let timings = vec![watch.lap("merged pcapng, every scenario")];
     let mut comparison = None;
     let mut baseline_written = None;
     let known = plan::all_pairings(&suite.manifest, &suite.scenarios);
@@ -313,10 +402,8 @@ pub fn run(
         }
         _ => {}
     }
-    let config = RunConfig {
-        artifacts,
-        ..config
-    };
+    let mut repeats = Repeats::default();
+    repeats.record(1, &cells);
     Ok(RunOutcome {
         suite,
         config,
@@ -328,7 +415,8 @@ pub fn run(
         baseline_written,
         repeats,
         interrupted,
-        signal: cancel.signal(),
+        signal: None,
         timings,
+        shard: None,
     })
 }

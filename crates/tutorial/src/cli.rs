@@ -22,8 +22,18 @@ pub fn parse_args<T: clap::Parser>(prog: &str) -> Result<T, ExitCode> {
             return ExitCode::from(EXIT_USAGE as u8);
         }
         let rendered = err.to_string();
-        let first = rendered.lines().next().unwrap_or("invalid arguments");
-        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let mut lines = rendered.lines();
+        let first = lines.next().unwrap_or("invalid arguments");
+        let mut first = first.strip_prefix("error: ").unwrap_or(first).to_string();
+        // "…were not provided:" lists what is missing on the lines below:
+        // on one line, so the message names it.
+        if first.ends_with(':') {
+            let listed: Vec<&str> = lines
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            first = format!("{first} {}", listed.join(", "));
+        }
         eprintln!("{prog}: error: {first}; see --help");
         ExitCode::from(EXIT_USAGE as u8)
     })

@@ -52,7 +52,17 @@ impl Default for CaptureConfig {
 }
 
 /// libpcap's own counters, read when the capture stops.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct CaptureStats {
     pub received: u32,
     pub dropped: u32,

@@ -17,7 +17,9 @@
 use std::io;
 
 /// How cells are kept apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Isolation {
     /// A network namespace per cell (needs root or CAP_SYS_ADMIN).
@@ -142,7 +144,9 @@ fn loopback_up() -> io::Result<()> {
 }
 
 /// How a cell's client reaches its server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Topology {
     /// Both on one loopback (the tutorials' setting): MSS 65495, no wire.

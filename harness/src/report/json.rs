@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::exec::network::{Isolation, Topology};
 use crate::exec::timing::StageTime;
-use crate::run::RunOutcome;
+use crate::run::{RunOutcome, ShardRecord};
 use crate::verdict::baseline::Comparison;
 use crate::verdict::grade::{Cell, Counts};
 use crate::verdict::repeat::RepeatSummary;
@@ -14,6 +14,10 @@ use crate::verdict::repeat::RepeatSummary;
 #[derive(serde::Serialize, schemars::JsonSchema)]
 pub struct Summary<'a> {
     pub schema: u32,
+    /// The harness's version: `harness merge` combines only shards of one.
+    pub version: &'a str,
+    /// Set when this run is one shard of a plan (`--shard K/N`).
+    pub shard: Option<&'a ShardRecord>,
     pub reference: &'a str,
     /// How cells were kept apart.
     pub isolation: Isolation,
@@ -39,6 +43,8 @@ impl<'a> Summary<'a> {
     pub fn of(outcome: &'a RunOutcome) -> Summary<'a> {
         Summary {
             schema: super::SUMMARY_SCHEMA,
+            version: env!("CARGO_PKG_VERSION"),
+            shard: outcome.shard.as_ref(),
             reference: &outcome.suite.manifest.reference,
             isolation: outcome.config.isolation,
             topology: outcome.config.topology,

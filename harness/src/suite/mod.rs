@@ -10,5 +10,5 @@ pub(crate) mod plan;
 pub(crate) mod scenario;
 
 pub use pairing::{PairingId, NO_SERVER};
-pub use plan::{PlannedCell, Selection, Skip};
+pub use plan::{PlannedCell, Selection, Shard, Skip};
 pub use scenario::{Outcome, Scenario};

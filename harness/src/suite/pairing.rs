@@ -14,7 +14,8 @@ pub const NO_SERVER: &str = "none";
 
 /// Which cell: a scenario, its server (none where nobody listens) and its
 /// client.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[serde(from = "RawPairingId")]
 pub struct PairingId {
     pub scenario: String,
     pub server: Option<String>,
@@ -85,6 +86,21 @@ impl fmt::Display for PairingId {
 
 /// Written as three strings, `server` being `none` where no server runs,
 /// as summary.json has always had them.
+/// A pairing id as `summary.json` writes it, server `none` for no server.
+#[derive(serde::Deserialize)]
+struct RawPairingId {
+    scenario: String,
+    server: String,
+    client: String,
+}
+
+impl From<RawPairingId> for PairingId {
+    fn from(raw: RawPairingId) -> PairingId {
+        let server = (raw.server != NO_SERVER).then_some(raw.server);
+        PairingId::new(&raw.scenario, server.as_deref(), &raw.client)
+    }
+}
+
 /// Written flattened into its cell: three string properties.
 impl schemars::JsonSchema for PairingId {
     fn schema_name() -> std::borrow::Cow<'static, str> {

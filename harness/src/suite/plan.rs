@@ -206,3 +206,107 @@ pub fn all_pairings(
     }
     all
 }
+
+/// One of N shares of a plan, for running a matrix on several machines:
+/// `harness run --shard K/N`, then `harness merge`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct Shard {
+    /// 1 to `count`.
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `K/N`: 1 ≤ K ≤ N.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || format!("--shard {text}: give K/N with 1 <= K <= N, e.g. --shard 2/3");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            k.trim().parse::<usize>().map_err(|_| bad())?,
+            n.trim().parse::<usize>().map_err(|_| bad())?,
+        );
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// This shard's cells of `planned`: every Nth cell of the plan, from
+    /// the Kth, so each cell belongs to exactly one shard whatever the
+    /// machine; plus, for every scenario with a cell here, its reference
+    /// pairing, which every other cell of it is compared with (a reference
+    /// cell so runs in more than one shard; `harness merge` keeps one).
+    pub fn take(self, planned: Vec<PlannedCell>, references: &[&str]) -> Vec<PlannedCell> {
+        let mine = |i: usize| i % self.count == self.index - 1;
+        let scenarios: std::collections::BTreeSet<usize> = planned
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mine(*i))
+            .map(|(_, c)| c.scenario)
+            .collect();
+        planned
+            .into_iter()
+            .enumerate()
+            .filter(|(i, c)| {
+                mine(*i)
+                    || (scenarios.contains(&c.scenario)
+                        && c.id.is_reference(references[c.scenario]))
+            })
+            .map(|(_, c)| c)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::*;
+
+    fn cell(scenario: usize, server: &str, client: &str) -> PlannedCell {
+        PlannedCell {
+            scenario,
+            id: PairingId::new(&format!("s{scenario}"), Some(server), client),
+            skip: None,
+        }
+    }
+
+    #[test]
+    fn shards_split_the_plan_and_each_runs_its_scenarios_references() {
+        let plan: Vec<PlannedCell> = (0..2)
+            .flat_map(|s| {
+                ["py", "rs"]
+                    .iter()
+                    .flat_map(move |a| ["py", "rs"].map(move |b| cell(s, a, b)))
+            })
+            .collect();
+        let references = ["py", "py"];
+        let mut union = Vec::new();
+        for index in 1..=3 {
+            let share = Shard { index, count: 3 }.take(plan.clone(), &references);
+            for scenario in 0..2 {
+                if share.iter().any(|c| c.scenario == scenario) {
+                    assert!(
+                        share
+                            .iter()
+                            .any(|c| c.scenario == scenario && c.id.is_reference("py")),
+                        "shard {index} lacks scenario {scenario}'s reference"
+                    );
+                }
+            }
+            union.extend(share.into_iter().map(|c| c.id));
+        }
+        union.sort_by_key(|id| id.folder());
+        union.dedup();
+        assert_eq!(union.len(), plan.len(), "every cell in some shard");
+    }
+
+    #[test]
+    fn bad_shards_are_refused_in_one_line() {
+        for bad in ["0/3", "4/3", "x", "1/0", "3", "/3"] {
+            let e = Shard::parse(bad).unwrap_err();
+            assert!(e.contains("K/N") && !e.contains('\n'), "{bad}: {e}");
+        }
+        assert_eq!(Shard::parse("2/3"), Ok(Shard { index: 2, count: 3 }));
+    }
+}

@@ -11,7 +11,9 @@ use crate::suite::scenario::Outcome;
 use wire::conversation::{Connection, Direction, Phase};
 
 /// One named check's outcome.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Check {
     pub name: CheckId,
     pub passed: bool,
@@ -65,6 +67,17 @@ pub enum CheckId {
 }
 
 impl CheckId {
+    /// Every check.
+    pub const ALL: [CheckId; 7] = [
+        CheckId::Capture,
+        CheckId::Delivered,
+        CheckId::Handshake,
+        CheckId::SingleAttempt,
+        CheckId::OrderlyClose,
+        CheckId::Exits,
+        CheckId::Refused,
+    ];
+
     /// The checks of a delivered scenario, in the order they are reported.
     pub const DELIVERED: [CheckId; 6] = [
         CheckId::Capture,
@@ -94,20 +107,17 @@ impl std::fmt::Display for CheckId {
     }
 }
 
-crate::schema::string_enum_schema!(
-    CheckId,
-    "a check's name",
-    [
-        CheckId::Capture,
-        CheckId::Delivered,
-        CheckId::Handshake,
-        CheckId::SingleAttempt,
-        CheckId::OrderlyClose,
-        CheckId::Exits,
-        CheckId::Refused,
-    ]
-    .map(CheckId::name)
-);
+crate::schema::string_enum_schema!(CheckId, "a check's name", CheckId::ALL.map(CheckId::name));
+
+impl<'de> serde::Deserialize<'de> for CheckId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CheckId, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        CheckId::ALL
+            .into_iter()
+            .find(|c| c.name() == text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown check {text:?}")))
+    }
+}
 
 impl serde::Serialize for CheckId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

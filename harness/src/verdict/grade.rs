@@ -78,7 +78,7 @@ impl TryFrom<String> for Verdict {
 }
 
 /// One graded cell: scenario × server × client.
-#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Cell {
     #[serde(flatten)]
     pub id: PairingId,

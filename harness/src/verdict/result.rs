@@ -14,7 +14,7 @@ use crate::verdict::checks::{self, Check, Evidence};
 use crate::verdict::signature::{self, Signature};
 
 /// What running one pairing produced, before any comparison.
-#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct PairingResult {
     /// Which cell (written by the graded cell, not here).
     #[serde(skip)]
@@ -39,7 +39,9 @@ pub struct PairingResult {
     /// Which connection the wire comparison is of, when the capture holds
     /// more than one attempt ("connection 2 of 2 (…), the established one").
     pub compared: Option<String>,
-    /// Where the cell's time went, stage by stage.
+    /// Where the cell's time went, stage by stage (not read back by
+    /// `harness merge`: each shard's summary keeps its own).
+    #[serde(skip_deserializing)]
     pub timings: Vec<StageTime>,
 }
 
@@ -103,25 +105,45 @@ pub const CELL_RETENTION: Retention = Retention {
     ..Retention::ALL
 };
 
-/// Dissects what a cell captured, runs the checks and takes the signature
-/// that is compared with the reference.
-pub fn analyse(result: &mut PairingResult, record: &CellRecord<'_>, scenario: &Scenario) {
-    let link = record.link;
-    // Each frame dissected and placed at once: a segment's payload is
-    // held only until it is in its stream.
+/// A cell's connections from its frames: each frame dissected and placed
+/// at once, so a segment's payload is held only until it is in its
+/// stream; only this pairing's port, so a stray packet that slipped in
+/// before the filter was installed does not become a connection.
+fn build_connections(
+    link: LinkType,
+    frames: &[Frame],
+    port: u16,
+) -> (Vec<Connection>, Vec<DissectError>) {
     let mut builder = ConversationBuilder::with_retention(CELL_RETENTION);
     let mut malformed: Vec<DissectError> = Vec::new();
-    let port = result.port;
-    for (index, frame) in record.frames.iter().enumerate() {
+    for (index, frame) in frames.iter().enumerate() {
         match dissect::dissect(link, index + 1, frame) {
-            // Only this pairing's port: a stray packet that slipped in
-            // before the filter was installed must not become a connection.
             Ok(Some(s)) if s.src.port() == port || s.dst.port() == port => builder.push(s),
             Ok(_) => {}
             Err(e) => malformed.push(e),
         }
     }
-    let connections = builder.finish();
+    (builder.finish(), malformed)
+}
+
+/// The connections of a cell's saved capture, headers only, as its
+/// analysis built them: for `harness merge`, which reads cells back from
+/// their artifacts to draw their ladders.
+pub fn connections_from_file(path: &std::path::Path, port: u16) -> Vec<Connection> {
+    let Ok((link, frames)) = crate::capture::read_file(path) else {
+        return Vec::new();
+    };
+    let (mut connections, _) = build_connections(link, &frames, port);
+    for c in &mut connections {
+        c.drop_payloads();
+    }
+    connections
+}
+
+/// Dissects what a cell captured, runs the checks and takes the signature
+/// that is compared with the reference.
+pub fn analyse(result: &mut PairingResult, record: &CellRecord<'_>, scenario: &Scenario) {
+    let (connections, malformed) = build_connections(record.link, record.frames, result.port);
     let evidence = Evidence {
         message: &scenario.message,
         outcome: scenario.outcome,

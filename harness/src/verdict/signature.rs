@@ -18,8 +18,41 @@ pub struct SegmentSignature {
     pub fields: Vec<(Field, Value)>,
 }
 
+/// A segment signature as `summary.json` holds it, its label any string.
+#[derive(serde::Deserialize)]
+struct RawSegmentSignature {
+    label: String,
+    frame: Option<usize>,
+    fields: Vec<(Field, Value)>,
+}
+
+impl<'de> serde::Deserialize<'de> for SegmentSignature {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SegmentSignature, D::Error> {
+        let raw = <RawSegmentSignature as serde::Deserialize>::deserialize(d)?;
+        SegmentSignature::try_from(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<RawSegmentSignature> for SegmentSignature {
+    type Error = String;
+    /// The label read back as the same static the signature uses.
+    fn try_from(raw: RawSegmentSignature) -> Result<SegmentSignature, String> {
+        let label = ["SYN", "SYN/ACK", "ACK", "RST/ACK"]
+            .into_iter()
+            .find(|l| *l == raw.label)
+            .ok_or_else(|| format!("unknown segment label {:?}", raw.label))?;
+        Ok(SegmentSignature {
+            label,
+            frame: raw.frame,
+            fields: raw.fields,
+        })
+    }
+}
+
 /// A pairing's conversation reduced to what is compared.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Signature {
     pub handshake: Vec<SegmentSignature>,
     /// Data and teardown, by meaning.
@@ -237,7 +270,9 @@ fn meaning(conn: &Connection) -> Vec<(Field, Value)> {
 }
 
 /// One field that differs from the reference.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Difference {
     /// "SYN", "SYN/ACK", "ACK" or "conversation".
     pub segment: String,

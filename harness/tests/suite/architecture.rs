@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["matrix"],
     &["run"],
     &["report"],
+    &["merge"],
 ];
 
 fn layer_of(stage: &str) -> Option<usize> {

@@ -586,10 +586,7 @@ fn annotated_captures_read_back_in_tshark() {
 #[cfg_attr(missing_chromium, ignore = "needs chromium: make deps installs it")]
 fn html_report_renders_in_headless_chromium() {
     require_capture();
-    let chromium = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| harness::suite::manifest::on_path(b))
-        .expect("this test needs chromium on PATH; make deps installs it");
+    let chromium = chromium();
     let dir = tempfile::tempdir().expect("temp dir");
     let deviant = |name: &str, mode: &str| {
         format!(
@@ -647,27 +644,7 @@ client = ["python3", "{{root}}/harness/tests/fixtures/deviant_client.py", "--mod
         );
     }
     let browser = |fragment: &str, extra: &[&str]| {
-        let out = Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--hide-scrollbars",
-                "--disable-background-networking",
-                "--no-first-run",
-                "--window-size=1280,1000",
-            ])
-            .args(extra)
-            .arg(format!("file://{}{fragment}", report.display()))
-            .env("HOME", dir.path())
-            .output()
-            .expect("chromium runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        chromium_run(chromium, &report, fragment, extra, dir.path())
     };
     let dom = String::from_utf8_lossy(&browser("", &["--dump-dom"]).stdout).into_owned();
     let body = &dom[dom.find("<body").expect("a body")..];
@@ -720,6 +697,58 @@ client = ["python3", "{{root}}/harness/tests/fixtures/deviant_client.py", "--mod
     if let Ok(keep) = std::env::var("HARNESS_KEEP_SCREENSHOT") {
         std::fs::copy(&shot, keep).unwrap();
     }
+}
+
+/// The first browser on PATH, or the test fails naming the remedy.
+fn chromium() -> &'static str {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| harness::suite::manifest::on_path(b))
+        .expect("this test needs chromium on PATH; make deps installs it")
+}
+
+/// Headless chromium on `report` (with `fragment`), with `extra` flags.
+fn chromium_run(
+    chromium: &str,
+    report: &Path,
+    fragment: &str,
+    extra: &[&str],
+    home: &Path,
+) -> std::process::Output {
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--window-size=1280,1000",
+        ])
+        .args(extra)
+        .arg(format!("file://{}{fragment}", report.display()))
+        .env("HOME", home)
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// What the report's own layout checks found in the browser: the first
+/// cell that needs a look open on the first screen, and no SVG text past
+/// its viewBox.
+fn assert_report_layout(dom: &str) {
+    let body = &dom[dom.find("<body").expect("a body")..];
+    let body_tag = &body[..body.find('>').unwrap()];
+    assert!(
+        body_tag.contains("data-first-look=\"on-first-screen\""),
+        "{body_tag}"
+    );
+    assert!(body_tag.contains("data-svg-overflow=\"0\""), "{body_tag}");
 }
 
 /// `--repeat` catches a client whose behaviour changes from run to run, and
@@ -886,4 +915,148 @@ fn veth_topology_holds_the_same_checks() {
     assert_eq!(mss("hello", "python", "rust"), "1460");
     assert_eq!(mss("ipv6", "socat", "socat"), "1440");
     assert_eq!(mss("refused", "none", "python"), "1460");
+}
+
+/// Three shards run as separate processes and merged give the verdicts,
+/// checks and differences of one unsharded run, the same exit code, one
+/// merged pcapng per scenario, and a report that passes the browser's
+/// layout checks.
+#[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
+#[cfg_attr(missing_chromium, ignore = "needs chromium: make deps installs it")]
+fn three_shards_merged_are_one_run() {
+    require_capture();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = manifest_with(
+        dir.path(),
+        r#"
+[[implementation]]
+name = "rcvbuf"
+language = "Python"
+roles = ["client"]
+client = ["python3", "{root}/harness/tests/fixtures/deviant_client.py", "--mode", "rcvbuf", "--host", "{host}", "--port", "{port}", "--message-file", "{message_file}"]
+"#,
+    );
+    let manifest = manifest.to_str().unwrap().to_string();
+    let args = |shard: Option<&str>| {
+        let mut a = vec![
+            "run",
+            "--manifest",
+            &manifest,
+            "--scenario",
+            "hello",
+            "--scenario",
+            "refused",
+            "--server",
+            "python",
+            "--server",
+            "rust",
+            "--client",
+            "python",
+            "--client",
+            "rust",
+            "--client",
+            "rcvbuf",
+            "--no-baseline",
+        ];
+        if let Some(s) = shard {
+            a.extend(["--shard", s]);
+        }
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    fn as_strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let (full_code, full) = harness_json(&as_strs(&args(None)), &dir.path().join("full"));
+    let mut shard_dirs = Vec::new();
+    for k in 1..=3 {
+        let out = dir.path().join(format!("shard{k}"));
+        let (_, summary) = harness_json(&as_strs(&args(Some(&format!("{k}/3")))), &out);
+        assert_eq!(summary["shard"]["index"], k);
+        shard_dirs.push(out.to_str().unwrap().to_string());
+    }
+    let merged_dir = dir.path().join("merged");
+    let mut merge_args = vec!["merge", "--no-baseline", "--manifest", &manifest];
+    merge_args.extend(shard_dirs.iter().map(String::as_str));
+    let (merged_code, merged) = harness_json(&merge_args, &merged_dir);
+    let cells = |summary: &Value| {
+        let mut out: Vec<(String, Value, Value, Value)> = summary["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let checks: Vec<(Value, Value)> = c["checks"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|k| (k["name"].clone(), k["passed"].clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (
+                    format!("{}/{}__{}", c["scenario"], c["server"], c["client"]),
+                    c["verdict"].clone(),
+                    serde_json::json!(checks),
+                    c["differences"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|d| {
+                            serde_json::json!([
+                                d["segment"],
+                                d["field"],
+                                d["reference"],
+                                d["actual"]
+                            ])
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    assert_eq!(cells(&merged), cells(&full));
+    assert!(
+        cells(&full).iter().any(|c| c.1 == "DIFFERS"),
+        "a DIFFERS cell to compare"
+    );
+    assert_eq!(merged_code, full_code);
+    assert_eq!(merged["counts"], full["counts"]);
+    for scenario in ["hello", "refused"] {
+        let file = merged["merged"][scenario]
+            .as_str()
+            .expect("a merged pcapng");
+        assert!(merged_dir.join(file).is_file(), "{file}");
+    }
+    let report = merged_dir.join("report.html");
+    let dom = chromium_run(chromium(), &report, "", &["--dump-dom"], dir.path());
+    assert_report_layout(&String::from_utf8_lossy(&dom.stdout));
+
+    // The same shard twice, a missing shard, and no shard at all are
+    // refused in one line.
+    for bad in [
+        vec![
+            shard_dirs[0].as_str(),
+            shard_dirs[0].as_str(),
+            shard_dirs[2].as_str(),
+        ],
+        vec![shard_dirs[0].as_str(), shard_dirs[1].as_str()],
+        vec![],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+            .current_dir(crate::util::workspace_root())
+            .arg("merge")
+            .args(&bad)
+            .arg("--artifacts")
+            .arg(dir.path().join("bad"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{bad:?}: {stderr}");
+    }
 }
