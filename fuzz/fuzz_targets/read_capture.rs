@@ -5,6 +5,7 @@
 #![no_main]
 
 use harness::report::inspect;
+use harness::report::ladder::Width;
 use harness::verdict::survey::Selection;
 use libfuzzer_sys::fuzz_target;
 
@@ -12,7 +13,9 @@ fuzz_target!(|data: &[u8]| {
     let mut file = tempfile::NamedTempFile::new().expect("temp file");
     std::io::Write::write_all(&mut file, data).expect("write");
     for selection in [Selection::Auto, Selection::All] {
-        let _ = inspect::inspect(file.path(), &selection, &mut std::io::sink());
+        for width in [Width::Unlimited, Width::Columns(40)] {
+            let _ = inspect::inspect(file.path(), &selection, width, &mut std::io::sink());
+        }
     }
     if let Ok(capture) = inspect::load(file.path(), None) {
         let _ = inspect::diff(&capture, &capture, None);

@@ -48,6 +48,9 @@ pub struct Cli {
         value_name = "WHEN"
     )]
     pub color: ColorArg,
+    /// Print ladders and tables whole, however wide [default: fit the terminal, or 100 columns when not one]
+    #[arg(long, global = true)]
+    pub wide: bool,
 }
 
 /// `--color`.

@@ -1,7 +1,8 @@
 //! The small commands: `inspect`, `show`, `completions`, `manpage`.
 
 use harness::error::{Error, EXIT_OK};
-use harness::report::{inspect, ladder::Paint};
+use harness::report::inspect;
+use harness::report::ladder::{Paint, Width};
 
 use crate::cli::{self, Cli};
 
@@ -20,6 +21,7 @@ pub fn inspect(
     port: Option<u16>,
     connections: Vec<u64>,
     all: bool,
+    width: Width,
 ) -> Result<u8, Error> {
     use harness::verdict::survey::Selection;
     let selection = match (port, connections.is_empty(), all) {
@@ -34,7 +36,7 @@ pub fn inspect(
         (None, true, false) => Selection::Auto,
     };
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    match inspect::inspect(file, &selection, &mut out) {
+    match inspect::inspect(file, &selection, width, &mut out) {
         Ok(()) => Ok(EXIT_OK),
         Err(inspect::InspectInterrupted::Write(e))
             if e.kind() == std::io::ErrorKind::BrokenPipe =>

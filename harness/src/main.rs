@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use cli::{Cli, Command, RunArgs};
 use harness::error::{Error, EXIT_CHANGED, EXIT_OK};
 use harness::exec::Cancel;
-use harness::report::{self, inspect, ladder::Paint};
+use harness::report::ladder::{Paint, Width};
+use harness::report::{self, inspect};
 use harness::run::{self, Suite};
 use progress::Progress;
 
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
+    let width = Width::for_stdout(cli.wide);
     let outcome = match cli.command {
         Command::Policy => {
             print!("{}", report::render_policy());
@@ -39,7 +41,7 @@ fn main() -> ExitCode {
             port,
             connection,
             all,
-        } => commands::inspect(&file, port, connection, all),
+        } => commands::inspect(&file, port, connection, all, width),
         Command::Diff { a, b, port } => inspect::load(&a, port)
             .and_then(|a| Ok((a, inspect::load(&b, port)?)))
             .and_then(|(a, b)| inspect::render_diff(&a, &b, port))
@@ -58,8 +60,8 @@ fn main() -> ExitCode {
             artifacts.as_deref(),
             Paint::for_stdout(cli.color.into()),
         ),
-        Command::Run(args) => run_matrix(*args),
-        Command::Merge(args) => merge(args),
+        Command::Run(args) => run_matrix(*args, width),
+        Command::Merge(args) => merge(args, width),
         Command::Completions { shell } => commands::completions(shell),
         Command::Manpage => commands::manpage(),
     };
@@ -72,7 +74,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_matrix(args: RunArgs) -> Result<u8, Error> {
+fn run_matrix(args: RunArgs, width: Width) -> Result<u8, Error> {
     let isolation = args.isolation()?;
     let (list, json, quiet) = (args.list, args.json, args.json || args.quiet);
     let config = args.resolve(isolation)?;
@@ -108,21 +110,25 @@ fn run_matrix(args: RunArgs) -> Result<u8, Error> {
     }
     let progress = Progress::new(quiet);
     let outcome = run::run(config, &cancel, &progress)?;
-    report_outcome(&outcome, json)
+    report_outcome(&outcome, json, width)
 }
 
 /// `harness merge DIR...`: the shards' artifacts as one run, reported as
 /// `run` reports.
-fn merge(args: cli::MergeArgs) -> Result<u8, Error> {
+fn merge(args: cli::MergeArgs, width: Width) -> Result<u8, Error> {
     let json = args.json;
     let dirs = args.dirs.clone();
     let config = args.resolve()?;
     let outcome = harness::merge::merge(&dirs, config)?;
-    report_outcome(&outcome, json)
+    report_outcome(&outcome, json, width)
 }
 
 /// Writes the reports of a run and prints one; its exit code.
-fn report_outcome(outcome: &harness::run::RunOutcome, json: bool) -> Result<u8, Error> {
+fn report_outcome(
+    outcome: &harness::run::RunOutcome,
+    json: bool,
+    width: Width,
+) -> Result<u8, Error> {
     if let Some(path) = &outcome.baseline_written {
         eprintln!("harness: baseline written to {}", path.display());
     }
@@ -141,7 +147,7 @@ fn report_outcome(outcome: &harness::run::RunOutcome, json: bool) -> Result<u8, 
     if json {
         println!("{}", written.json);
     } else {
-        print!("{}", report::render_run(outcome, &written));
+        print!("{}", report::render_run(outcome, &written, width));
     }
     let code = outcome.exit_code();
     if outcome.interrupted {

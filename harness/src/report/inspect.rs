@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::report::ladder::{self, Paint};
+use crate::report::ladder::{self, Paint, Width};
 use crate::report::terminal;
 use crate::verdict::signature::{self, Difference, Signature};
 use crate::verdict::survey::{self, Selection, Survey, SurveyError};
@@ -140,9 +140,40 @@ fn header(survey: &Survey) -> String {
     out
 }
 
+/// One connection's line: on one line when it fits `width`, else its
+/// outcome below it, wrapped at its commas.
+fn connection_line(line: &survey::Line, width: Width) -> String {
+    let one = format!("  #{} {}  {}\n", line.number, line.label, line.outcome);
+    let columns = match width {
+        Width::Columns(c) if one.chars().count() > c + 1 => c,
+        _ => return one,
+    };
+    let mut out = format!("  #{} {}\n", line.number, line.label);
+    let indent = "      ";
+    let mut current = String::from(indent);
+    for (i, part) in line.outcome.split(", ").enumerate() {
+        let piece = if i == 0 {
+            part.to_string()
+        } else {
+            format!(", {part}")
+        };
+        if current.len() > indent.len() && current.chars().count() + piece.chars().count() > columns
+        {
+            out.push_str(current.trim_end_matches(' '));
+            out.push_str(",\n");
+            current = format!("{indent}{}", piece.trim_start_matches(", "));
+        } else {
+            current.push_str(&piece);
+        }
+    }
+    out.push_str(&current);
+    out.push('\n');
+    out
+}
+
 /// The summary of a capture with many connections: its handshake
 /// signatures, then the connections that stand out.
-fn summary(survey: &Survey) -> String {
+fn summary(survey: &Survey, width: Width) -> String {
     const COLUMNS: usize = 6;
     let mut out = String::new();
     let _ = writeln!(
@@ -220,7 +251,7 @@ fn summary(survey: &Survey) -> String {
             .collect();
         let _ = writeln!(out, "\nStanding out: {}", counts.join(", "));
         for line in &survey.outliers {
-            let _ = writeln!(out, "  #{} {}  {}", line.number, line.label, line.outcome);
+            out.push_str(&connection_line(line, width));
         }
         let total: usize = survey.outlier_counts.iter().map(|(_, n)| *n).sum();
         if total > survey.outliers.len() {
@@ -235,7 +266,7 @@ fn summary(survey: &Survey) -> String {
 }
 
 /// One connection in full: its compared fields and its ladder.
-pub fn render_connection(number: usize, c: &Connection) -> String {
+pub fn render_connection(number: usize, c: &Connection, width: Width) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\n== connection #{number}: {}\n", c.label());
     if c.established() || c.refused() {
@@ -247,7 +278,7 @@ pub fn render_connection(number: usize, c: &Connection) -> String {
         )]));
         out.push('\n');
     }
-    out.push_str(&ladder::render(c));
+    out.push_str(&ladder::render_fit(c, width));
     out
 }
 
@@ -262,6 +293,7 @@ pub fn render_connection(number: usize, c: &Connection) -> String {
 pub fn inspect(
     path: &Path,
     selection: &Selection,
+    width: Width,
     out: &mut dyn std::io::Write,
 ) -> Result<(), InspectInterrupted> {
     let mut shown = 0usize;
@@ -270,7 +302,7 @@ pub fn inspect(
     let streams = selection.streams();
     let result = survey::survey(path, selection, |n, c| {
         shown += 1;
-        let text = render_connection(n, c);
+        let text = render_connection(n, c, width);
         if !streams {
             held.push(text);
         } else if failed.is_none() {
@@ -305,17 +337,17 @@ pub fn inspect(
         text.insert(0, '\n');
     }
     if survey.lines.is_empty() {
-        text.push_str(&summary(&survey));
+        text.push_str(&summary(&survey, width));
         if !streams {
             let _ = writeln!(
                 text,
-                "\nMore than {} connections: this is the summary. `--connection N`, `--port P` or `--all` show connections in full.",
+                "\nMore than {} connections: this is the summary.\n`--connection N`, `--port P` or `--all` show connections in full.",
                 survey::DETAIL_UP_TO
             );
         }
     } else {
         for line in &survey.lines {
-            let _ = writeln!(text, "  #{} {}  {}", line.number, line.label, line.outcome);
+            text.push_str(&connection_line(line, width));
         }
     }
     for h in held {

@@ -124,11 +124,121 @@ pub enum Layout {
     Full,
     /// Frame and arrow only, timestamps as just `TS`: two fit side by side.
     Compact,
+    /// No time column, options by short name: what fits a terminal.
+    Narrow,
 }
 
-/// The whole conversation as a ladder.
+/// How wide the terminal report may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Width {
+    /// Every line whole, however long (`--wide`).
+    Unlimited,
+    /// At most this many columns: ladders abbreviate rather than wrap.
+    Columns(usize),
+}
+
+impl Width {
+    /// Columns when not a terminal, so logs and pipes are readable too.
+    pub const NOT_A_TERMINAL: usize = 100;
+
+    /// For stdout: unlimited with `wide`; else the terminal's width, or
+    /// [`Width::NOT_A_TERMINAL`] when stdout is no terminal.
+    pub fn for_stdout(wide: bool) -> Width {
+        use std::io::IsTerminal;
+        if wide {
+            return Width::Unlimited;
+        }
+        if !std::io::stdout().is_terminal() {
+            return Width::Columns(Self::NOT_A_TERMINAL);
+        }
+        // SAFETY: TIOCGWINSZ fills a winsize; on failure it is left zeroed.
+        let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+        let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+        let env = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
+        match (ok && size.ws_col > 0)
+            .then_some(usize::from(size.ws_col))
+            .or(env)
+        {
+            Some(columns) => Width::Columns(columns.max(40)),
+            None => Width::Columns(Self::NOT_A_TERMINAL),
+        }
+    }
+
+    fn fits(self, columns: usize) -> bool {
+        match self {
+            Width::Unlimited => true,
+            Width::Columns(c) => columns <= c,
+        }
+    }
+}
+
+/// The whole conversation as a ladder, every line whole.
 pub fn render(conn: &Connection) -> String {
     render_marked(conn, &[], Paint { colour: false }, Layout::Full)
+}
+
+/// The whole conversation as a ladder within `width`: whole lines when
+/// they fit; else without the time column, timestamps as `TS` and options
+/// by their short names (`MSS,SACK,WS`); then the meaning column cut with
+/// `…`. An arrow is never wrapped.
+pub fn render_fit(conn: &Connection, width: Width) -> String {
+    let paint = Paint { colour: false };
+    let full = render_marked(conn, &[], paint, Layout::Full);
+    if width.fits(longest(&full)) {
+        return full;
+    }
+    let narrow = render_marked(conn, &[], paint, Layout::Narrow);
+    match width {
+        Width::Columns(columns) if !width.fits(longest(&narrow)) => narrow
+            .lines()
+            .map(|line| {
+                let mut cut: String = line.chars().take(columns.saturating_sub(1)).collect();
+                if line.chars().count() > columns {
+                    cut.push('…');
+                } else {
+                    cut = line.to_string();
+                }
+                cut + "\n"
+            })
+            .collect(),
+        _ => narrow,
+    }
+}
+
+fn longest(text: &str) -> usize {
+    text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+}
+
+/// Options by their short names, TS for the timestamps: what a narrow
+/// ladder keeps of a label.
+fn abbreviate(tokens: Vec<Token>) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::new();
+    let mut options: Vec<&'static str> = Vec::new();
+    for t in tokens {
+        let short = match t.field {
+            "mss" => Some("MSS"),
+            "wscale" => Some("WS"),
+            "sack_perm" => Some("SACK"),
+            "ts values" => Some("TS"),
+            "options" => Some("OPT"),
+            _ => None,
+        };
+        match short {
+            Some(name) => {
+                if !options.contains(&name) {
+                    options.push(name);
+                }
+            }
+            None => out.push(t),
+        }
+    }
+    if !options.is_empty() {
+        out.push(Token {
+            field: "options",
+            text: options.join(","),
+        });
+    }
+    out
 }
 
 fn compact(tokens: Vec<Token>) -> Vec<Token> {
@@ -163,6 +273,7 @@ fn render_marked(conn: &Connection, marks: &[Vec<bool>], paint: Paint, layout: L
             let tokens = match layout {
                 Layout::Full => tokens(p),
                 Layout::Compact => compact(tokens(p)),
+                Layout::Narrow => abbreviate(tokens(p)),
             };
             let (text, width) = label(&tokens, marks.get(i).unwrap_or(&empty), paint);
             (p, text, width)
@@ -188,7 +299,7 @@ fn render_marked(conn: &Connection, marks: &[Vec<bool>], paint: Paint, layout: L
                 "frame", "time"
             );
         }
-        Layout::Compact => {
+        Layout::Compact | Layout::Narrow => {
             let _ = writeln!(out, "{:>5}  {client:<width$}{server}", "frame");
         }
     }
@@ -213,6 +324,12 @@ fn render_marked(conn: &Connection, marks: &[Vec<bool>], paint: Paint, layout: L
                 annotate::describe(conn, p)
             ),
             Layout::Compact => writeln!(out, "{:>5}  {arrow}", p.segment.frame),
+            Layout::Narrow => writeln!(
+                out,
+                "{:>5}  {arrow}  {}",
+                p.segment.frame,
+                annotate::describe(conn, p)
+            ),
         };
     }
     out

@@ -2,6 +2,8 @@
 //! summary for machines.
 
 use std::fmt::Write as _;
+
+use crate::report::ladder::Width;
 use std::path::Path;
 
 use crate::policy::{Field, CONVERSATION};
@@ -51,6 +53,7 @@ pub fn render_scenario(
     cells: &[&Cell],
     reference: &str,
     shown: &mut Vec<(String, String)>,
+    width: Width,
 ) -> String {
     let mut out = String::new();
     let reference_server = if scenario.has_server() {
@@ -133,7 +136,7 @@ pub fn render_scenario(
             .find(|c| c.established() || c.refused())
     }) {
         const ROWS: usize = 12;
-        let ladder = crate::report::ladder::render(conn);
+        let ladder = crate::report::ladder::render_fit(conn, width);
         let lines: Vec<&str> = ladder.lines().collect();
         let _ = writeln!(
             out,
@@ -430,7 +433,11 @@ pub fn render_policy() -> String {
 
 /// The whole terminal report of a run: each scenario's matrix and tables,
 /// the counts, the baseline, the repeats and where the artifacts are.
-pub fn render_run(outcome: &crate::run::RunOutcome, written: &super::Written) -> String {
+pub fn render_run(
+    outcome: &crate::run::RunOutcome,
+    written: &super::Written,
+    width: Width,
+) -> String {
     let mut out = String::new();
     let mut shown = Vec::new();
     for (index, scenario) in outcome.suite.scenarios.iter().enumerate() {
@@ -439,7 +446,13 @@ pub fn render_run(outcome: &crate::run::RunOutcome, written: &super::Written) ->
             let _ = writeln!(
                 out,
                 "{}",
-                render_scenario(scenario, &cells, outcome.reference_of(scenario), &mut shown)
+                render_scenario(
+                    scenario,
+                    &cells,
+                    outcome.reference_of(scenario),
+                    &mut shown,
+                    width
+                )
             );
         }
     }

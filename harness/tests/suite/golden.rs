@@ -81,6 +81,33 @@ fn inspect_renders_every_fixture_as_its_golden_file() {
     }
 }
 
+/// Not on a terminal, the report fits 100 columns: ladders drop the time
+/// column and abbreviate options rather than wrap; `--wide` gives every
+/// line whole.
+#[test]
+fn inspect_fits_100_columns_unless_wide() {
+    for name in fixtures() {
+        let narrow = harness(&["inspect", &capture(&name)]);
+        let text = String::from_utf8_lossy(&narrow.stdout);
+        // The first line names the file, whose path is the user's.
+        for line in text.lines().skip(1) {
+            assert!(
+                line.chars().count() <= 100,
+                "{name}: {} columns: {line}",
+                line.chars().count()
+            );
+        }
+        let wide = harness(&["inspect", &capture(&name), "--wide"]);
+        let text = String::from_utf8_lossy(&wide.stdout);
+        if text.contains("\nframe ") || text.contains("    1 ") {
+            assert!(
+                text.contains("TSval="),
+                "{name}: --wide keeps the timestamps: {text}"
+            );
+        }
+    }
+}
+
 #[test]
 fn show_renders_two_ladders_side_by_side_with_the_difference_marked() {
     let out = harness(&[
