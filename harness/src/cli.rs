@@ -126,24 +126,31 @@ pub struct MergeArgs {
     /// Where the merged run goes [default: target/harness/merged-<time>-<pid>]
     #[arg(long, value_name = "DIR")]
     pub artifacts: Option<PathBuf>,
-    /// Expected verdicts [default: tests/baseline.toml in the workspace, if it exists]
-    #[arg(long, value_name = "PATH", conflicts_with = "no_baseline")]
-    pub baseline: Option<PathBuf>,
-    /// Grade without a baseline: exit 0 only if every cell is PASS
+    #[command(flatten)]
+    pub suite: SuiteArgs,
+    /// Print the JSON summary on stdout instead of the terminal report
     #[arg(long)]
-    pub no_baseline: bool,
-    /// Workspace root [default: found from the current directory]
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
+    pub json: bool,
+}
+
+/// Where the suite and its baseline are: the same for `run` and `merge`.
+#[derive(clap::Args)]
+pub struct SuiteArgs {
     /// Implementations manifest [default: tests/implementations.toml in the workspace]
     #[arg(long, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
     /// Directory of scenario files [default: tests/scenarios in the workspace]
     #[arg(long, value_name = "DIR")]
     pub scenarios: Option<PathBuf>,
-    /// Print the JSON summary on stdout instead of the terminal report
+    /// Expected verdicts [default: tests/baseline.toml in the workspace, if it exists]
+    #[arg(long, value_name = "PATH", conflicts_with = "no_baseline")]
+    pub baseline: Option<PathBuf>,
+    /// Grade without a baseline: exit 0 only if every cell that ran is PASS
     #[arg(long)]
-    pub json: bool,
+    pub no_baseline: bool,
+    /// Workspace root, for {root} in commands [default: found from the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
 }
 
 impl MergeArgs {
@@ -152,23 +159,13 @@ impl MergeArgs {
     pub fn resolve(self) -> Result<RunConfig, Error> {
         let run = RunArgs::try_parse_from(["run"]).map_err(|e| e.to_string())?;
         let config = RunArgs {
-            manifest: self.manifest,
-            scenarios: self.scenarios,
-            baseline: self.baseline,
-            no_baseline: self.no_baseline,
-            root: self.root,
+            suite: self.suite,
             ..run
         }
         .resolve(Isolation::Ports)?;
-        let artifacts = self.artifacts.unwrap_or_else(|| {
-            let stamp = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            config
-                .root
-                .join("target/harness")
-                .join(format!("merged-{stamp}-{}", std::process::id()))
-        });
+        let artifacts = self
+            .artifacts
+            .unwrap_or_else(|| timestamped(&config.root, "merged"));
         Ok(RunConfig {
             artifacts,
             ..config
@@ -191,27 +188,14 @@ impl RunArgs {
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// Implementations manifest [default: tests/implementations.toml in the workspace]
-    #[arg(long, value_name = "PATH")]
-    pub manifest: Option<PathBuf>,
-    /// Directory of scenario files [default: tests/scenarios in the workspace]
-    #[arg(long, value_name = "DIR")]
-    pub scenarios: Option<PathBuf>,
-    /// Expected verdicts [default: tests/baseline.toml in the workspace, if it exists]
-    #[arg(long, value_name = "PATH", conflicts_with = "no_baseline")]
-    pub baseline: Option<PathBuf>,
-    /// Grade without a baseline: exit 0 only if every cell that ran is PASS
-    #[arg(long)]
-    pub no_baseline: bool,
+    #[command(flatten)]
+    pub suite: SuiteArgs,
     /// Write this run's verdicts into the baseline file instead of comparing
     #[arg(long, conflicts_with = "no_baseline")]
     pub update_baseline: bool,
     /// List the implementations and scenarios, with what each supports, and exit
     #[arg(long)]
     pub list: bool,
-    /// Workspace root, for {root} in commands [default: found from the current directory]
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
     /// Directory for {bin} in commands [default: the harness binary's directory, or the workspace's target/release or target/debug when the Rust server and client are not beside it]
     #[arg(long, value_name = "DIR")]
     pub bin_dir: Option<PathBuf>,
@@ -275,21 +259,22 @@ impl RunArgs {
             .parent()
             .map(Path::to_path_buf)
             .ok_or("the harness binary has no directory")?;
-        let root = match self.root {
+        let suite = self.suite;
+        let root = match suite.root {
             Some(root) => root,
             None => workspace_root(&exe_dir)?,
         };
         let bin = self
             .bin_dir
             .unwrap_or_else(|| rust_programs(&exe_dir, &root));
-        let manifest = self
+        let manifest = suite
             .manifest
             .unwrap_or_else(|| root.join("tests/implementations.toml"));
-        let scenarios = self
+        let scenarios = suite
             .scenarios
             .unwrap_or_else(|| root.join("tests/scenarios"));
         let default_baseline = root.join("tests/baseline.toml");
-        let baseline = match (self.baseline, self.no_baseline, self.update_baseline) {
+        let baseline = match (suite.baseline, suite.no_baseline, self.update_baseline) {
             (_, true, _) => BaselineMode::None,
             (Some(path), false, false) => BaselineMode::Compare(path),
             (Some(path), false, true) => BaselineMode::Update(path),
@@ -333,16 +318,7 @@ impl RunArgs {
         if self.repeat > 1 && self.update_baseline {
             return Err("--update-baseline records one run; drop --repeat".into());
         }
-        let artifacts = match self.artifacts {
-            Some(dir) => dir,
-            None => {
-                let stamp = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                root.join("target/harness")
-                    .join(format!("run-{stamp}-{}", std::process::id()))
-            }
-        };
+        let artifacts = self.artifacts.unwrap_or_else(|| timestamped(&root, "run"));
         Ok(RunConfig {
             root,
             bin,
@@ -379,6 +355,16 @@ impl RunArgs {
         };
         Ok(network::choose(requested)?)
     }
+}
+
+/// A new folder under target/harness for a run's artifacts:
+/// `PREFIX-<unix time>-<pid>`, never one of an earlier run.
+fn timestamped(root: &Path, prefix: &str) -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    root.join("target/harness")
+        .join(format!("{prefix}-{stamp}-{}", std::process::id()))
 }
 
 /// Where `{bin}` points by default: beside the harness when the Rust

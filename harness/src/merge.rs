@@ -141,16 +141,7 @@ pub fn merge(dirs: &[PathBuf], config: RunConfig) -> Result<RunOutcome, Error> {
     }
     let suite = Suite::load(&config.manifest, &config.scenarios)?;
     let baseline = run::load_baseline(&config.baseline)?;
-    std::fs::create_dir_all(&config.artifacts).map_err(|e| {
-        Error::usage(format!(
-            "cannot create the artifacts directory {}: {e}; pass --artifacts DIR",
-            config.artifacts.display()
-        ))
-    })?;
-    let artifacts = config
-        .artifacts
-        .canonicalize()
-        .unwrap_or_else(|_| config.artifacts.clone());
+    let artifacts = run::create_artifacts(&config.artifacts)?;
 
     // Each cell once: a reference pairing ran in every shard that needed
     // it; the lowest shard's copy is kept.

@@ -211,6 +211,18 @@ impl RunOutcome {
     }
 }
 
+/// Creates the artifacts folder; its absolute path, which the reports
+/// print and every relative path in them starts from.
+pub fn create_artifacts(dir: &Path) -> Result<PathBuf, Error> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::usage(format!(
+            "cannot create the artifacts directory {}: {e}; pass --artifacts DIR",
+            dir.display()
+        ))
+    })?;
+    Ok(dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()))
+}
+
 /// The baseline `mode` names, read before anything runs.
 pub fn load_baseline(mode: &BaselineMode) -> Result<Option<Baseline>, Error> {
     Ok(match mode {
@@ -264,16 +276,7 @@ pub fn run(
     });
     let runnable = planned.iter().filter(|c| c.skip.is_none()).count();
 
-    std::fs::create_dir_all(&config.artifacts).map_err(|e| {
-        Error::usage(format!(
-            "cannot create the artifacts directory {}: {e}; pass --artifacts DIR",
-            config.artifacts.display()
-        ))
-    })?;
-    let artifacts = config
-        .artifacts
-        .canonicalize()
-        .unwrap_or_else(|_| config.artifacts.clone());
+    let artifacts = create_artifacts(&config.artifacts)?;
 
     let env = Environment {
         root: config.root.clone(),

@@ -531,21 +531,31 @@ mod tests {
         }
     }
 
-    fn check(frames: &[wire::dissect::Frame], name: CheckId) -> Check {
-        let (segments, _) = dissect_all(LinkType::Ethernet, frames);
-        let connections = build(&segments);
-        let out = ok_output();
-        let e = Evidence {
-            message: b"Hello server!",
-            connections: &connections,
-            server: Some(&out),
-            client: Some(&out),
+    /// A delivered scenario's evidence in which both programs exited 0
+    /// and the capture is whole.
+    fn evidence<'a>(
+        message: &'a [u8],
+        connections: &'a [Connection],
+        out: &'a Output,
+    ) -> Evidence<'a> {
+        Evidence {
+            message,
+            connections,
+            server: Some(out),
+            client: Some(out),
             outcome: Outcome::Delivered,
             server_stdout: ServerStdout::Unchecked,
             stats: Some(CaptureStats::default()),
             teardown_seen: true,
             malformed: &[],
-        };
+        }
+    }
+
+    fn check(frames: &[wire::dissect::Frame], name: CheckId) -> Check {
+        let (segments, _) = dissect_all(LinkType::Ethernet, frames);
+        let connections = build(&segments);
+        let out = ok_output();
+        let e = evidence(b"Hello server!", &connections, &out);
         run_all(&e)
             .into_iter()
             .find(|c| c.name == name)
@@ -589,20 +599,8 @@ mod tests {
         let connections = builder.finish();
         assert_eq!(connections[0].client_stream.bytes, b"Hello");
         let out = ok_output();
-        let delivered = |message: &[u8]| {
-            let e = Evidence {
-                message,
-                connections: &connections,
-                server: Some(&out),
-                client: Some(&out),
-                outcome: Outcome::Delivered,
-                server_stdout: ServerStdout::Unchecked,
-                stats: Some(CaptureStats::default()),
-                teardown_seen: true,
-                malformed: &[],
-            };
-            delivered(&e, connections.first())
-        };
+        let delivered =
+            |message: &[u8]| delivered(&evidence(message, &connections, &out), connections.first());
         assert!(delivered(b"Hello server!").passed);
         let later = delivered(b"Hello server?");
         assert!(!later.passed);

@@ -8,8 +8,8 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::util::{
-    cross_check_with_tshark, harness_json, manifest_with, require_capture, require_program,
-    small_run,
+    cross_check_with_tshark, deviant_client, harness_json, manifest_with, require_capture,
+    require_program, small_run,
 };
 
 /// `cargo test -p harness` runs the whole suite: every scenario against
@@ -105,15 +105,7 @@ fn deviant_manifest(dir: &Path) -> std::path::PathBuf {
         "retry",
         "ignore-refusal",
     ] {
-        extra.push_str(&format!(
-            r#"
-[[implementation]]
-name = "deviant-{mode}"
-language = "Python"
-roles = ["client"]
-client = ["python3", "{{root}}/harness/tests/fixtures/deviant_client.py", "--mode", "{mode}", "--host", "{{host}}", "--port", "{{port}}", "--message-file", "{{message_file}}"]
-"#
-        ));
+        extra.push_str(&deviant_client(&format!("deviant-{mode}"), mode));
     }
     manifest_with(dir, &extra)
 }
@@ -588,20 +580,9 @@ fn html_report_renders_in_headless_chromium() {
     require_capture();
     let chromium = chromium();
     let dir = tempfile::tempdir().expect("temp dir");
-    let deviant = |name: &str, mode: &str| {
-        format!(
-            r#"
-[[implementation]]
-name = "{name}"
-language = "Python"
-roles = ["client"]
-client = ["python3", "{{root}}/harness/tests/fixtures/deviant_client.py", "--mode", "{mode}", "--host", "{{host}}", "--port", "{{port}}", "--message-file", "{{message_file}}"]
-"#
-        )
-    };
     let manifest = manifest_with(
         dir.path(),
-        &(deviant("rcvbuf", "rcvbuf") + &deviant("wrongbytes", "wrong-bytes")),
+        &(deviant_client("rcvbuf", "rcvbuf") + &deviant_client("wrongbytes", "wrong-bytes")),
     );
     let artifacts = dir.path().join("artifacts");
     let (_, summary) = harness_json(
@@ -930,16 +911,7 @@ fn veth_topology_holds_the_same_checks() {
 fn three_shards_merged_are_one_run() {
     require_capture();
     let dir = tempfile::tempdir().expect("temp dir");
-    let manifest = manifest_with(
-        dir.path(),
-        r#"
-[[implementation]]
-name = "rcvbuf"
-language = "Python"
-roles = ["client"]
-client = ["python3", "{root}/harness/tests/fixtures/deviant_client.py", "--mode", "rcvbuf", "--host", "{host}", "--port", "{port}", "--message-file", "{message_file}"]
-"#,
-    );
+    let manifest = manifest_with(dir.path(), &deviant_client("rcvbuf", "rcvbuf"));
     let manifest = manifest.to_str().unwrap().to_string();
     let args = |shard: Option<&str>| {
         let mut a = vec![

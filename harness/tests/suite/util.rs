@@ -257,6 +257,21 @@ pub fn assert_matches_summary_schema(summary: &serde_json::Value) {
     );
 }
 
+/// A manifest entry for the deliberately deviant client of
+/// `fixtures/deviant_client.py` in `mode`, named `name`: a negative control
+/// added as data.
+pub fn deviant_client(name: &str, mode: &str) -> String {
+    format!(
+        r#"
+[[implementation]]
+name = "{name}"
+language = "Python"
+roles = ["client"]
+client = ["python3", "{{root}}/harness/tests/fixtures/deviant_client.py", "--mode", "{mode}", "--host", "{{host}}", "--port", "{{port}}", "--message-file", "{{message_file}}"]
+"#
+    )
+}
+
 /// The default manifest with `extra` entries appended, written to
 /// `dir/implementations.toml`: how tests add implementations as data.
 pub fn manifest_with(dir: &Path, extra: &str) -> std::path::PathBuf {
