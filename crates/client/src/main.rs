@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use client::MessageSource;
-use tutorial::cli::{exit_with, parse_args};
+use tutorial::cli::{exit_with, parse_args_like_argparse};
 use tutorial::{parse_port, resolve_ipv4, AppError};
 
 const PROG: &str = "client";
@@ -33,7 +33,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args: Args = match parse_args(PROG) {
+    let args: Args = match parse_args_like_argparse(PROG) {
         Ok(args) => args,
         Err(code) => return code,
     };

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tutorial::cli::{exit_with, parse_args, EXIT_INTERRUPTED};
+use tutorial::cli::{exit_with, parse_args_like_argparse, EXIT_INTERRUPTED};
 use tutorial::transcript::ready_line;
 use tutorial::{parse_port, resolve_ipv4, AppError};
 
@@ -26,7 +26,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args: Args = match parse_args(PROG) {
+    let args: Args = match parse_args_like_argparse(PROG) {
         Ok(args) => args,
         Err(code) => return code,
     };

@@ -7,36 +7,96 @@ use crate::endpoint::{AppError, ErrorLine, EXIT_USAGE};
 /// Parses arguments like `Parser::parse`, but a usage error is one line on
 /// stderr with exit code 2, the same shape as the Python scripts' argparse.
 pub fn parse_args<T: clap::Parser>(prog: &str) -> Result<T, ExitCode> {
-    T::try_parse().map_err(|err| {
-        use clap::error::ErrorKind;
-        if matches!(
-            err.kind(),
-            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-        ) {
-            let _ = err.print();
-            return ExitCode::SUCCESS;
+    T::try_parse().map_err(|err| report(prog, err))
+}
+
+/// [`parse_args`] with the command-line rules of Python's argparse, for
+/// the ports of the tutorial's scripts: a unique prefix of a long option
+/// stands for it (`--por 1`), an ambiguous one is refused naming the
+/// options it could match, and an option given twice takes its last value.
+pub fn parse_args_like_argparse<T: clap::Parser>(prog: &str) -> Result<T, ExitCode> {
+    let command = T::command().infer_long_args(true).args_override_self(true);
+    // argparse adds --help first, then the options in their order.
+    let longs: Vec<String> = std::iter::once("help".to_string())
+        .chain(
+            command
+                .get_arguments()
+                .filter_map(|a| a.get_long())
+                .map(String::from),
+        )
+        .collect();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if let Some(message) = ambiguous_option(&argv, &longs) {
+        eprintln!("{prog}: error: {message}; see --help");
+        return Err(ExitCode::from(EXIT_USAGE as u8));
+    }
+    command
+        .try_get_matches()
+        .and_then(|matches| T::from_arg_matches(&matches))
+        .map_err(|err| report(prog, err))
+}
+
+/// argparse's refusal of a prefix that matches several long options:
+/// "ambiguous option: --mess could match --message, --message-file".
+fn ambiguous_option(argv: &[std::ffi::OsString], longs: &[String]) -> Option<String> {
+    for arg in argv {
+        let arg = arg.to_string_lossy();
+        if arg == "--" {
+            return None;
         }
-        // A command with subcommands run bare: the help, but as a usage error.
-        if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-            let _ = err.print();
-            return ExitCode::from(EXIT_USAGE as u8);
+        let Some(name) = arg.strip_prefix("--") else {
+            continue;
+        };
+        let name = name.split('=').next().unwrap_or(name);
+        if name.is_empty() || longs.iter().any(|l| l == name) {
+            continue;
         }
-        let rendered = err.to_string();
-        let mut lines = rendered.lines();
-        let first = lines.next().unwrap_or("invalid arguments");
-        let mut first = first.strip_prefix("error: ").unwrap_or(first).to_string();
-        // "…were not provided:" lists what is missing on the lines below:
-        // on one line, so the message names it.
-        if first.ends_with(':') {
-            let listed: Vec<&str> = lines
-                .take_while(|l| !l.trim().is_empty())
-                .map(str::trim)
-                .collect();
-            first = format!("{first} {}", listed.join(", "));
+        let matches: Vec<String> = longs
+            .iter()
+            .filter(|l| l.starts_with(name))
+            .map(|l| format!("--{l}"))
+            .collect();
+        if matches.len() > 1 {
+            return Some(format!(
+                "ambiguous option: {arg} could match {}",
+                matches.join(", ")
+            ));
         }
-        eprintln!("{prog}: error: {first}; see --help");
-        ExitCode::from(EXIT_USAGE as u8)
-    })
+    }
+    None
+}
+
+/// A clap error as one line and the documented exit code (help and
+/// version are printed as they are, exit 0).
+fn report(prog: &str, err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = err.print();
+        return ExitCode::SUCCESS;
+    }
+    // A command with subcommands run bare: the help, but as a usage error.
+    if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let _ = err.print();
+        return ExitCode::from(EXIT_USAGE as u8);
+    }
+    let rendered = err.to_string();
+    let mut lines = rendered.lines();
+    let first = lines.next().unwrap_or("invalid arguments");
+    let mut first = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // "…were not provided:" lists what is missing on the lines below:
+    // on one line, so the message names it.
+    if first.ends_with(':') {
+        let listed: Vec<&str> = lines
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        first = format!("{first} {}", listed.join(", "));
+    }
+    eprintln!("{prog}: error: {first}; see --help");
+    ExitCode::from(EXIT_USAGE as u8)
 }
 
 /// Reports `err` on one line and turns it into the documented exit code.

@@ -81,6 +81,70 @@ pub fn strerror(err: &io::Error) -> String {
     }
 }
 
+/// Why a text is not a Python `int()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntError {
+    NotANumber,
+    /// A number, but beyond any port (Python's ints have no limit).
+    OutOfRange,
+}
+
+/// The first code point of each run of ten Unicode decimal digits (general
+/// category Nd, Unicode 14.0, the tables of Python 3.11): `int()` reads
+/// any of them, `'１７１２'` as 1712. A test holds this list to Python's
+/// `unicodedata` on the machine.
+pub const DECIMAL_ZEROS: [u32; 66] = [
+    0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
+    0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650,
+    0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50,
+    0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+];
+
+/// The value of a Unicode decimal digit, as Python's `unicodedata.decimal`.
+pub fn decimal_value(c: char) -> Option<u32> {
+    let cp = u32::from(c);
+    let zero = DECIMAL_ZEROS.partition_point(|z| *z <= cp).checked_sub(1)?;
+    let value = cp - DECIMAL_ZEROS[zero];
+    (value < 10).then_some(value)
+}
+
+/// Python's `int(value.strip(), 10)`: surrounding whitespace (as
+/// `str.isspace` has it, which adds the four ASCII separators 0x1C-0x1F to
+/// Rust's), one optional sign, then decimal digits of any script, with
+/// single underscores between digits.
+pub fn python_int(value: &str) -> Result<i128, IntError> {
+    let text = value.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c));
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return Err(IntError::NotANumber);
+    }
+    let mut number: i128 = 0;
+    let mut overflow = false;
+    for c in digits.chars().filter(|c| *c != '_') {
+        let digit = decimal_value(c).ok_or(IntError::NotANumber)?;
+        match number
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(i128::from(digit)))
+        {
+            Some(n) => number = n,
+            None => overflow = true,
+        }
+    }
+    if overflow {
+        return Err(IntError::OutOfRange);
+    }
+    Ok(if negative { -number } else { number })
+}
+
 /// Parses a port the way both programs' `--port` does. The server accepts
 /// 0 (an ephemeral port, announced in its ready line); a client cannot
 /// connect to port 0, so it passes `min = 1`.
@@ -90,14 +154,9 @@ pub fn parse_port(value: &str, min: u16) -> Result<u16, AppError> {
         reason: reason.to_string(),
         min,
     };
-    // Like Python's int(): a sign is allowed, and a number too large for any
-    // integer type is "out of range", not "not a number".
-    let port: i128 = value.trim().parse().map_err(|e: std::num::ParseIntError| {
-        use std::num::IntErrorKind::{NegOverflow, PosOverflow};
-        match e.kind() {
-            PosOverflow | NegOverflow => invalid("out of range"),
-            _ => invalid("not a number"),
-        }
+    let port = python_int(value).map_err(|e| match e {
+        IntError::OutOfRange => invalid("out of range"),
+        IntError::NotANumber => invalid("not a number"),
     })?;
     if port < i128::from(min) || port > 65535 {
         return Err(invalid("out of range"));

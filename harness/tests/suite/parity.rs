@@ -195,3 +195,42 @@ fn errors_are_alike_in_both_languages() {
     }
     drop(taken);
 }
+
+/// The command-line cases of `tests/cli/client.toml`: the Rust client
+/// answers each as python/client.py does (exit code, and stderr with the
+/// program's name normalised).
+#[test]
+fn command_line_cases_match_the_reference_client() {
+    #[derive(serde::Deserialize)]
+    struct Cases {
+        case: Vec<Case>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Case {
+        why: String,
+        args: Vec<String>,
+    }
+    let root = crate::util::workspace_root();
+    let text = std::fs::read_to_string(root.join("tests/cli/client.toml")).unwrap();
+    let cases: Cases = toml::from_str(&text).expect("tests/cli/client.toml");
+    assert!(!cases.case.is_empty());
+    let run = |program: &[String], args: &[String]| {
+        let out = std::process::Command::new(&program[0])
+            .args(&program[1..])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("the client runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).replace("client.py: ", "client: ");
+        (out.status.code(), stderr)
+    };
+    let python = vec![
+        "python3".to_string(),
+        root.join("python/client.py").display().to_string(),
+    ];
+    let rust = vec![crate::util::bin_dir().join("client").display().to_string()];
+    for case in &cases.case {
+        let (reference, port) = (run(&python, &case.args), run(&rust, &case.args));
+        assert_eq!(port, reference, "{}: {:?}", case.why, case.args);
+    }
+}
