@@ -234,3 +234,70 @@ fn command_line_cases_match_the_reference_client() {
         assert_eq!(port, reference, "{}: {:?}", case.why, case.args);
     }
 }
+
+/// Ctrl-C while the client reads `--message-file -`: both exit 130 with
+/// nothing on stderr, as the script's `except KeyboardInterrupt` does; and
+/// where SIGINT is ignored (a shell's background job), both go on. The
+/// signal is sent once the kernel shows the client blocked reading fd 0,
+/// so the moment is the same every run.
+#[test]
+fn sigint_while_reading_stdin_is_exit_130_like_the_script() {
+    use std::os::unix::process::CommandExt;
+    let root = crate::util::workspace_root();
+    let programs: [Vec<String>; 2] = [
+        vec![
+            "python3".into(),
+            root.join("python/client.py").display().to_string(),
+        ],
+        vec![crate::util::bin_dir().join("client").display().to_string()],
+    ];
+    // "read(0, …)" in /proc/PID/syscall: the read syscall's number, then
+    // its first argument, fd 0.
+    let reading = format!("{} 0x0 ", libc::SYS_read);
+    let blocked_reading_stdin = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+            .is_ok_and(|s| s.starts_with(&reading))
+    };
+    let mut outcomes = Vec::new();
+    for program in &programs {
+        for ignored in [false, true] {
+            let mut command = std::process::Command::new(&program[0]);
+            command
+                .args(&program[1..])
+                .args(["--message-file", "-", "--host", "127.0.0.1", "--port", "1"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    let action = if ignored {
+                        libc::SIG_IGN
+                    } else {
+                        libc::SIG_DFL
+                    };
+                    libc::signal(libc::SIGINT, action);
+                    Ok(())
+                });
+            }
+            let mut child = command.spawn().expect("the client runs");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !blocked_reading_stdin(child.id()) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{program:?} never read stdin"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            // SAFETY: signals our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            drop(child.stdin.take()); // end of input, for the ignored case
+            let out = child.wait_with_output().expect("the client ends");
+            let stderr = String::from_utf8_lossy(&out.stderr).replace("client.py: ", "client: ");
+            outcomes.push((ignored, out.status.code(), stderr));
+        }
+    }
+    let (python, rust) = outcomes.split_at(2);
+    assert_eq!(python[0].1, Some(130), "{python:?}");
+    assert_eq!(rust, python);
+}
