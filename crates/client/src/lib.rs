@@ -20,16 +20,17 @@ pub const SENDING_LINE: &str = "Sending data...\n";
 pub enum MessageSource {
     /// Bytes given on the command line, unchanged.
     Inline(Vec<u8>),
-    /// A file's bytes, unchanged; `-` is standard input.
-    File(String),
+    /// A file's bytes, unchanged; `-` is standard input. The path is any
+    /// bytes, as the command line gave them (Python's surrogateescape).
+    File(std::ffi::OsString),
 }
 
 impl MessageSource {
     /// The exact bytes to send. Read before connecting, as Python does, so
     /// an unreadable file never causes a connection.
     pub fn load(&self) -> Result<Vec<u8>, AppError> {
-        let unreadable = |path: &str, e: std::io::Error| AppError::MessageFile {
-            path: path.to_string(),
+        let unreadable = |path: &std::ffi::OsStr, e: std::io::Error| AppError::MessageFile {
+            path: tutorial::repr::py_str_of_os(path),
             reason: strerror(&e),
         };
         match self {

@@ -29,7 +29,7 @@ struct Args {
     message: OsString,
     /// Send the bytes of PATH unchanged; - reads standard input
     #[arg(long, value_name = "PATH")]
-    message_file: Option<String>,
+    message_file: Option<OsString>,
 }
 
 fn main() -> ExitCode {

@@ -95,6 +95,21 @@ pub fn parse_py_bytes_repr(literal: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A path or argument as Python prints it: argv is decoded with
+/// surrogateescape, so a byte that is not UTF-8 becomes a lone surrogate,
+/// which stderr's backslashreplace writes as `\udcXX`.
+pub fn py_str_of_os(text: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in text.as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\udc{byte:02x}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

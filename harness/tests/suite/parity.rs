@@ -301,3 +301,49 @@ fn sigint_while_reading_stdin_is_exit_130_like_the_script() {
     assert_eq!(python[0].1, Some(130), "{python:?}");
     assert_eq!(rust, python);
 }
+
+/// `--message-file` paths the command line gives as bytes, and files that
+/// cannot be sent: a path that is not UTF-8 (there and missing), a
+/// directory, an empty file. Both clients answer alike, stderr included
+/// (Python writes undecodable bytes as `\udcXX`; so does the port).
+#[test]
+fn odd_message_files_are_answered_like_the_script() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let there = dir.path().join(OsStr::from_bytes(b"msg\xff"));
+    std::fs::write(&there, b"Hello server!").unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    let missing = dir.path().join(OsStr::from_bytes(b"nope\xfe\xc3"));
+    let root = crate::util::workspace_root();
+    let run = |program: &[std::ffi::OsString], path: &std::path::Path| {
+        let out = std::process::Command::new(&program[0])
+            .args(&program[1..])
+            .args(["--host", "127.0.0.1", "--port", "1", "--message-file"])
+            .arg(path)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("the client runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).replace("client.py: ", "client: "),
+        )
+    };
+    let python = vec![
+        "python3".into(),
+        root.join("python/client.py").into_os_string(),
+    ];
+    let rust = vec![crate::util::bin_dir().join("client").into_os_string()];
+    for path in [
+        there.as_path(),
+        missing.as_path(),
+        dir.path(),
+        empty.as_path(),
+    ] {
+        assert_eq!(run(&rust, path), run(&python, path), "{}", path.display());
+    }
+    // The missing one names its bytes the way Python does.
+    assert!(run(&rust, &missing).2.contains("nope\\udcfe\\udcc3"));
+}
