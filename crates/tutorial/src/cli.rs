@@ -25,6 +25,12 @@ pub fn parse_args_like_argparse<T: clap::Parser>(prog: &str) -> Result<T, ExitCo
                 .map(String::from),
         )
         .collect();
+    let with_value: Vec<String> = command
+        .get_arguments()
+        .filter(|a| a.get_action().takes_values())
+        .filter_map(|a| a.get_long())
+        .map(String::from)
+        .collect();
     let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     if let Some(message) = ambiguous_option(&argv, &longs) {
         eprintln!("{prog}: error: {message}; see --help");
@@ -33,7 +39,78 @@ pub fn parse_args_like_argparse<T: clap::Parser>(prog: &str) -> Result<T, ExitCo
     command
         .try_get_matches()
         .and_then(|matches| T::from_arg_matches(&matches))
-        .map_err(|err| report(prog, err))
+        .map_err(|err| match argparse_wording(&err, &argv, &with_value) {
+            Some(message) => {
+                eprintln!("{prog}: error: {message}; see --help");
+                ExitCode::from(EXIT_USAGE as u8)
+            }
+            None => report(prog, err),
+        })
+}
+
+/// argparse's words for the clap errors whose meaning it shares: an option
+/// without its value, and two options of a mutually exclusive group.
+fn argparse_wording(
+    err: &clap::Error,
+    argv: &[std::ffi::OsString],
+    with_value: &[String],
+) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let option = |kind: ContextKind| match err.get(kind)? {
+        // "--port <PORT>" → "--port"
+        ContextValue::String(text) => text.split(' ').next().map(String::from),
+        ContextValue::Strings(texts) => texts.first()?.split(' ').next().map(String::from),
+        _ => None,
+    };
+    match err.kind() {
+        ErrorKind::InvalidValue if err.to_string().contains("a value is required") => {
+            Some(format!(
+                "argument {}: expected one argument",
+                option(ContextKind::InvalidArg)?
+            ))
+        }
+        // argparse names the later option first.
+        ErrorKind::ArgumentConflict => Some(format!(
+            "argument {}: not allowed with argument {}",
+            option(ContextKind::PriorArg)?,
+            option(ContextKind::InvalidArg)?
+        )),
+        ErrorKind::UnknownArgument => Some(format!(
+            "unrecognized arguments: {}",
+            unrecognized(argv, with_value).join(" ")
+        )),
+        _ => None,
+    }
+}
+
+/// What argparse calls unrecognized: every argument no option takes,
+/// the `--` that ends the options included (argparse keeps it), read as
+/// argparse reads them: an option (or a unique prefix of one) takes the
+/// next argument as its value unless given as `--opt=value`.
+fn unrecognized(argv: &[std::ffi::OsString], with_value: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut args = argv.iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            out.push(arg);
+            out.extend(args.by_ref());
+            break;
+        }
+        let known = arg.strip_prefix("--").and_then(|name| {
+            let name = name.split('=').next().unwrap_or(name);
+            let matches: Vec<&String> = with_value.iter().filter(|l| l.starts_with(name)).collect();
+            (!name.is_empty() && (matches.len() == 1 || with_value.iter().any(|l| l == name)))
+                .then_some(())
+        });
+        match known {
+            Some(()) if !arg.contains('=') => {
+                args.next();
+            }
+            Some(()) => {}
+            None => out.push(arg),
+        }
+    }
+    out
 }
 
 /// argparse's refusal of a prefix that matches several long options:
