@@ -196,12 +196,18 @@ fn errors_are_alike_in_both_languages() {
     drop(taken);
 }
 
-/// The command-line cases of `tests/cli/client.toml`: the Rust client
-/// answers each as python/client.py does (exit code, stdout, and stderr
-/// with the program's name normalised), or, for a known difference, with
-/// the same exit code and outputs that still differ.
+/// The command-line cases of `tests/cli/client.toml` and `server.toml`:
+/// each Rust program answers each case as its Python original does (exit
+/// code, stdout, and stderr with the program's name normalised), or, for a
+/// known difference, with the same exit code and outputs that still differ.
 #[test]
-fn command_line_cases_match_the_reference_client() {
+fn command_line_cases_match_the_reference_programs() {
+    for program in ["client", "server"] {
+        command_line_cases(program);
+    }
+}
+
+fn command_line_cases(program: &str) {
     use std::os::unix::process::CommandExt;
     #[derive(serde::Deserialize)]
     struct Cases {
@@ -216,8 +222,9 @@ fn command_line_cases_match_the_reference_client() {
         known_difference: Option<String>,
     }
     let root = crate::util::workspace_root();
-    let text = std::fs::read_to_string(root.join("tests/cli/client.toml")).unwrap();
-    let cases: Cases = toml::from_str(&text).expect("tests/cli/client.toml");
+    let file = format!("tests/cli/{program}.toml");
+    let text = std::fs::read_to_string(root.join(&file)).unwrap();
+    let cases: Cases = toml::from_str(&text).expect(&file);
     assert!(!cases.case.is_empty());
     // A server for the cases that connect: it takes every connection and
     // reads it to the end.
@@ -228,10 +235,12 @@ fn command_line_cases_match_the_reference_client() {
             let _ = std::io::copy(&mut &stream, &mut std::io::sink());
         }
     });
-    let run = |program: &[String], case: &Case| {
-        let mut command = std::process::Command::new(&program[0]);
+    let run = |argv: &[String], case: &Case| {
+        // A server that starts listening would wait: stopped after 10 s.
+        let mut command = std::process::Command::new("timeout");
         command
-            .args(&program[1..])
+            .arg("10")
+            .args(argv)
             .args(case.args.iter().map(|a| a.replace("{port}", &port)))
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
@@ -278,7 +287,7 @@ fn command_line_cases_match_the_reference_client() {
     for case in &cases.case {
         let (reference, port) = (run(&python, case), run(&rust, case));
         match &case.known_difference {
-            None => assert_eq!(port, reference, "{}: {:?}", case.why, case.args),
+            None => assert_eq!(port, reference, "{file}: {}: {:?}", case.why, case.args),
             Some(reason) => {
                 assert_eq!(port.0, reference.0, "{}: exit codes ({reason})", case.why);
                 assert_ne!(
