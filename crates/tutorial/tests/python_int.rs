@@ -3,8 +3,9 @@
 //! checked against the python3 on this machine, on hand-picked forms and
 //! random ones, and the decimal-digit table against `unicodedata`.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 
 use proptest::prelude::*;
 use tutorial::endpoint::{decimal_value, python_int, IntError};
@@ -21,29 +22,7 @@ for line in sys.stdin:
 "#;
 
 fn python_ints(batch: &[String]) -> Vec<String> {
-    let mut child = Command::new("python3")
-        .args(["-c", PYTHON_INT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 is installed (the reference programs need it too)");
-    let input: String = batch
-        .iter()
-        .map(|t| t.bytes().map(|b| format!("{b:02x}")).collect::<String>() + "\n")
-        .collect();
-    child
-        .stdin
-        .take()
-        .expect("stdin piped")
-        .write_all(input.as_bytes())
-        .expect("write to python3");
-    let output = child.wait_with_output().expect("python3 finishes");
-    assert!(output.status.success(), "python3 failed");
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(String::from)
-        .collect()
+    common::python_per_line(PYTHON_INT, batch.iter().map(String::as_bytes))
 }
 
 /// Ours, in Python's words: a huge number is still a number to Python, so

@@ -4,8 +4,7 @@
 //! process (hex in, repr out), so thousands of inputs cost a few interpreter
 //! starts rather than thousands.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
 
 use proptest::prelude::*;
 use tutorial::py_bytes_repr;
@@ -17,32 +16,7 @@ for line in sys.stdin:
 "#;
 
 fn python_reprs(batch: &[Vec<u8>]) -> Vec<String> {
-    let mut child = Command::new("python3")
-        .args(["-c", PYTHON_REPR])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 is installed (the reference programs need it too)");
-    let mut input = String::new();
-    for data in batch {
-        for byte in data {
-            input.push_str(&format!("{byte:02x}"));
-        }
-        input.push('\n');
-    }
-    child
-        .stdin
-        .take()
-        .expect("stdin piped")
-        .write_all(input.as_bytes())
-        .expect("write to python3");
-    let output = child.wait_with_output().expect("python3 finishes");
-    assert!(output.status.success(), "python3 failed");
-    String::from_utf8(output.stdout)
-        .expect("repr is ASCII")
-        .lines()
-        .map(str::to_string)
-        .collect()
+    common::python_per_line(PYTHON_REPR, batch.iter().map(Vec::as_slice))
 }
 
 /// Bytes biased towards the interesting ones: quotes, backslash, escapes,
