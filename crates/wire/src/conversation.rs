@@ -823,6 +823,21 @@ mod tests {
     use crate::dissect::{dissect_all, LinkType};
     use crate::fixtures::{self, Spec, CLIENT_ISN, SERVER_ISN};
 
+    /// A client data segment of the tutorial's connection carrying
+    /// `payload` at stream offset `offset` (0 is the first byte after the
+    /// SYN), acknowledging the server's SYN.
+    fn client_data(offset: u32, payload: &[u8]) -> crate::dissect::Frame {
+        fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                seq: CLIENT_ISN.wrapping_add(1).wrapping_add(offset),
+                ack: Some(SERVER_ISN + 1),
+                payload,
+                ..Spec::default()
+            },
+        )
+    }
+
     fn connections(frames: &[crate::dissect::Frame]) -> Vec<Connection> {
         let (segments, errors) = dissect_all(LinkType::Ethernet, frames);
         assert!(errors.is_empty());
@@ -865,25 +880,11 @@ mod tests {
     #[test]
     fn retransmissions_and_overlaps_do_not_change_the_stream() {
         let mut frames = fixtures::tutorial(LinkType::Ethernet);
-        let base = CLIENT_ISN.wrapping_add(1);
         // "Hello " again, then "lo server!" overlapping it, out of order.
-        let extra = [
-            Spec {
-                seq: base.wrapping_add(3),
-                ack: Some(SERVER_ISN + 1),
-                payload: b"lo server!",
-                ..Spec::default()
-            },
-            Spec {
-                seq: base,
-                ack: Some(SERVER_ISN + 1),
-                payload: b"Hello ",
-                ..Spec::default()
-            },
-        ];
-        for (i, spec) in extra.iter().enumerate() {
-            frames.insert(4 + i, fixtures::frame(LinkType::Ethernet, spec));
-        }
+        frames.splice(
+            4..4,
+            [client_data(3, b"lo server!"), client_data(0, b"Hello ")],
+        );
         let c = &connections(&frames)[0];
         assert_eq!(c.client_stream.bytes, b"Hello server!");
         assert_eq!(c.client_stream.retransmitted, 16);
@@ -892,17 +893,8 @@ mod tests {
 
     #[test]
     fn a_missing_segment_is_a_gap() {
-        let base = CLIENT_ISN.wrapping_add(1);
         let mut frames = fixtures::tutorial(LinkType::Ethernet);
-        frames[3] = fixtures::frame(
-            LinkType::Ethernet,
-            &Spec {
-                seq: base.wrapping_add(6),
-                ack: Some(SERVER_ISN + 1),
-                payload: b"server!",
-                ..Spec::default()
-            },
-        );
+        frames[3] = client_data(6, b"server!");
         let c = &connections(&frames)[0];
         assert_eq!(c.client_stream.gaps, [(0, 6)]);
         assert!(c.client_stream.bytes.is_empty());
@@ -1047,23 +1039,9 @@ mod tests {
     /// last segments with the middle counted.
     #[test]
     fn a_bounded_retention_keeps_the_ends_and_the_digest() {
-        let base = CLIENT_ISN.wrapping_add(1);
         let chunk = b"0123456789abcdef";
         let mut frames = fixtures::tutorial(LinkType::Ethernet);
-        let data: Vec<_> = (0..100u32)
-            .map(|i| {
-                fixtures::frame(
-                    LinkType::Ethernet,
-                    &Spec {
-                        seq: base.wrapping_add(13 + 16 * i),
-                        ack: Some(SERVER_ISN + 1),
-                        payload: chunk,
-                        ..Spec::default()
-                    },
-                )
-            })
-            .collect();
-        frames.splice(4..4, data);
+        frames.splice(4..4, (0..100u32).map(|i| client_data(13 + 16 * i, chunk)));
         let (segments, _) = dissect_all(LinkType::Ethernet, &frames);
         let whole = build(&segments).remove(0);
         let retention = Retention {
@@ -1099,29 +1077,9 @@ mod tests {
     fn out_of_order_pieces_wait_for_their_gap_within_the_limit() {
         let mut frames = fixtures::tutorial(LinkType::Ethernet);
         frames.swap(3, 4); // the server's ACK of the data before the data
-        let base = CLIENT_ISN.wrapping_add(1);
-        // "server!" first, then "Hello ".
-        frames[4] = fixtures::frame(
-            LinkType::Ethernet,
-            &Spec {
-                seq: base.wrapping_add(6),
-                ack: Some(SERVER_ISN + 1),
-                payload: b"server!",
-                ..Spec::default()
-            },
-        );
-        frames.insert(
-            5,
-            fixtures::frame(
-                LinkType::Ethernet,
-                &Spec {
-                    seq: base,
-                    ack: Some(SERVER_ISN + 1),
-                    payload: b"Hello ",
-                    ..Spec::default()
-                },
-            ),
-        );
+                           // "server!" first, then "Hello ".
+        frames[4] = client_data(6, b"server!");
+        frames.insert(5, client_data(0, b"Hello "));
         let (segments, _) = dissect_all(LinkType::Ethernet, &frames);
         let waits = build(&segments).remove(0);
         assert_eq!(waits.client_stream.bytes, b"Hello server!");
