@@ -28,6 +28,7 @@ const PROBES: &[(&str, Probe)] = &[
     }),
     ("nc", || on_path("nc")),
     ("socat", || on_path("socat")),
+    ("strace", || on_path("strace")),
 ];
 
 fn main() {

@@ -7,7 +7,8 @@
 //!
 //! 0. [`schema`]: JSON Schema pieces for hand-written serializations.
 //! 1. [`policy`]: every field the harness names and how it is compared;
-//!    [`program`]: finding a program on PATH.
+//!    [`program`]: finding a program on PATH; [`calls`]: a program's
+//!    socket calls, read from strace's output.
 //! 2. [`suite`]: the suite as data (implementations, scenarios, the plan).
 //! 3. [`exec`]: child processes with bounded waits, and the network a cell
 //!    runs in; [`capture`]: libpcap, capture files, frame comments.
@@ -20,6 +21,7 @@
 //! The bytes on the wire are read by the `wire` crate, which knows nothing
 //! of processes or libpcap. [`error`] carries each failure's exit code.
 
+pub mod calls;
 pub mod policy;
 pub mod program;
 pub mod schema;

@@ -102,6 +102,21 @@ fields! {
     Checksums => "checksums", Ignored, "offloaded on loopback, often not filled in";
     Timing => "timing", Ignored, "depends on scheduling";
     SegmentCounts => "segment counts (data, teardown)", Ignored, "delayed ACKs and coalescing depend on timing";
+    Calls => "calls", Exact, "the calls on TCP sockets, in order: a call one side makes and the other does not (a shutdown, a close left to exit)";
+    SocketFamily => "socket.family", Exact, "AF_INET or AF_INET6";
+    SocketType => "socket.type", Exact, "SOCK_STREAM; SOCK_CLOEXEC and SOCK_NONBLOCK are left out";
+    SocketProtocol => "socket.protocol", Exact, "0 is IPPROTO_TCP for a stream socket";
+    Setsockopt => "setsockopt", Exact, "each option set, by level and name, with its value: an option only one side sets is named";
+    BindAddress => "bind.address", Exact, "the address; the port the harness gave is written {port}";
+    ListenBacklog => "listen.backlog", Exact, "the tutorial's listen(1): how many connections may wait";
+    ConnectAddress => "connect.address", Exact, "the address; the port the harness gave is written {port}";
+    RecvSize => "recv.size", Exact, "the size asked for, recv(1024) in the lesson; read, recvfrom and recvmsg are one call on a socket";
+    SendBytes => "send.bytes", Meaning, "the bytes sent in a run of send calls; write, sendto and sendmsg are one call on a socket";
+    ShutdownHow => "shutdown.how", Exact, "SHUT_RD, SHUT_WR or SHUT_RDWR";
+    CallCounts => "call counts (recv, send)", Ignored, "how a stream is cut into calls depends on timing and buffers";
+    CallFlags => "call flags", Ignored, "SOCK_CLOEXEC, SOCK_NONBLOCK, MSG_NOSIGNAL, accept4's flags: they change nothing on the wire or in the lesson";
+    CallResults => "call results", Ignored, "a non-blocking connect returns EINPROGRESS, a blocking one 0; EAGAIN is a retry, dropped";
+    OtherCalls => "other calls", Ignored, "polling (poll, epoll, select), fcntl, ioctl, getsockopt, getsockname, and calls on files, pipes, stdio and non-TCP sockets (nscd)";
 }
 
 impl Field {
@@ -121,7 +136,13 @@ impl Field {
     /// A field of a handshake segment (compared segment by segment), as
     /// opposed to the conversation's meaning.
     pub fn is_per_segment(self) -> bool {
-        matches!(self.policy(), Policy::Exact | Policy::RelativeToIsn)
+        !self.is_call() && matches!(self.policy(), Policy::Exact | Policy::RelativeToIsn)
+    }
+
+    /// A field of a program's socket calls (recorded with strace), the
+    /// level below the wire.
+    pub fn is_call(self) -> bool {
+        self >= Field::Calls
     }
 
     /// A whole byte stream, named by its hash in tables.

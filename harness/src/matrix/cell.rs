@@ -15,6 +15,7 @@ use wire::conversation::ConversationBuilder;
 use wire::dissect::{self, LinkType};
 use wire::savefile;
 
+use crate::calls::{strace, Recorded, Side};
 use crate::capture::annotate;
 use crate::capture::{self, CaptureConfig, CaptureError, LiveCapture, StartingCapture};
 use crate::exec::network::{self, Isolation, Topology, VethCell};
@@ -153,10 +154,22 @@ pub fn run_pairing(
     };
 
     let capture_config = capture_config(env, scenario, matches!(network, CellNetwork::Veth(_)));
+    // In a scenario that records socket calls, each program runs under
+    // strace, which writes them beside its output.
+    let traced = |who: &str, argv: Vec<String>| {
+        if scenario.record_calls {
+            strace::wrap(&argv, &dir.join(calls_file(who)))
+        } else {
+            argv
+        }
+    };
     let server_argv = |port| {
-        manifest::expand(
-            server.and_then(|s| s.server.as_deref()).unwrap_or_default(),
-            &substitutions(port),
+        traced(
+            "server",
+            manifest::expand(
+                server.and_then(|s| s.server.as_deref()).unwrap_or_default(),
+                &substitutions(port),
+            ),
         )
     };
     let how = ServerStart {
@@ -180,7 +193,10 @@ pub fn run_pairing(
     };
 
     let subs = substitutions(port);
-    let argv = manifest::expand(client.client.as_deref().unwrap_or_default(), &subs);
+    let argv = traced(
+        "client",
+        manifest::expand(client.client.as_deref().unwrap_or_default(), &subs),
+    );
     let stdin = client
         .stdin
         .as_deref()
@@ -470,6 +486,9 @@ impl PendingFinish {
                 }
             }
         }
+        if scenario.record_calls {
+            read_calls(result, dir, server_out.is_some(), client_out.is_some());
+        }
         result.server_exit = server_out.as_ref().map(Output::status_text);
         result.client_exit = client_out.as_ref().map(Output::status_text);
         result.timings.push(watch.lap("save outputs"));
@@ -537,6 +556,51 @@ impl PendingFinish {
         }
         result.timings.push(watch.lap("save capture.pcapng"));
         owned
+    }
+}
+
+/// The file strace writes a program's calls to, in the cell's folder.
+fn calls_file(who: &str) -> String {
+    format!("{who}.strace")
+}
+
+/// Reads the socket calls strace recorded for the programs that ran. A
+/// trace that cannot be read is the cell's error: a scenario that records
+/// calls must never pass on the wire alone.
+fn read_calls(result: &mut PairingResult, dir: &Path, server_ran: bool, client_ran: bool) {
+    let mut problems = Vec::new();
+    for (who, ran) in [(Side::Server, server_ran), (Side::Client, client_ran)] {
+        if !ran {
+            continue;
+        }
+        let name = calls_file(who.name());
+        let recorded = match std::fs::read_to_string(dir.join(&name)) {
+            Ok(text) => Recorded {
+                trace_file: format!("{}/{name}", result.dir),
+                calls: strace::parse(&text, result.port),
+                error: None,
+            },
+            Err(e) => {
+                let error = format!("socket calls not recorded: {name}: {e}");
+                problems.push(error.clone());
+                Recorded {
+                    trace_file: format!("{}/{name}", result.dir),
+                    calls: Vec::new(),
+                    error: Some(error),
+                }
+            }
+        };
+        match who {
+            Side::Server => result.calls.server = Some(recorded),
+            Side::Client => result.calls.client = Some(recorded),
+        }
+    }
+    if !problems.is_empty() {
+        let joined = problems.join("; ");
+        result.error = Some(match result.error.take() {
+            Some(e) => format!("{e}; {joined}"),
+            None => joined,
+        });
     }
 }
 

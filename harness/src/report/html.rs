@@ -458,6 +458,31 @@ fn cell_details(
             }
         }
     }
+    let timeline = crate::report::timeline::rows(shown_connection(cell), &run.calls);
+    if !timeline.is_empty() {
+        out.push_str("<details open class=\"calls\"><summary>socket calls beside the wire (strace)</summary>\n<table class=\"timeline\"><tr><th>server calls</th><th>on the wire</th><th>client calls</th></tr>\n");
+        for row in &timeline {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&row.server),
+                esc(&row.wire),
+                esc(&row.client)
+            );
+        }
+        out.push_str("</table>\n");
+        let traces: Vec<String> = [&run.calls.server, &run.calls.client]
+            .into_iter()
+            .flatten()
+            .map(|r| format!("<a href=\"{0}\">{0}</a>", esc(&r.trace_file)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<p class=\"muted\">strace's output: {}</p>",
+            traces.join(", ")
+        );
+        out.push_str("</details>\n");
+    }
     if let Some(sig) = &run.signature {
         let theirs = reference.and_then(|r| r.run.as_ref()?.signature.as_ref());
         out.push_str("<details open><summary>compared fields</summary>\n");

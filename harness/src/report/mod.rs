@@ -1,6 +1,7 @@
 //! What people and machines read: the terminal report ([`terminal`]), the
 //! HTML report ([`html`]), JUnit XML ([`junit`]), ladder diagrams
-//! ([`ladder`]) and the `inspect`, `diff` and `show` commands ([`inspect`]).
+//! ([`ladder`]), the socket calls beside the wire ([`timeline`]) and the
+//! `inspect`, `diff` and `show` commands ([`inspect`]).
 
 pub(crate) mod html;
 pub mod inspect;
@@ -9,6 +10,7 @@ pub(crate) mod junit;
 pub mod ladder;
 pub(crate) mod list;
 pub(crate) mod terminal;
+pub(crate) mod timeline;
 
 pub use json::Summary;
 pub use list::render as render_list;
@@ -22,7 +24,7 @@ use crate::verdict::grade::Counts;
 
 /// The version of summary.json's shape (docs/summary-schema.md); bumped
 /// when a field is removed or changes meaning (new fields may appear).
-pub const SUMMARY_SCHEMA: u32 = 3;
+pub const SUMMARY_SCHEMA: u32 = 4;
 
 /// The JSON Schema of `summary.json` (draft 2020-12), generated from the
 /// types that write it; committed as `docs/summary.schema.json`, which a

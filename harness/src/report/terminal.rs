@@ -153,6 +153,39 @@ pub fn render_scenario(
             );
         }
     }
+    // Its socket calls beside the wire, where the scenario records them.
+    if let Some(run) = reference_cell.and_then(|c| c.run.as_ref()) {
+        let conn = run
+            .connections
+            .iter()
+            .find(|c| c.established() || c.refused());
+        let rows = crate::report::timeline::rows(conn, &run.calls);
+        if !rows.is_empty() {
+            const ROWS: usize = 24;
+            let _ = writeln!(
+                out,
+                "\nThe reference's socket calls beside the wire, in the order they happened (strace):\n"
+            );
+            let text = crate::report::timeline::render(
+                &rows,
+                match width {
+                    crate::report::ladder::Width::Columns(c) => c,
+                    crate::report::ladder::Width::Unlimited => usize::MAX / 4,
+                },
+            );
+            let lines: Vec<&str> = text.lines().collect();
+            for line in lines.iter().take(ROWS + 1) {
+                let _ = writeln!(out, "{line}");
+            }
+            if lines.len() > ROWS + 1 {
+                let _ = writeln!(
+                    out,
+                    "  … {} more rows (the HTML report shows them all)",
+                    lines.len() - ROWS - 1
+                );
+            }
+        }
+    }
     let wire = render_wire_table(cells, reference);
     match shown.iter().find(|(_, table)| *table == wire) {
         Some((earlier, _)) if !wire.is_empty() => {

@@ -78,6 +78,15 @@ pub fn skip_reason(
             ),
         ));
     }
+    if scenario.record_calls && !crate::suite::manifest::on_path(crate::calls::strace::PROGRAM) {
+        return Some((
+            Skip::Unavailable,
+            format!(
+                "scenario {} records socket calls with strace, which is not installed (run make deps)",
+                scenario.name
+            ),
+        ));
+    }
     implementation
         .unsupported_reason(&scenario.name, &scenario.requires)
         .map(|r| (Skip::Unsupported, r))

@@ -40,6 +40,9 @@ pub struct Scenario {
     /// cannot take part in it.
     pub reference: Option<String>,
     pub ignored: Vec<IgnoredField>,
+    /// Whether each program's socket calls are recorded (with strace) and
+    /// compared with the reference's.
+    pub record_calls: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -54,6 +57,8 @@ struct RawScenario {
     requires: Vec<String>,
     #[serde(default)]
     reference: Option<String>,
+    #[serde(default)]
+    record_calls: bool,
     #[serde(default)]
     message: RawMessage,
     #[serde(default)]
@@ -174,6 +179,7 @@ impl Scenario {
             requires: raw.requires,
             reference: raw.reference,
             ignored,
+            record_calls: raw.record_calls,
         })
     }
 }
@@ -242,7 +248,7 @@ fn ignored_field(key: &str, outcome: Outcome) -> Result<IgnoredField, String> {
     };
     let (segment, field) = match labels
         .iter()
-        .chain(std::iter::once(&CONVERSATION))
+        .chain([&CONVERSATION, &"server", &"client"])
         .find_map(|l| {
             key.strip_prefix(l)
                 .and_then(|rest| rest.strip_prefix('.'))
@@ -260,6 +266,15 @@ fn ignored_field(key: &str, outcome: Outcome) -> Result<IgnoredField, String> {
                 .join(", ")
         ));
     };
+    // A call field belongs to a program, a wire field to a segment.
+    if segment
+        .as_deref()
+        .is_some_and(|s| (s == "server" || s == "client") != field.is_call())
+    {
+        return Err(format!(
+            "'{key}' names no field: a socket-call field goes with server. or client., a wire field with a segment"
+        ));
+    }
     Ok(IgnoredField { segment, field })
 }
 

@@ -1,10 +1,12 @@
 //! A cell's graded verdict: its checks, then its wire against the
 //! scenario's reference pairing.
 
+use crate::calls::{CellCalls, Side};
 use crate::suite::manifest::Manifest;
 use crate::suite::pairing::PairingId;
 use crate::suite::plan::{self, PlannedCell, Skip};
 use crate::suite::scenario::Scenario;
+use crate::verdict::calls;
 use crate::verdict::result::PairingResult;
 use crate::verdict::signature::{self, Difference};
 
@@ -149,6 +151,23 @@ pub fn grade(
     };
     let references: Vec<Option<signature::Signature>> =
         scenarios.iter().map(reference_sig).collect();
+    // The reference programs' socket calls, in scenarios that record them.
+    let reference_calls = |scenario: &Scenario| -> Option<CellCalls> {
+        let reference = plan::reference_of(manifest, scenario);
+        planned
+            .iter()
+            .zip(&results)
+            .find(|(p, _)| {
+                scenarios[p.scenario].name == scenario.name && p.id.is_reference(reference)
+            })
+            .and_then(|(_, r)| r.as_ref())
+            .filter(|r| r.passed_checks())
+            .map(|r| r.calls.clone())
+    };
+    let references_calls: Vec<Option<CellCalls>> = scenarios
+        .iter()
+        .map(|s| s.record_calls.then(|| reference_calls(s)).flatten())
+        .collect();
     planned
         .iter()
         .zip(results)
@@ -178,6 +197,20 @@ pub fn grade(
             let reference = &references[p.scenario];
             if let (Some(reference), Some(actual)) = (reference, &result.signature) {
                 cell.differences = signature::compare(reference, actual, &scenario.ignored);
+            }
+            if let Some(reference_calls) = &references_calls[p.scenario] {
+                for side in Side::BOTH {
+                    if let (Some(expected), Some(actual)) =
+                        (reference_calls.side(side), result.calls.side(side))
+                    {
+                        cell.differences.extend(calls::compare(
+                            side,
+                            &expected.calls,
+                            &actual.calls,
+                            &scenario.ignored,
+                        ));
+                    }
+                }
             }
             cell.verdict = if !result.passed_checks() {
                 cell.reason = result.error.clone().or_else(|| {

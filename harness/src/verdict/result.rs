@@ -4,6 +4,7 @@
 use wire::conversation::{Connection, ConversationBuilder, Retention};
 use wire::dissect::{self, DissectError, Frame, LinkType};
 
+use crate::calls::CellCalls;
 use crate::capture::CaptureStats;
 use crate::exec::process::Output;
 use crate::exec::timing::StageTime;
@@ -39,6 +40,9 @@ pub struct PairingResult {
     /// Which connection the wire comparison is of, when the capture holds
     /// more than one attempt ("connection 2 of 2 (…), the established one").
     pub compared: Option<String>,
+    /// Each program's socket calls, in a scenario that records them.
+    #[serde(default, skip_serializing_if = "CellCalls::is_empty")]
+    pub calls: CellCalls,
     /// Where the cell's time went, stage by stage (not read back by
     /// `harness merge`: each shard's summary keeps its own).
     #[serde(skip_deserializing)]
@@ -73,6 +77,7 @@ impl PairingResult {
             server_exit: None,
             client_exit: None,
             compared: None,
+            calls: CellCalls::default(),
             timings: Vec::new(),
         }
     }

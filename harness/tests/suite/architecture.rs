@@ -11,7 +11,7 @@ use std::path::Path;
 /// later one, and never another stage of its own row.
 const LAYERS: &[&[&str]] = &[
     &["schema"],
-    &["error", "policy", "program"],
+    &["error", "policy", "program", "calls"],
     &["suite"],
     &["exec", "capture"],
     &["verdict"],

@@ -8,8 +8,8 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::util::{
-    cross_check_with_tshark, deviant_client, harness_json, manifest_with, require_capture,
-    require_program, small_run,
+    cross_check_with_tshark, deviant_client, deviant_server, harness_json, manifest_with,
+    require_capture, require_program, small_run,
 };
 
 /// `cargo test -p harness` runs the whole suite: every scenario against
@@ -1031,4 +1031,149 @@ fn three_shards_merged_are_one_run() {
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{bad:?}: {stderr}");
     }
+}
+
+/// The differences of `cell` in one program's socket calls (`side` is
+/// "server" or "client"), as `field: actual`.
+fn call_differences(cell: &Value, side: &str) -> Vec<String> {
+    cell["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["segment"] == side)
+        .map(|d| {
+            format!(
+                "{}: {}",
+                d["field"].as_str().unwrap(),
+                d["actual"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+)]
+#[cfg_attr(missing_strace, ignore = "needs strace: make deps installs it")]
+fn socket_call_deviations_are_caught_with_the_call_and_field_named() {
+    require_capture();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut extra = String::new();
+    for mode in ["reuseaddr", "backlog128", "recv4096"] {
+        extra.push_str(&deviant_server(&format!("deviant-{mode}"), mode));
+    }
+    extra.push_str(&deviant_client("deviant-nodelay", "nodelay"));
+    let manifest = manifest_with(dir.path(), &extra);
+    let artifacts = dir.path().join("artifacts");
+    let (code, summary) = harness_json(
+        &[
+            "run",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--server",
+            "python",
+            "--server",
+            "deviant-*",
+            "--client",
+            "python",
+            "--client",
+            "deviant-nodelay",
+            "--scenario",
+            "hello",
+            "--no-baseline",
+        ],
+        &artifacts,
+    );
+    assert_eq!(code, 1, "deviations must make the run fail");
+    let cells = summary["cells"].as_array().unwrap();
+    let find = |server: &str, client: &str| {
+        cells
+            .iter()
+            .find(|c| c["server"] == server && c["client"] == client)
+            .unwrap_or_else(|| panic!("no cell {server} × {client}"))
+    };
+    // The reference pairing ran, recorded its calls, and passed.
+    let reference = find("python", "python");
+    assert_eq!(reference["verdict"], "PASS", "{}", show(reference));
+    let lesson: Vec<&str> = reference["calls"]["server"]["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["call"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        lesson,
+        ["socket", "bind", "listen", "accept", "recv", "close", "close"]
+    );
+
+    for (server, expected) in [
+        (
+            "deviant-reuseaddr",
+            "setsockopt: call 2: setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)",
+        ),
+        ("deviant-backlog128", "listen.backlog: call 3: listen(128)"),
+        ("deviant-recv4096", "recv.size: call 5: recv(4096) ×2"),
+    ] {
+        let c = find(server, "python");
+        assert_eq!(c["verdict"], "DIFFERS", "{}", show(c));
+        assert_eq!(call_differences(c, "server"), [expected], "{}", show(c));
+        // Nothing else differs: the wire cannot tell these apart.
+        assert_eq!(c["differences"].as_array().unwrap().len(), 1, "{}", show(c));
+    }
+    let c = find("python", "deviant-nodelay");
+    assert_eq!(c["verdict"], "DIFFERS", "{}", show(c));
+    assert_eq!(
+        call_differences(c, "client"),
+        ["setsockopt: call 2: setsockopt(SOL_TCP, TCP_NODELAY, 1)"],
+        "{}",
+        show(c)
+    );
+    assert_eq!(c["differences"].as_array().unwrap().len(), 1, "{}", show(c));
+}
+
+#[test]
+fn without_strace_a_scenario_that_records_calls_is_unavailable_never_passed() {
+    // A PATH with nothing on it: the Rust programs are found by path, but
+    // strace is not, so hello's cells cannot be judged at the call level.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let empty = dir.path().join("empty-path");
+    std::fs::create_dir(&empty).unwrap();
+    let _ = crate::util::bin_dir();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(crate::util::workspace_root())
+        .env("PATH", &empty)
+        .args([
+            "run",
+            "--scenario",
+            "hello",
+            "--server",
+            "rust",
+            "--client",
+            "rust",
+        ])
+        .args(["--no-baseline", "--json", "--artifacts"])
+        .arg(dir.path().join("artifacts"))
+        .output()
+        .expect("harness runs");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    let cell = summary["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["server"] == "rust" && c["client"] == "rust")
+        .expect("rust × rust");
+    assert_eq!(cell["verdict"], "UNAVAILABLE", "{}", show(cell));
+    assert!(
+        cell["reason"]
+            .as_str()
+            .unwrap()
+            .contains("strace, which is not installed (run make deps)"),
+        "{}",
+        show(cell)
+    );
+    assert_eq!(summary["counts"]["pass"], 0, "{}", show(&summary));
 }

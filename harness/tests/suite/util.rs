@@ -272,6 +272,22 @@ client = ["python3", "{{root}}/harness/tests/fixtures/deviant_client.py", "--mod
     )
 }
 
+/// A deviant server of `harness/tests/fixtures/deviant_server.py` as a
+/// manifest entry: python/server.py with one socket call changed.
+pub fn deviant_server(name: &str, mode: &str) -> String {
+    format!(
+        r#"
+[[implementation]]
+name = "{name}"
+language = "Python"
+roles = ["server"]
+server = ["python3", "{{root}}/harness/tests/fixtures/deviant_server.py", "--mode", "{mode}", "--host", "{{host}}", "--port", "{{port}}"]
+ready = '^I am listening on port \d+$'
+stdout = "transcript"
+"#
+    )
+}
+
 /// The default manifest with `extra` entries appended, written to
 /// `dir/implementations.toml`: how tests add implementations as data.
 pub fn manifest_with(dir: &Path, extra: &str) -> std::path::PathBuf {
