@@ -13,6 +13,12 @@ With --jobs N it runs N cells at a time, as the harness does; cells of a
 scenario with a fixed port take that port's lock, since without namespaces
 only one server can hold it.
 
+In a scenario with `record_calls = true` it runs each program under strace
+with the harness's options (STRACE below, held equal to
+harness/src/calls/strace.rs by a test), writing the trace to a scratch file
+it never reads: recording the calls is the work both sides do, so it is
+not counted as the harness's overhead.
+
 It prints one line, `CELLS BAD SECONDS`: the cells run, those whose exit
 codes were not the expected ones (0 for both programs, a non-zero client
 where nobody listens), and the wall time. It exits 1 when any was bad.
@@ -61,6 +67,20 @@ def message(spec):
     if m.get("generate") == "pattern":
         return bytes(i % 251 for i in range(m["size"]))
     return b"Hello server!"
+
+
+# The harness's strace command line (harness/src/calls/strace.rs, `wrap`),
+# up to the output file.
+STRACE = ["strace", "-f", "-qq", "--seccomp-bpf", "-yy", "-s", "0", "-ttt", "-T", "-e",
+          "trace=socket,setsockopt,bind,listen,accept,accept4,connect,recvfrom,recvmsg,read,readv,"
+          "sendto,sendmsg,write,writev,shutdown,close"]
+
+
+def traced(argv, spec, name):
+    if not spec.get("record_calls"):
+        return argv
+    return (STRACE + ["-o", os.path.join(work, name + ".strace")]
+            + ["--", "setpriv", "--pdeathsig", "KILL", "--"] + argv)
 
 
 def available(impl):
@@ -116,7 +136,8 @@ def run_cell(server, client, spec, message_file):
         srv = None
         readers = []
         if server is not None:
-            srv = subprocess.Popen(expand(server["server"], host, port, message_file), cwd=root,
+            srv = subprocess.Popen(traced(expand(server["server"], host, port, message_file),
+                                          spec, "server-%d" % port), cwd=root,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE)
             ready = re.compile(server["ready"])
@@ -131,7 +152,8 @@ def run_cell(server, client, spec, message_file):
                 t.start()
                 readers.append(t)
         stdin = open(message_file, "rb") if client.get("stdin") else subprocess.DEVNULL
-        code = subprocess.run(expand(client["client"], host, port, message_file), cwd=root,
+        code = subprocess.run(traced(expand(client["client"], host, port, message_file),
+                                     spec, "client-%d" % port), cwd=root,
                               stdin=stdin, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL).returncode
         if srv is None:
@@ -159,7 +181,9 @@ for path in sorted(glob.glob(os.path.join(scenarios_dir, "*.toml"))):
     for server in servers:
         for client in clients:
             chosen = [client] + ([server] if server else [])
-            if all(available(i) and supports(i, name, spec) for i in chosen):
+            tools = ["strace", "setpriv"] if spec.get("record_calls") else []
+            if all(shutil.which(t) for t in tools) and all(
+                    available(i) and supports(i, name, spec) for i in chosen):
                 cells.append((server, client, spec, message_file))
 
 started = time.monotonic()

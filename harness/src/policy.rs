@@ -192,6 +192,46 @@ pub const REFUSED_LABELS: [&str; 2] = ["SYN", "RST/ACK"];
 /// The pseudo-segment that holds the fields compared by meaning.
 pub const CONVERSATION: &str = "conversation";
 
+/// Splits `SEGMENT.field` (`SYN.window`, `conversation.reset`,
+/// `server.listen.backlog`) or a bare `field` into its parts, checking
+/// that both exist and go together: a call field belongs to a program
+/// (`server.`, `client.`), a wire field to a segment. For scenario
+/// overrides and the manifest's known differences, so that a typo is an
+/// error rather than an entry that silently matches nothing.
+pub fn parse_field_key(key: &str) -> Result<(Option<String>, Field), String> {
+    let labels =
+        HANDSHAKE_LABELS
+            .iter()
+            .chain(&REFUSED_LABELS)
+            .chain([&CONVERSATION, &"server", &"client"]);
+    let mut split = (None, key);
+    for label in labels {
+        if let Some(field) = key.strip_prefix(label).and_then(|r| r.strip_prefix('.')) {
+            split = (Some(label.to_string()), field);
+            break;
+        }
+    }
+    let (segment, name) = split;
+    let Some(field) = Field::parse(name).filter(|f| f.policy() != Policy::Ignored) else {
+        return Err(format!(
+            "unknown field '{name}'; compared fields: {}",
+            Field::compared()
+                .map(Field::name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    };
+    if segment
+        .as_deref()
+        .is_some_and(|s| (s == "server" || s == "client") != field.is_call())
+    {
+        return Err(format!(
+            "'{key}' names no field: a socket-call field goes with server. or client., a wire field with a segment"
+        ));
+    }
+    Ok((segment, field))
+}
+
 /// A field whose comparison a scenario turns off: `field` in every segment,
 /// or only in `segment` (`SYN.window`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

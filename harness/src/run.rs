@@ -394,7 +394,15 @@ pub fn conclude(
                     "interrupted: the baseline was not updated",
                 ));
             }
-            let text = baseline.updated(&cells, &known).to_toml();
+            let manifest = &suite.manifest;
+            let reason = |pairing: &str, field: &str| {
+                let (server, client) = pairing.split_once(" × ")?;
+                let server = (server != crate::suite::pairing::NO_SERVER).then_some(server);
+                manifest
+                    .known_reason(server, client, field)
+                    .map(|(name, why)| format!("{why} ({name})"))
+            };
+            let text = baseline.updated(&cells, &known).to_toml(&reason);
             std::fs::write(path, text).map_err(|e| {
                 Error::usage(format!("cannot write the baseline {}: {e}", path.display()))
             })?;

@@ -12,8 +12,8 @@
 //! Only calls on TCP sockets are kept: strace's `-yy` names every
 //! descriptor, so files, pipes, stdio and the AF_UNIX socket of nscd are
 //! left out by what they are, not by guessing from descriptor numbers.
-//! What is recorded and how it is compared is the policy's business
-//! ([`crate::policy`]); this module only says what was called.
+//! How the calls are compared is the policy's business (the call fields
+//! of `policy.rs`); this module only says what was called.
 
 pub mod strace;
 

@@ -40,13 +40,17 @@ pub const TRACED: &[&str] = &[
     "close",
 ];
 
-/// The program strace is, looked up on PATH.
-pub const PROGRAM: &str = "strace";
+/// The programs recording needs, looked up on PATH: strace, and setpriv
+/// (util-linux), which gives the traced program a parent-death signal.
+/// A program under strace is strace's child, not the harness's: if the
+/// harness is killed, strace dies with it (its own parent-death signal)
+/// and its tracees would be detached and live on, orphans, without one.
+pub const PROGRAMS: [&str; 2] = ["strace", "setpriv"];
 
 /// `argv` run under strace, its output written to `trace_file`.
 pub fn wrap(argv: &[String], trace_file: &Path) -> Vec<String> {
     let mut wrapped: Vec<String> = [
-        PROGRAM,
+        "strace",
         "-f",
         "-qq",
         "--seccomp-bpf",
@@ -63,7 +67,9 @@ pub fn wrap(argv: &[String], trace_file: &Path) -> Vec<String> {
     wrapped.push(format!("trace={}", TRACED.join(",")));
     wrapped.push("-o".into());
     wrapped.push(trace_file.to_string_lossy().into_owned());
-    wrapped.push("--".into());
+    for word in ["--", "setpriv", "--pdeathsig", "KILL", "--"] {
+        wrapped.push(word.into());
+    }
     wrapped.extend(argv.iter().cloned());
     wrapped
 }
@@ -529,6 +535,48 @@ mod tests {
     fn garbage_lines_are_skipped_not_fatal() {
         let text = "\n+++ exited with 0 +++\n12 x y\n12 1.0 --- SIGINT {si_signo=SIGINT} ---\n12 1.0 close(\n12 1.0 ) = \n";
         assert!(parse(text, 1).is_empty());
+    }
+
+    #[test]
+    fn the_benchmarks_bare_loop_traces_as_the_harness_does() {
+        // bench/bare_loop.py runs the same programs under the same strace,
+        // so that `make bench` counts recording as shared work; it must
+        // not drift from this file's command line.
+        let bare = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../bench/bare_loop.py"
+        ))
+        .expect("bench/bare_loop.py");
+        let wrapped = wrap(&[], Path::new("F"));
+        let options = &wrapped[..wrapped.len() - 7];
+        assert!(options.last().is_some_and(|o| o.starts_with("trace=")));
+        let quoted: Vec<String> = options
+            .iter()
+            .filter(|o| !o.starts_with("trace="))
+            .map(|o| format!("\"{o}\""))
+            .collect();
+        for q in &quoted {
+            assert!(bare.contains(q.as_str()), "bench/bare_loop.py lacks {q}");
+        }
+        assert!(
+            bare.contains(r#"["--", "setpriv", "--pdeathsig", "KILL", "--"]"#),
+            "bench/bare_loop.py runs the program without setpriv"
+        );
+        let calls: String = bare
+            .split("\"trace=")
+            .nth(1)
+            .expect("a trace= list")
+            .split(']')
+            .next()
+            .unwrap()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == ',' || *c == '_')
+            .collect();
+        assert_eq!(
+            calls,
+            TRACED.join(","),
+            "bench/bare_loop.py traces other calls"
+        );
     }
 
     #[test]

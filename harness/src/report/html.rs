@@ -433,16 +433,24 @@ fn cell_details(
     }
     out.push_str("</table>\n");
     if !cell.differences.is_empty() {
-        out.push_str("<table><tr><th>segment</th><th>field</th><th>reference</th><th>this pairing</th><th>frame</th></tr>\n");
+        out.push_str("<table><tr><th>segment</th><th>field</th><th>reference</th><th>this pairing</th><th>frame</th><th>known because</th></tr>\n");
         for d in &cell.differences {
+            let key = format!("{}.{}", d.segment, d.field);
+            let known = cell
+                .known
+                .iter()
+                .find(|k| k.field == key)
+                .map(|k| format!("{} ({})", k.reason, k.implementation))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "<tr class=\"differs\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr class=\"differs\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&d.segment),
                 esc(d.field.name()),
                 esc(&d.reference),
                 esc(&d.actual),
-                d.frame.map_or("-".into(), |f| f.to_string())
+                d.frame.map_or("-".into(), |f| f.to_string()),
+                esc(&known)
             );
         }
         out.push_str("</table>\n");

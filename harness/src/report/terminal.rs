@@ -197,34 +197,61 @@ pub fn render_scenario(
         }
     }
 
-    // Differences.
-    let differing: Vec<&&Cell> = cells.iter().filter(|c| !c.differences.is_empty()).collect();
-    if !differing.is_empty() {
-        let _ = writeln!(out, "\nDifferences from {reference} × {reference}:\n");
-        let mut rows = vec![[
-            "pairing",
-            "segment",
-            "field",
-            "reference",
-            "this pairing",
-            "frame",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()];
-        for cell in differing {
-            for d in &cell.differences {
-                rows.push(vec![
-                    cell.id.label(),
-                    d.segment.clone(),
-                    d.field.to_string(),
-                    d.reference.clone(),
-                    d.actual.clone(),
-                    d.frame.map_or("-".into(), |f| f.to_string()),
-                ]);
-            }
+    // Differences: in full where nobody declared them known; the known
+    // ones by name, with their reasons once (the HTML report and
+    // summary.json have them in full).
+    let is_known = |cell: &Cell, d: &Difference| {
+        let key = format!("{}.{}", d.segment, d.field);
+        cell.known.iter().any(|k| k.field == key)
+    };
+    let mut rows = vec![[
+        "pairing",
+        "segment",
+        "field",
+        "reference",
+        "this pairing",
+        "frame",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect::<Vec<_>>()];
+    for cell in cells {
+        for d in cell.differences.iter().filter(|d| !is_known(cell, d)) {
+            rows.push(vec![
+                cell.id.label(),
+                d.segment.clone(),
+                d.field.to_string(),
+                d.reference.clone(),
+                d.actual.clone(),
+                d.frame.map_or("-".into(), |f| f.to_string()),
+            ]);
         }
+    }
+    if rows.len() > 1 {
+        let _ = writeln!(out, "\nDifferences from {reference} × {reference}:\n");
         out.push_str(&table(&rows));
+    }
+    let known_cells: Vec<&&Cell> = cells.iter().filter(|c| !c.known.is_empty()).collect();
+    if !known_cells.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nKnown differences, declared by the implementations (known_differences in the manifest):"
+        );
+        for cell in &known_cells {
+            let fields: Vec<&str> = cell.known.iter().map(|k| k.field.as_str()).collect();
+            let _ = writeln!(out, "  {}: {}", cell.id.label(), fields.join(", "));
+        }
+        let mut reasons: Vec<String> = known_cells
+            .iter()
+            .flat_map(|c| &c.known)
+            .map(|k| format!("  {} {}: {}", k.implementation, k.field, k.reason))
+            .collect();
+        reasons.sort();
+        reasons.dedup();
+        let _ = writeln!(out, "Why:");
+        for line in reasons {
+            let _ = writeln!(out, "{line}");
+        }
     }
     // Where a pairing made several attempts, which one was compared.
     for cell in cells {

@@ -5,7 +5,7 @@
 //! checked when the file is loaded, so a typo is one clear error naming the
 //! file, the entry and the problem, never a confusing failed run.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
@@ -69,6 +69,8 @@ struct RawImplementation {
     scenarios: Option<Vec<String>>,
     #[serde(default)]
     requires: Vec<String>,
+    #[serde(default)]
+    known_differences: BTreeMap<String, String>,
 }
 
 /// One of a child's two output pipes: where an implementation prints its
@@ -127,6 +129,10 @@ pub struct Implementation {
     /// Programs that must be on PATH; if one is missing the cells say
     /// "unavailable" rather than "failed".
     pub requires: Vec<String>,
+    /// Differences from the reference that are known and accepted, by
+    /// field (`server.setsockopt`, `SYN.window`), each with its reason:
+    /// written beside the entry in the baseline and shown in the reports.
+    pub known_differences: BTreeMap<String, String>,
 }
 
 /// The whole manifest.
@@ -261,6 +267,18 @@ impl Manifest {
                         .collect::<Result<Vec<_>, _>>()?,
                 ),
             };
+            for (key, reason) in &raw_impl.known_differences {
+                let entry = format!("{entry}.known_differences.\"{key}\"");
+                if let Err(problem) = crate::policy::parse_field_key(key) {
+                    return Err(fail(&entry, problem));
+                }
+                if reason.trim().is_empty() {
+                    return Err(fail(
+                        &entry,
+                        "give the reason the difference is accepted".to_string(),
+                    ));
+                }
+            }
             implementations.push(Implementation {
                 name: raw_impl.name,
                 language: raw_impl.language,
@@ -273,6 +291,7 @@ impl Manifest {
                 features: raw_impl.features.into_iter().collect(),
                 scenarios,
                 requires: raw_impl.requires,
+                known_differences: raw_impl.known_differences,
             });
         }
         let reference = implementations
@@ -295,6 +314,29 @@ impl Manifest {
             reference: raw.reference,
             implementations,
         })
+    }
+
+    /// Why `field` (`server.setsockopt`, `SYN.window`) differs in a cell of
+    /// `server` × `client`, when one of them declares it: a call field is
+    /// the program's own, a wire field either's. With the declaring name.
+    pub fn known_reason(
+        &self,
+        server: Option<&str>,
+        client: &str,
+        field: &str,
+    ) -> Option<(&str, &str)> {
+        let declared = |name: Option<&str>| {
+            let implementation = self.get(name?)?;
+            let reason = implementation.known_differences.get(field)?;
+            Some((implementation.name.as_str(), reason.as_str()))
+        };
+        if field.starts_with("server.") {
+            declared(server)
+        } else if field.starts_with("client.") {
+            declared(Some(client))
+        } else {
+            declared(server).or_else(|| declared(Some(client)))
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Implementation> {

@@ -78,14 +78,22 @@ pub fn skip_reason(
             ),
         ));
     }
-    if scenario.record_calls && !crate::suite::manifest::on_path(crate::calls::strace::PROGRAM) {
-        return Some((
-            Skip::Unavailable,
-            format!(
-                "scenario {} records socket calls with strace, which is not installed (run make deps)",
-                scenario.name
-            ),
-        ));
+    if scenario.record_calls {
+        let missing: Vec<&str> = crate::calls::strace::PROGRAMS
+            .into_iter()
+            .filter(|p| !crate::suite::manifest::on_path(p))
+            .collect();
+        if !missing.is_empty() {
+            return Some((
+                Skip::Unavailable,
+                format!(
+                    "scenario {} records socket calls with strace, but {} {} not installed (run make deps)",
+                    scenario.name,
+                    missing.join(" and "),
+                    if missing.len() == 1 { "is" } else { "are" }
+                ),
+            ));
+        }
     }
     implementation
         .unsupported_reason(&scenario.name, &scenario.requires)

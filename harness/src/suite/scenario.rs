@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::policy::{Field, IgnoredField, Policy, CONVERSATION, HANDSHAKE_LABELS, REFUSED_LABELS};
+use crate::policy::{
+    parse_field_key, IgnoredField, CONVERSATION, HANDSHAKE_LABELS, REFUSED_LABELS,
+};
 use crate::suite::declaration::{self, DeclarationError};
 
 /// What a pairing in this scenario should end with.
@@ -240,40 +242,26 @@ fn message(raw: &RawMessage) -> Result<Vec<u8>, String> {
 }
 
 /// Parses `SEGMENT.field` or `field` and checks both exist, so a typo is an
-/// error rather than an override that silently does nothing.
+/// error rather than an override that silently does nothing; a segment
+/// must be one this scenario's outcome has.
 fn ignored_field(key: &str, outcome: Outcome) -> Result<IgnoredField, String> {
     let labels: &[&str] = match outcome {
         Outcome::Delivered => &HANDSHAKE_LABELS,
         Outcome::Refused => &REFUSED_LABELS,
     };
-    let (segment, field) = match labels
-        .iter()
-        .chain([&CONVERSATION, &"server", &"client"])
-        .find_map(|l| {
-            key.strip_prefix(l)
-                .and_then(|rest| rest.strip_prefix('.'))
-                .map(|f| (*l, f))
-        }) {
-        Some((segment, field)) => (Some(segment.to_string()), field),
-        None => (None, key),
-    };
-    let Some(field) = Field::parse(field).filter(|f| f.policy() != Policy::Ignored) else {
-        return Err(format!(
-            "unknown field '{field}'; compared fields: {}",
-            Field::compared()
-                .map(Field::name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    };
-    // A call field belongs to a program, a wire field to a segment.
-    if segment
-        .as_deref()
-        .is_some_and(|s| (s == "server" || s == "client") != field.is_call())
-    {
-        return Err(format!(
-            "'{key}' names no field: a socket-call field goes with server. or client., a wire field with a segment"
-        ));
+    let (segment, field) = parse_field_key(key)?;
+    if let Some(s) = segment.as_deref() {
+        let known = labels.contains(&s) || [CONVERSATION, "server", "client"].contains(&s);
+        if !known {
+            return Err(format!(
+                "a {} scenario has no segment {s}; its segments: {}",
+                match outcome {
+                    Outcome::Delivered => "delivered",
+                    Outcome::Refused => "refused",
+                },
+                labels.join(", ")
+            ));
+        }
     }
     Ok(IgnoredField { segment, field })
 }
@@ -305,6 +293,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, DeclarationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Field;
 
     fn parse(text: &str) -> Result<Scenario, DeclarationError> {
         Scenario::parse(Path::new("tests/scenarios/s.toml"), text)
@@ -402,5 +391,22 @@ mod tests {
     fn refused_scenarios_have_no_server() {
         let s = parse("description = \"d\"\n[expect]\noutcome = \"refused\"").unwrap();
         assert!(!s.has_server());
+    }
+
+    #[test]
+    fn call_fields_go_with_a_program_and_wire_fields_with_a_segment() {
+        let ok = parse("description = \"d\"\n[policy]\n\"server.listen.backlog\" = \"ignored\"")
+            .unwrap();
+        assert!(ok.ignored[0].covers("server", Field::ListenBacklog));
+        for bad in ["SYN.listen.backlog", "server.window", "client.nosuch"] {
+            let text = format!("description = \"d\"\n[policy]\n\"{bad}\" = \"ignored\"");
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains(&format!("policy.\"{bad}\"")), "{e}");
+        }
+        // A segment the outcome does not have.
+        let e = parse("description = \"d\"\n[expect]\noutcome = \"refused\"\n[policy]\n\"SYN/ACK.window\" = \"ignored\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("has no segment SYN/ACK"), "{e}");
     }
 }

@@ -142,7 +142,11 @@ impl Baseline {
         next
     }
 
-    pub fn to_toml(&self) -> String {
+    /// The file's text; above each DIFFERS entry, a comment with the
+    /// reason of each field, as `reason(pairing key, field)` gives it (the
+    /// manifest's `known_differences`), so the file says why a difference
+    /// is accepted and a reader need not look it up.
+    pub fn to_toml(&self, reason: &dyn Fn(&str, &str) -> Option<String>) -> String {
         let mut out = String::from(
             "# The expected verdict of every cell: scenario × server × client.\n\
              # `harness run` compares each run with this file; any change, better or\n\
@@ -153,6 +157,12 @@ impl Baseline {
         for (scenario, cells) in &self.entries {
             let _ = write!(out, "\n[{scenario}]\n");
             for (pairing, expected) in cells {
+                for field in &expected.fields {
+                    let why = reason(pairing, field).unwrap_or_else(|| {
+                        "no reason declared: add it to known_differences in the manifest".into()
+                    });
+                    let _ = writeln!(out, "# {field}: {why}");
+                }
                 let _ = writeln!(out, "\"{pairing}\" = \"{expected}\"");
             }
         }
@@ -394,7 +404,7 @@ mod tests {
         let mut other = cell(Verdict::Pass, &[]);
         other.id.scenario = "hola".into();
         let next = b.updated(&[other, cell(Verdict::Unavailable, &[])], &known());
-        let again = Baseline::parse(Path::new("b.toml"), &next.to_toml()).unwrap();
+        let again = Baseline::parse(Path::new("b.toml"), &next.to_toml(&|_, _| None)).unwrap();
         assert_eq!(
             again.entries["hello"]["python × nc"].verdict,
             Verdict::Differs

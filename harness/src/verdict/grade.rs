@@ -79,6 +79,16 @@ impl TryFrom<String> for Verdict {
     }
 }
 
+/// A differing field that an implementation declares known, and why.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct KnownDifference {
+    /// As the baseline names it: `server.setsockopt`.
+    pub field: String,
+    /// The implementation that declares it.
+    pub implementation: String,
+    pub reason: String,
+}
+
 /// One graded cell: scenario × server × client.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Cell {
@@ -89,6 +99,10 @@ pub struct Cell {
     pub reason: Option<String>,
     /// Against the reference pairing of the same scenario.
     pub differences: Vec<Difference>,
+    /// Of the differing fields, those an implementation declares as known
+    /// and accepted (`known_differences` in the manifest), with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known: Vec<KnownDifference>,
     pub display_filter: Option<String>,
     /// Selects this pairing in its scenario's merged pcapng.
     pub merged_filter: Option<String>,
@@ -107,6 +121,7 @@ impl Cell {
             verdict,
             reason: None,
             differences: Vec::new(),
+            known: Vec::new(),
             display_filter: None,
             merged_filter: None,
             run: None,
@@ -117,14 +132,16 @@ impl Cell {
         self.run.as_ref().and_then(|r| r.signature.as_ref())
     }
 
-    /// The differing fields as `segment.field`, the form the baseline keeps.
+    /// The differing fields as `segment.field`, the form the baseline
+    /// keeps: each once, in the order they first differ.
     pub fn differing_fields(&self) -> Vec<String> {
-        let mut fields: Vec<String> = self
-            .differences
-            .iter()
-            .map(|d| format!("{}.{}", d.segment, d.field))
-            .collect();
-        fields.dedup();
+        let mut fields: Vec<String> = Vec::new();
+        for d in &self.differences {
+            let key = format!("{}.{}", d.segment, d.field);
+            if !fields.contains(&key) {
+                fields.push(key);
+            }
+        }
         fields
     }
 }
@@ -178,6 +195,7 @@ pub fn grade(
                 verdict: Verdict::Fail,
                 reason: None,
                 differences: Vec::new(),
+                known: Vec::new(),
                 display_filter: None,
                 merged_filter: None,
                 run: None,
@@ -212,6 +230,22 @@ pub fn grade(
                     }
                 }
             }
+            cell.known = cell
+                .differing_fields()
+                .into_iter()
+                .filter_map(|field| {
+                    let (implementation, reason) = manifest.known_reason(
+                        cell.id.server.as_deref(),
+                        &cell.id.client,
+                        &field,
+                    )?;
+                    Some(KnownDifference {
+                        implementation: implementation.to_string(),
+                        reason: reason.to_string(),
+                        field,
+                    })
+                })
+                .collect();
             cell.verdict = if !result.passed_checks() {
                 cell.reason = result.error.clone().or_else(|| {
                     result
