@@ -25,17 +25,25 @@ build: deps
 # On several machines: `make run SHARD=2/3 ARTIFACTS=shard-2` on each, then
 # `make merge SHARDS="shard-1 shard-2 shard-3"` (see
 # .github/workflows/conformance.yml).
+# Then the command-line cases (tests/cli): each program against its
+# Python original on odd argument vectors, stdout and signals. Both run;
+# the first failure's exit code is make's.
 run: build
-	$(HARNESS) run $(if $(SHARD),--shard $(SHARD)) $(if $(ARTIFACTS),--artifacts $(ARTIFACTS))
+	@status=0; \
+	$(HARNESS) run $(if $(SHARD),--shard $(SHARD)) $(if $(ARTIFACTS),--artifacts $(ARTIFACTS)) || status=$$?; \
+	$(if $(SHARD),,$(HARNESS) cli || { s=$$?; [ $$status -ne 0 ] || status=$$s; };) \
+	exit $$status
 
 # The shards' artifacts combined into one run, with one baseline check.
 merge: build
 	$(HARNESS) merge $(SHARDS) $(if $(ARTIFACTS),--artifacts $(ARTIFACTS))
 
 # Record this machine's verdicts as the expected ones (tests/baseline.toml),
-# after a deliberate change in wire behaviour; commit the file with it.
+# after a deliberate change in wire or command-line behaviour; commit the
+# file with it.
 baseline: build
 	$(HARNESS) run --update-baseline
+	$(HARNESS) cli --update-baseline
 
 # The tests, then the same project tried in the checkouts a user may make
 # (.ci/checkouts: a mode-700 parent, odd paths, CARGO_TARGET_DIR elsewhere,

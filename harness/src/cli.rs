@@ -75,6 +75,8 @@ impl From<ColorArg> for harness::report::ladder::ColorChoice {
 pub enum Command {
     /// Run the matrix and report verdicts (exit 0 as the baseline expects, 1 a change or failure, 2 usage/environment error, 130 interrupted).
     Run(Box<RunArgs>),
+    /// Run the command-line cases (tests/cli) with the reference program and every implementation that declares its command line, and grade them (exit 0 as the baseline expects, 1 a change or failure, 2 usage/environment error).
+    Cli(Box<CliArgs>),
     /// Print the field policy table: what is compared exactly, relative to the ISN, by meaning, or ignored.
     Policy,
     /// Explain any pcap or pcapng: its TCP connections, their compared fields and ladder diagrams; above 10 connections, a summary by handshake signature.
@@ -116,6 +118,63 @@ pub enum Command {
     },
     /// Print the man page (roff): `harness manpage > harness.1 && man ./harness.1`
     Manpage,
+}
+
+#[derive(clap::Args)]
+pub struct CliArgs {
+    #[command(flatten)]
+    pub suite: SuiteArgs,
+    /// Directory of the case files, server.toml and client.toml [default: tests/cli in the workspace]
+    #[arg(long, value_name = "DIR")]
+    pub cases: Option<PathBuf>,
+    /// Write the cases' verdicts into the baseline file (its cli/ tables) instead of comparing
+    #[arg(long, conflicts_with = "no_baseline")]
+    pub update_baseline: bool,
+    /// Directory for {bin} in commands [default: as for run]
+    #[arg(long, value_name = "DIR")]
+    pub bin_dir: Option<PathBuf>,
+    /// Only implementations whose name matches this glob (repeatable; the reference always runs)
+    #[arg(long, value_name = "GLOB")]
+    pub implementation: Vec<String>,
+    /// Only cases whose name matches this glob (repeatable)
+    #[arg(long = "case", value_name = "GLOB")]
+    pub cases_selected: Vec<String>,
+    /// Seconds to wait for a signal's moment, and for each program to exit
+    #[arg(long, default_value = "10", value_name = "SECS")]
+    pub wait: f64,
+    /// Print the JSON outcome on stdout instead of the report
+    #[arg(long)]
+    pub json: bool,
+    /// No line per case while they run, only the report
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl CliArgs {
+    /// Where everything is, resolved as `run` resolves it.
+    pub fn resolve(self) -> Result<harness::cmdline::Config, Error> {
+        let run = RunArgs::try_parse_from(["run"]).map_err(|e| e.to_string())?;
+        let config = RunArgs {
+            suite: self.suite,
+            update_baseline: self.update_baseline,
+            bin_dir: self.bin_dir,
+            ..run
+        }
+        .resolve(Isolation::Ports)?;
+        let cases = self.cases.unwrap_or_else(|| config.root.join("tests/cli"));
+        Ok(harness::cmdline::Config {
+            cases,
+            baseline: config.baseline,
+            implementations: self.implementation,
+            only: self.cases_selected,
+            limits: harness::cmdline::runner::Limits {
+                wait: seconds("wait", self.wait)?,
+            },
+            root: config.root,
+            bin: config.bin,
+            manifest: config.manifest,
+        })
+    }
 }
 
 #[derive(clap::Args)]

@@ -1,4 +1,4 @@
-//! The small commands: `inspect`, `show`, `completions`, `manpage`.
+//! The small commands: `inspect`, `show`, `cli`, `completions`, `manpage`.
 
 use harness::error::{Error, EXIT_OK};
 use harness::report::inspect;
@@ -45,6 +45,35 @@ pub fn inspect(
         }
         Err(e) => Err(Error::usage(e.to_string())),
     }
+}
+
+/// `harness cli`: the command-line cases, a line per cell as it is graded
+/// (on stderr), then the report (or JSON) on stdout.
+pub fn command_line_cases(args: cli::CliArgs, width: Width) -> Result<u8, Error> {
+    let (json, quiet) = (args.json, args.quiet || args.json);
+    let config = args.resolve()?;
+    let progress = |cell: &harness::cmdline::CaseCell| {
+        if !quiet {
+            eprintln!(
+                "  {}/{} × {}: {}",
+                cell.role,
+                cell.case,
+                cell.implementation,
+                cell.verdict.as_str()
+            );
+        }
+    };
+    let outcome = harness::cmdline::run_command(&config, &progress)?;
+    if let Some(path) = &outcome.baseline_written {
+        eprintln!("harness: baseline written to {path}");
+    }
+    let text = if json {
+        serde_json::to_string_pretty(&outcome).map_err(|e| Error::usage(e.to_string()))? + "\n"
+    } else {
+        harness::report::render_cases(&outcome, width)
+    };
+    print_all(text.as_bytes(), "the report")?;
+    Ok(outcome.exit_code)
 }
 
 /// `harness manpage`.

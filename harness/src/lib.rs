@@ -13,7 +13,8 @@
 //! 3. [`exec`]: child processes with bounded waits, and the network a cell
 //!    runs in; [`capture`]: libpcap, capture files, frame comments.
 //! 4. [`verdict`]: signatures, checks, grades, baseline, repeats.
-//! 5. [`matrix`]: every cell run on worker threads, its artifacts saved.
+//! 5. [`matrix`]: every cell run on worker threads, its artifacts saved;
+//!    [`cmdline`]: the command-line cases (`harness cli`), run and graded.
 //! 6. [`run`]: one whole run, as a library call, into a `RunOutcome`.
 //! 7. [`report`]: terminal, HTML, JSON, JUnit, ladders, `inspect`.
 //! 8. [`merge`]: the shards of one run (`--shard K/N`) combined into one.
@@ -33,6 +34,7 @@ pub mod exec;
 
 pub mod verdict;
 
+pub mod cmdline;
 pub mod matrix;
 
 pub mod run;

@@ -61,6 +61,7 @@ fn main() -> ExitCode {
             Paint::for_stdout(cli.color.into()),
         ),
         Command::Run(args) => run_matrix(*args, width),
+        Command::Cli(args) => commands::command_line_cases(*args, width),
         Command::Merge(args) => merge(args, width),
         Command::Completions { shell } => commands::completions(shell),
         Command::Manpage => commands::manpage(),

@@ -22,16 +22,7 @@ use crate::verdict::grade::{self, Cell};
 use crate::verdict::repeat::Repeats;
 use crate::verdict::result::PairingResult;
 
-/// What the baseline is used for in this run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BaselineMode {
-    /// Grade without one: exit 0 only if every cell that ran is PASS.
-    None,
-    /// Compare every cell with the verdicts in this file.
-    Compare(PathBuf),
-    /// Write this run's verdicts into this file instead of comparing.
-    Update(PathBuf),
-}
+pub use crate::verdict::baseline::BaselineMode;
 
 /// Everything a run needs, resolved from the command line: every default
 /// is decided before this is built, once.
@@ -395,7 +386,11 @@ pub fn conclude(
                 ));
             }
             let manifest = &suite.manifest;
-            let reason = |pairing: &str, field: &str| {
+            let cases_dir = config.root.join("tests/cli");
+            let reason = |table: &str, pairing: &str, field: &str| {
+                if baseline::is_command_line_table(table) {
+                    return crate::cmdline::known_reason(&cases_dir, table, pairing);
+                }
                 let (server, client) = pairing.split_once(" × ")?;
                 let server = (server != crate::suite::pairing::NO_SERVER).then_some(server);
                 manifest

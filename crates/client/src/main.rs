@@ -34,18 +34,8 @@ struct Args {
 
 fn main() -> ExitCode {
     // Ctrl-C at any moment (reading `--message-file -`, connecting,
-    // sending) ends the client with 130 and nothing on stderr, as the
-    // script's `except KeyboardInterrupt: sys.exit(130)` does. `_exit` is
-    // what a signal handler may call.
-    // Like Python, it leaves an ignored SIGINT ignored (a background job's).
-    if !sigint_ignored() {
-        // SAFETY: the handler only calls the async-signal-safe _exit.
-        let _ = unsafe {
-            signal_hook::low_level::register(signal_hook::consts::SIGINT, || {
-                signal_hook::low_level::exit(i32::from(tutorial::cli::EXIT_INTERRUPTED))
-            })
-        };
-    }
+    // sending) ends the client with 130, as the script does.
+    let _ = tutorial::cli::exit_130_on_sigint();
     let args: Args = match parse_args_like_argparse(PROG) {
         Ok(args) => args,
         Err(code) => return code,
@@ -54,14 +44,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => exit_with(PROG, &err),
     }
-}
-
-/// Whether SIGINT is ignored, as the parent left it.
-fn sigint_ignored() -> bool {
-    // SAFETY: reads the current action without changing it.
-    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-    let read = unsafe { libc::sigaction(libc::SIGINT, std::ptr::null(), &mut old) };
-    read == 0 && old.sa_sigaction == libc::SIG_IGN
 }
 
 fn connect_and_send(args: Args) -> Result<(), AppError> {

@@ -26,18 +26,22 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // Ctrl-C before the server listens (even while its ready line waits
+    // on a full stdout) ends it with 130, as the script does; once it
+    // listens, the graceful stop below takes over.
+    let early = tutorial::cli::exit_130_on_sigint();
     let args: Args = match parse_args_like_argparse(PROG) {
         Ok(args) => args,
         Err(code) => return code,
     };
-    match serve(&args) {
+    match serve(&args, early) {
         Ok(server::Outcome::Served) => ExitCode::SUCCESS,
         Ok(server::Outcome::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
         Err(err) => exit_with(PROG, &err),
     }
 }
 
-fn serve(args: &Args) -> Result<server::Outcome, AppError> {
+fn serve(args: &Args, early: Option<signal_hook::SigId>) -> Result<server::Outcome, AppError> {
     let port = parse_port(&args.port, 0)?;
     let addr = resolve_ipv4(&args.host, port)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -52,8 +56,26 @@ fn serve(args: &Args) -> Result<server::Outcome, AppError> {
             .write_all(ready_line(bound).as_bytes())
             .and_then(|()| stdout.flush())
             .map_err(|e| AppError::Stdout(e.to_string()))?;
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+        // Registered now, not at the first poll, so no Ctrl-C falls
+        // between the early handler and this one; an ignored SIGINT (no
+        // early handler) stays ignored, as in Python.
+        let mut interrupt = match early {
+            Some(_) => Some(
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                    .map_err(|e| AppError::Runtime(e.to_string()))?,
+            ),
+            None => None,
+        };
+        if let Some(id) = early {
+            signal_hook::low_level::unregister(id);
+        }
+        let shutdown = async move {
+            match interrupt.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
         };
         server::run(listener, &mut stdout, shutdown).await
     })

@@ -185,3 +185,34 @@ pub fn exit_with(prog: &str, err: &AppError) -> ExitCode {
 /// Exit code after Ctrl-C, as a shell reports a SIGINT death (128 + 2) and
 /// as the Python scripts exit on KeyboardInterrupt.
 pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Ends the program with [`EXIT_INTERRUPTED`] (130) on Ctrl-C, at any
+/// moment, with nothing on stderr: what the scripts' `except
+/// KeyboardInterrupt: sys.exit(130)` does, from the first line of `main`
+/// (Python installs its SIGINT handler before running the script). `_exit`
+/// is what a signal handler may call.
+///
+/// Like Python, it leaves an ignored SIGINT ignored (a background job's),
+/// and then returns `None`. Otherwise it returns the handler, for a
+/// program that takes Ctrl-C over itself later (the server's graceful
+/// stop) to unregister it.
+pub fn exit_130_on_sigint() -> Option<signal_hook::SigId> {
+    if sigint_ignored() {
+        return None;
+    }
+    // SAFETY: the handler only calls the async-signal-safe _exit.
+    unsafe {
+        signal_hook::low_level::register(signal_hook::consts::SIGINT, || {
+            signal_hook::low_level::exit(i32::from(EXIT_INTERRUPTED))
+        })
+    }
+    .ok()
+}
+
+/// Whether SIGINT is ignored, as the parent left it.
+fn sigint_ignored() -> bool {
+    // SAFETY: reads the current action without changing it.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    let read = unsafe { libc::sigaction(libc::SIGINT, std::ptr::null(), &mut old) };
+    read == 0 && old.sa_sigaction == libc::SIG_IGN
+}

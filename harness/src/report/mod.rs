@@ -3,6 +3,7 @@
 //! ([`ladder`]), the socket calls beside the wire ([`timeline`]) and the
 //! `inspect`, `diff` and `show` commands ([`inspect`]).
 
+pub(crate) mod cases;
 pub(crate) mod html;
 pub mod inspect;
 pub(crate) mod json;
@@ -12,6 +13,7 @@ pub(crate) mod list;
 pub(crate) mod terminal;
 pub(crate) mod timeline;
 
+pub use cases::render as render_cases;
 pub use json::Summary;
 pub use list::render as render_list;
 pub use terminal::{render_policy, render_run};

@@ -71,6 +71,15 @@ struct RawImplementation {
     requires: Vec<String>,
     #[serde(default)]
     known_differences: BTreeMap<String, String>,
+    #[serde(default)]
+    command_line: Option<RawCommandLine>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommandLine {
+    server: Option<Vec<String>>,
+    client: Option<Vec<String>>,
 }
 
 /// One of a child's two output pipes: where an implementation prints its
@@ -133,6 +142,17 @@ pub struct Implementation {
     /// field (`server.setsockopt`, `SYN.window`), each with its reason:
     /// written beside the entry in the baseline and shown in the reports.
     pub known_differences: BTreeMap<String, String>,
+    /// The program as run with the reference's command line (the
+    /// command-line cases append their own arguments), per role; only
+    /// implementations that declare it take part in `harness cli`.
+    pub command_line: CommandLine,
+}
+
+/// An implementation's programs without arguments, for `harness cli`.
+#[derive(Debug, Clone, Default)]
+pub struct CommandLine {
+    pub server: Option<Vec<String>>,
+    pub client: Option<Vec<String>>,
 }
 
 /// The whole manifest.
@@ -267,6 +287,33 @@ impl Manifest {
                         .collect::<Result<Vec<_>, _>>()?,
                 ),
             };
+            if let Some(command_line) = &raw_impl.command_line {
+                for (role, argv) in [
+                    ("server", &command_line.server),
+                    ("client", &command_line.client),
+                ] {
+                    let Some(argv) = argv else { continue };
+                    let at = format!("{entry}.command_line.{role}");
+                    if argv.is_empty() {
+                        return Err(fail(
+                            &at,
+                            "an empty command; give the program, e.g. [\"{bin}/client\"]"
+                                .to_string(),
+                        ));
+                    }
+                    for arg in argv {
+                        check_placeholders(arg).map_err(|p| {
+                            fail(
+                                &at,
+                                format!(
+                                    "unknown placeholder {{{p}}}; known: {}",
+                                    known_placeholders()
+                                ),
+                            )
+                        })?;
+                    }
+                }
+            }
             for (key, reason) in &raw_impl.known_differences {
                 let entry = format!("{entry}.known_differences.\"{key}\"");
                 if let Err(problem) = crate::policy::parse_field_key(key) {
@@ -292,6 +339,13 @@ impl Manifest {
                 scenarios,
                 requires: raw_impl.requires,
                 known_differences: raw_impl.known_differences,
+                command_line: raw_impl
+                    .command_line
+                    .map(|c| CommandLine {
+                        server: c.server,
+                        client: c.client,
+                    })
+                    .unwrap_or_default(),
             });
         }
         let reference = implementations

@@ -23,6 +23,23 @@ use crate::suite::declaration::{self, DeclarationError};
 use crate::suite::pairing::PairingId;
 use crate::verdict::grade::{Cell, Verdict};
 
+/// What the baseline is used for in a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaselineMode {
+    /// Grade without one: exit 0 only if every cell that ran is PASS.
+    None,
+    /// Compare every cell with the verdicts in this file.
+    Compare(std::path::PathBuf),
+    /// Write this run's verdicts into this file instead of comparing.
+    Update(std::path::PathBuf),
+}
+
+/// Whether a baseline table holds command-line cases (`cli/server`,
+/// `cli/client`, written by `harness cli`) rather than a scenario's cells.
+pub fn is_command_line_table(name: &str) -> bool {
+    name.starts_with("cli/")
+}
+
 /// One expected cell: the verdict and, for DIFFERS, the differing fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expected {
@@ -127,6 +144,10 @@ impl Baseline {
         let mut next = self.clone();
         let keys = known_keys(known);
         for (scenario, pairings) in &mut next.entries {
+            // The command-line tables are `harness cli`'s to update.
+            if is_command_line_table(scenario) {
+                continue;
+            }
             pairings.retain(|key, _| keys.contains(&(scenario.clone(), key.clone())));
         }
         next.entries.retain(|_, pairings| !pairings.is_empty());
@@ -143,22 +164,32 @@ impl Baseline {
     }
 
     /// The file's text; above each DIFFERS entry, a comment with the
-    /// reason of each field, as `reason(pairing key, field)` gives it (the
-    /// manifest's `known_differences`), so the file says why a difference
-    /// is accepted and a reader need not look it up.
-    pub fn to_toml(&self, reason: &dyn Fn(&str, &str) -> Option<String>) -> String {
+    /// reason of each field, as `reason(table, pairing key, field)` gives
+    /// it (the manifest's `known_differences`, a case's
+    /// `known_difference`), so the file says why a difference is accepted
+    /// and a reader need not look it up.
+    pub fn to_toml(&self, reason: &dyn Fn(&str, &str, &str) -> Option<String>) -> String {
         let mut out = String::from(
             "# The expected verdict of every cell: scenario × server × client.\n\
              # `harness run` compares each run with this file; any change, better or\n\
              # worse, fails the run. After a deliberate change, regenerate it with\n\
              # `make baseline` and commit it with the change. DIFFERS lists the\n\
-             # differing fields as SEGMENT.field; see `harness policy`.\n",
+             # differing fields as SEGMENT.field; see `harness policy`. The cli/\n\
+             # tables are the command-line cases' (`harness cli`), CASE × IMPLEMENTATION.\n",
         );
         for (scenario, cells) in &self.entries {
-            let _ = write!(out, "\n[{scenario}]\n");
+            // A scenario's name is a bare key; `cli/client` must be quoted.
+            if scenario
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                let _ = write!(out, "\n[{scenario}]\n");
+            } else {
+                let _ = write!(out, "\n[\"{scenario}\"]\n");
+            }
             for (pairing, expected) in cells {
                 for field in &expected.fields {
-                    let why = reason(pairing, field).unwrap_or_else(|| {
+                    let why = reason(scenario, pairing, field).unwrap_or_else(|| {
                         "no reason declared: add it to known_differences in the manifest".into()
                     });
                     let _ = writeln!(out, "# {field}: {why}");
@@ -183,11 +214,17 @@ pub struct Change {
 impl std::fmt::Display for Change {
     /// "hello python server × rust client: expected PASS, got FAIL"
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A command-line cell: "cli/client por-prefix × rust".
+        let label = if is_command_line_table(&self.id.scenario) {
+            self.id.baseline_key()
+        } else {
+            self.id.label()
+        };
         write!(
             f,
             "{} {}: expected {}, got {}",
             self.id.scenario,
-            self.id.label(),
+            label,
             self.expected.as_deref().unwrap_or("(no entry)"),
             self.actual
         )
@@ -243,6 +280,9 @@ pub fn compare(
         stale: Vec::new(),
     };
     for (scenario, pairings) in &baseline.entries {
+        if is_command_line_table(scenario) {
+            continue;
+        }
         for key in pairings.keys() {
             if !keys.contains(&(scenario.clone(), key.clone())) {
                 comparison.stale.push(format!("{scenario}: {key}"));
@@ -404,7 +444,7 @@ mod tests {
         let mut other = cell(Verdict::Pass, &[]);
         other.id.scenario = "hola".into();
         let next = b.updated(&[other, cell(Verdict::Unavailable, &[])], &known());
-        let again = Baseline::parse(Path::new("b.toml"), &next.to_toml(&|_, _| None)).unwrap();
+        let again = Baseline::parse(Path::new("b.toml"), &next.to_toml(&|_, _, _| None)).unwrap();
         assert_eq!(
             again.entries["hello"]["python × nc"].verdict,
             Verdict::Differs

@@ -285,7 +285,7 @@ pub fn all_conform(cells: &[Cell]) -> bool {
     })
 }
 
-#[derive(serde::Serialize, schemars::JsonSchema, Default)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema, Default)]
 pub struct Counts {
     pub pass: usize,
     pub differs: usize,
@@ -296,9 +296,13 @@ pub struct Counts {
 
 impl Counts {
     pub fn of(cells: &[Cell]) -> Counts {
+        Counts::of_verdicts(cells.iter().map(|c| c.verdict))
+    }
+
+    pub fn of_verdicts(verdicts: impl Iterator<Item = Verdict>) -> Counts {
         let mut counts = Counts::default();
-        for c in cells {
-            *match c.verdict {
+        for verdict in verdicts {
+            *match verdict {
                 Verdict::Pass => &mut counts.pass,
                 Verdict::Differs => &mut counts.differs,
                 Verdict::Fail => &mut counts.fail,

@@ -6,7 +6,7 @@
 //! program's socket calls against the reference's ([`calls`]). Pure
 //! functions of what was captured and printed: nothing here runs a program.
 
-pub(crate) mod baseline;
+pub mod baseline;
 pub(crate) mod calls;
 pub(crate) mod checks;
 pub(crate) mod grade;

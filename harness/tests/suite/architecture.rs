@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["suite"],
     &["exec", "capture"],
     &["verdict"],
-    &["matrix"],
+    &["matrix", "cmdline"],
     &["run"],
     &["report"],
     &["merge"],

@@ -196,107 +196,179 @@ fn errors_are_alike_in_both_languages() {
     drop(taken);
 }
 
-/// The command-line cases of `tests/cli/client.toml` and `server.toml`:
-/// each Rust program answers each case as its Python original does (exit
-/// code, stdout, and stderr with the program's name normalised), or, for a
-/// known difference, with the same exit code and outputs that still differ.
+/// `harness cli`: the command-line cases of `tests/cli/client.toml` and
+/// `server.toml` (odd argument vectors, stdin, a closed or full stdout,
+/// signals at named moments), each Rust program against its Python
+/// original, graded and held to the baseline's `cli/` tables.
 #[test]
 fn command_line_cases_match_the_reference_programs() {
-    for program in ["client", "server"] {
-        command_line_cases(program);
+    let _ = crate::util::bin_dir();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(crate::util::workspace_root())
+        .args(["cli", "--json"])
+        .output()
+        .expect("harness runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let outcome: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let not_as_expected: Vec<&serde_json::Value> = outcome["baseline"]["changes"]
+        .as_array()
+        .expect("compared with the baseline")
+        .iter()
+        .collect();
+    assert!(
+        out.status.code() == Some(0) && not_as_expected.is_empty(),
+        "{}",
+        serde_json::to_string_pretty(&not_as_expected).unwrap()
+    );
+    let cells = outcome["cells"].as_array().unwrap();
+    // Both programs, and every case of both files, with the Rust port.
+    for role in ["server", "client"] {
+        assert!(cells
+            .iter()
+            .any(|c| c["role"] == role && c["implementation"] == "rust"));
     }
+    // The signals at their moments: the port dies or exits as the script.
+    let cell = |role: &str, case: &str| {
+        cells
+            .iter()
+            .find(|c| c["role"] == role && c["case"] == case && c["implementation"] == "rust")
+            .unwrap_or_else(|| panic!("no cell {role}/{case}"))
+    };
+    for (role, case, status) in [
+        ("server", "sigint-before-ready", "exit 130"),
+        ("server", "sigint-listening", "exit 130"),
+        ("server", "sigterm-listening", "killed by SIGTERM"),
+        ("server", "sigint-mid-transfer", "exit 130"),
+        ("client", "sigint-reading-stdin", "exit 130"),
+        ("client", "sigint-mid-transfer", "exit 130"),
+        ("client", "sigterm-mid-transfer", "killed by SIGTERM"),
+    ] {
+        let c = cell(role, case);
+        assert_eq!(c["verdict"], "PASS", "{c}");
+        assert_eq!(c["outcome"]["status"], status, "{c}");
+    }
+    // mid-transfer really is: the server printed the chunk it got.
+    let c = cell("server", "sigint-mid-transfer");
+    assert!(
+        c["outcome"]["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("FROM: ('127.0.0.1', {peer_port})"),
+        "{c}"
+    );
 }
 
-fn command_line_cases(program: &str) {
-    use std::os::unix::process::CommandExt;
-    #[derive(serde::Deserialize)]
-    struct Cases {
-        case: Vec<Case>,
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Case {
-        why: String,
-        args: Vec<String>,
-        stdout: Option<String>,
-        known_difference: Option<String>,
-    }
-    let root = crate::util::workspace_root();
-    let file = format!("tests/cli/{program}.toml");
-    let text = std::fs::read_to_string(root.join(&file)).unwrap();
-    let cases: Cases = toml::from_str(&text).expect(&file);
-    assert!(!cases.case.is_empty());
-    // A server for the cases that connect: it takes every connection and
-    // reads it to the end.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port().to_string();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let _ = std::io::copy(&mut &stream, &mut std::io::sink());
-        }
-    });
-    let run = |argv: &[String], case: &Case| {
-        // A server that starts listening would wait: stopped after 10 s.
-        let mut command = std::process::Command::new("timeout");
-        command
-            .arg("10")
-            .args(argv)
-            .args(case.args.iter().map(|a| a.replace("{port}", &port)))
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        match case.stdout.as_deref() {
-            None => {
-                command.stdout(std::process::Stdio::piped());
-            }
-            Some("full") => {
-                command.stdout(
-                    std::fs::OpenOptions::new()
-                        .write(true)
-                        .open("/dev/full")
-                        .unwrap(),
-                );
-            }
-            Some("closed") => {
-                command.stdout(std::process::Stdio::null());
-                // SAFETY: only close(2) between fork and exec.
-                unsafe {
-                    command.pre_exec(|| {
-                        libc::close(1);
-                        Ok(())
-                    });
-                }
-            }
-            Some(other) => panic!(
-                "{}: stdout = {other:?}: use \"closed\" or \"full\"",
-                case.why
-            ),
-        }
-        let out = command.output().expect("the client runs");
-        let stderr = String::from_utf8_lossy(&out.stderr).replace("client.py: ", "client: ");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr,
-        )
+/// The negative controls of the command-line level, added through a
+/// manifest: the reference script with SIGINT left at its default (every
+/// SIGINT case FAIL, with `exit` named), and one that ignores SIGTERM
+/// (killed after the bounded wait, reported, and nothing left running).
+#[test]
+fn command_line_deviations_are_caught_and_a_deaf_program_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = r#"
+[[implementation]]
+name = "deviant-sigint"
+language = "Python"
+roles = []
+command_line = { server = ["python3", "{root}/harness/tests/fixtures/deviant_cli.py", "sigint-default", "{root}/python/server.py"], client = ["python3", "{root}/harness/tests/fixtures/deviant_cli.py", "sigint-default", "{root}/python/client.py"] }
+
+[[implementation]]
+name = "deviant-deaf"
+language = "Python"
+roles = []
+command_line = { server = ["python3", "{root}/harness/tests/fixtures/deviant_cli.py", "ignore-term", "{root}/python/server.py"] }
+"#;
+    let manifest = crate::util::manifest_with(dir.path(), extra);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(crate::util::workspace_root())
+        .args([
+            "cli",
+            "--json",
+            "--no-baseline",
+            "--wait",
+            "2",
+            "--manifest",
+        ])
+        .arg(&manifest)
+        .args(["--implementation", "deviant-*", "--case", "sig*"])
+        .output()
+        .expect("harness runs");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cells = outcome["cells"].as_array().unwrap();
+    let find = |implementation: &str, role: &str, case: &str| {
+        cells
+            .iter()
+            .find(|c| {
+                c["implementation"] == implementation && c["role"] == role && c["case"] == case
+            })
+            .unwrap_or_else(|| panic!("no cell {implementation} {role}/{case}"))
     };
-    let python = vec![
-        "python3".to_string(),
-        root.join("python/client.py").display().to_string(),
-    ];
-    let rust = vec![crate::util::bin_dir().join("client").display().to_string()];
-    for case in &cases.case {
-        let (reference, port) = (run(&python, case), run(&rust, case));
-        match &case.known_difference {
-            None => assert_eq!(port, reference, "{file}: {}: {:?}", case.why, case.args),
-            Some(reason) => {
-                assert_eq!(port.0, reference.0, "{}: exit codes ({reason})", case.why);
-                assert_ne!(
-                    port, reference,
-                    "{}: the known difference is gone; remove known_difference ({reason})",
-                    case.why
-                );
-            }
-        }
+    for (role, case) in [
+        ("server", "sigint-before-ready"),
+        ("server", "sigint-listening"),
+        ("server", "sigint-mid-transfer"),
+        ("client", "sigint-reading-stdin"),
+        ("client", "sigint-mid-transfer"),
+    ] {
+        let c = find("deviant-sigint", role, case);
+        assert_eq!(c["verdict"], "FAIL", "{c}");
+        assert_eq!(c["differing"][0], "exit", "{c}");
+        assert_eq!(c["outcome"]["status"], "killed by SIGINT", "{c}");
+    }
+    // SIGTERM cases it answers as the script does.
+    assert_eq!(
+        find("deviant-sigint", "server", "sigterm-listening")["verdict"],
+        "PASS"
+    );
+    let c = find("deviant-deaf", "server", "sigterm-listening");
+    assert_eq!(c["verdict"], "FAIL", "{c}");
+    assert!(
+        c["outcome"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("after the signal; killed with its process group"),
+        "{c}"
+    );
+    // Nothing it started is left running.
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", "deviant_cli.py ignore-term"])
+        .output()
+        .expect("pgrep");
+    assert!(
+        left.stdout.is_empty(),
+        "left running: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
+
+/// A mistake in a case file is one line naming the file, the case and
+/// the key, with exit code 2, before anything runs.
+#[test]
+fn a_broken_case_file_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, expected) in [
+        ("[[case]]\nname = \"a\"\nwhy = \"w\"\nargs = [\"x\"]\ncolour = 1\n", "client.toml: case 'a': colour: unknown key"),
+        ("[[case]]\nname = \"a\"\nwhy = \"w\"\nargs = \"--port 1\"\n", "client.toml: case 'a': args: must be a list of strings"),
+        ("[[case]]\nname = \"a\"\nwhy = \"w\"\nargs = []\nsignal = \"INT\"\nmoment = \"later\"\n", "client.toml: case 'a': moment: unknown moment 'later' for the client"),
+    ] {
+        std::fs::write(dir.path().join("client.toml"), text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+            .current_dir(crate::util::workspace_root())
+            .args(["cli", "--no-baseline", "--cases"])
+            .arg(dir.path())
+            .output()
+            .expect("harness runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
     }
 }
 

@@ -1,0 +1,474 @@
+//! Running one command-line case with one program, and what it did: its
+//! exit status (or the signal that ended it), stdout and stderr.
+//!
+//! Every wait is bounded: a moment that never comes, or a program that
+//! outlives its signal, is killed with its process group after
+//! [`Limits::wait`] and reported as such. Each program also gets a
+//! parent-death signal, so none outlives a killed harness.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::cases::{Case, Moment, Role, Stdout};
+
+/// A program with the reference's command line: its argument vector
+/// before the case's arguments.
+#[derive(Debug, Clone)]
+pub struct Program {
+    /// The implementation's name.
+    pub implementation: String,
+    pub argv: Vec<String>,
+}
+
+impl Program {
+    /// The name it calls itself in messages (`client.py`, `client`): the
+    /// last word of its command, without directories.
+    fn own_name(&self) -> &str {
+        let last = self.argv.last().map(String::as_str).unwrap_or_default();
+        last.rsplit('/').next().unwrap_or(last)
+    }
+}
+
+/// What a program did with a case. In stdout and stderr the program's own
+/// name is written `PROG`, the port the case gave `{port}` and the port the
+/// harness connected from `{peer_port}`: they differ by run, not by
+/// program.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct Outcome {
+    /// `exit N`, `killed by SIGINT`, or what went wrong running it.
+    pub status: String,
+    pub stdout: String,
+    /// With the program's own name written `PROG`.
+    pub stderr: String,
+    /// What went wrong running the case itself (a moment that never came,
+    /// a program still running after the bounded wait): the cell fails
+    /// whatever the reference did.
+    pub problem: Option<String>,
+}
+
+/// How long the harness waits for a moment, and for an exit.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub wait: Duration,
+}
+
+/// The peers and files the cases' placeholders name, made once for a run.
+pub struct Fixtures {
+    /// `{port}` in client cases: accepts every connection and reads it to
+    /// the end.
+    reading_port: u16,
+    /// `{stalled_port}`: accepts and never reads, so a big send blocks.
+    stalled_port: u16,
+    stalled: Arc<Mutex<Vec<TcpStream>>>,
+    /// `{big_file}`: 64 MiB, more than any loopback socket buffers.
+    big_file: PathBuf,
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+/// 64 MiB: larger than what the kernel buffers on both ends of a loopback
+/// connection (tcp_wmem and tcp_rmem allow a few MiB each).
+const BIG_FILE: usize = 64 << 20;
+
+/// Queued at the stalled peer: the client, which has 64 MiB to send, is
+/// then mid-transfer. (A peer that never reads keeps its receive buffer at
+/// its initial size, 128 KiB here: autotuning grows it only as it is
+/// read.)
+const MID_TRANSFER_QUEUED: i32 = 16 << 10;
+
+impl Fixtures {
+    pub fn new(root: &Path) -> std::io::Result<Fixtures> {
+        let reading = TcpListener::bind("127.0.0.1:0")?;
+        let reading_port = reading.local_addr()?.port();
+        std::thread::spawn(move || {
+            for stream in reading.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut &stream, &mut std::io::sink());
+                });
+            }
+        });
+        let stalled = TcpListener::bind("127.0.0.1:0")?;
+        let stalled_port = stalled.local_addr()?.port();
+        let held: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let holder = held.clone();
+        std::thread::spawn(move || {
+            for stream in stalled.incoming().flatten() {
+                holder
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(stream);
+            }
+        });
+        let dir = tempfile::tempdir()?;
+        let big_file = dir.path().join("big.bin");
+        std::fs::write(&big_file, vec![b'x'; BIG_FILE])?;
+        Ok(Fixtures {
+            reading_port,
+            stalled_port,
+            stalled: held,
+            big_file,
+            _dir: dir,
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// The most bytes queued at the stalled peer on one connection.
+    fn stalled_queued(&self) -> i32 {
+        let held = self.stalled.lock().unwrap_or_else(|e| e.into_inner());
+        held.iter()
+            .map(|s| {
+                let mut queued: libc::c_int = 0;
+                // SAFETY: FIONREAD writes one int.
+                unsafe { libc::ioctl(s.as_raw_fd(), libc::FIONREAD, &mut queued) };
+                queued
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn release_stalled(&self) {
+        self.stalled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+/// A free port on 127.0.0.1 for a server case's `{port}`.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_or(0, |a| a.port())
+}
+
+/// Bytes a reader thread has read so far, shared with the runner.
+type Sink = Arc<Mutex<Vec<u8>>>;
+
+fn read_into(mut from: impl Read + Send + 'static, sink: Sink) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => sink
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+}
+
+fn holds(sink: &Sink, test: impl Fn(&[u8]) -> bool) -> bool {
+    test(&sink.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Whether a thread of `pid` is blocked in `syscall` on descriptor `fd`,
+/// as /proc shows it: the call's number, then its first argument.
+fn blocked_in(pid: u32, syscall: libc::c_long, fd: u32) -> bool {
+    let prefix = format!("{syscall} {fd:#x} ");
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|t| {
+        std::fs::read_to_string(t.path().join("syscall")).is_ok_and(|s| s.starts_with(&prefix))
+    })
+}
+
+/// What stands for stdout at `before-ready`.
+pub const NOT_COMPARED_BEFORE_READY: &str =
+    "(not compared: whether the blocked ready line gets out before the signal lands is a race)";
+
+/// A pipe whose buffer is full: writing to it blocks until its read end
+/// is read. For `before-ready`.
+fn full_pipe() -> std::io::Result<(OwnedFd, OwnedFd, usize)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both were just opened and are owned here.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let mut filled = 0;
+    let chunk = [b'.'; 4096];
+    loop {
+        // SAFETY: writes from a live buffer.
+        let n = unsafe { libc::write(write.as_raw_fd(), chunk.as_ptr().cast(), chunk.len()) };
+        if n <= 0 {
+            break;
+        }
+        filled += n as usize;
+    }
+    // Blocking again, both ends: the program's writes must wait, and the
+    // harness's reader must wait for them rather than stop at an empty
+    // pipe (which would close it under the program: EPIPE).
+    for end in [&read, &write] {
+        // SAFETY: F_SETFL on an owned descriptor.
+        unsafe { libc::fcntl(end.as_raw_fd(), libc::F_SETFL, 0) };
+    }
+    Ok((read, write, filled))
+}
+
+fn signal_name(signal: i32) -> String {
+    super::cases::SIGNALS
+        .iter()
+        .find(|(_, n)| *n == signal)
+        .map_or_else(
+            || format!("signal {signal}"),
+            |(name, _)| format!("SIG{name}"),
+        )
+}
+
+/// Waits until `ready()` or the deadline; whether it came.
+fn wait_for(deadline: Instant, mut ready: impl FnMut() -> bool) -> bool {
+    while Instant::now() < deadline {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    ready()
+}
+
+/// Kills the program's process group and reaps it.
+fn kill_group(child: &mut Child) {
+    // SAFETY: signals the group this child leads.
+    unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+/// Runs `case` with `program`; never panics, never waits unbounded.
+pub fn run(
+    program: &Program,
+    role: Role,
+    case: &Case,
+    fixtures: &Fixtures,
+    limits: Limits,
+) -> Outcome {
+    let port = match role {
+        Role::Server => free_port(),
+        Role::Client => fixtures.reading_port,
+    };
+    let args: Vec<String> = case
+        .args
+        .iter()
+        .map(|a| {
+            a.replace("{port}", &port.to_string())
+                .replace("{stalled_port}", &fixtures.stalled_port.to_string())
+                .replace("{big_file}", &fixtures.big_file.display().to_string())
+        })
+        .collect();
+    let moment = case.signal.map(|(_, _, m)| m);
+    let failed = |problem: String| Outcome {
+        status: "not run".into(),
+        stdout: String::new(),
+        stderr: String::new(),
+        problem: Some(problem),
+    };
+    let Some(first) = program.argv.first() else {
+        return failed("no command".into());
+    };
+    let mut command = Command::new(first);
+    command
+        .args(&program.argv[1..])
+        .args(&args)
+        .envs(&case.env)
+        .current_dir(&fixtures.root)
+        .stderr(Stdio::piped())
+        .process_group(0);
+    command.stdin(match (&case.stdin, moment) {
+        (Some(_), _) | (None, Some(Moment::ReadingStdin)) => Stdio::piped(),
+        _ => Stdio::null(),
+    });
+    let mut held_pipe = None;
+    match (case.stdout, moment) {
+        (_, Some(Moment::BeforeReady)) => match full_pipe() {
+            Ok((read, write, filled)) => {
+                command.stdout(Stdio::from(write));
+                held_pipe = Some((read, filled));
+            }
+            Err(e) => return failed(format!("cannot make a full pipe: {e}")),
+        },
+        (Stdout::Pipe, _) => {
+            command.stdout(Stdio::piped());
+        }
+        (Stdout::Full, _) => match std::fs::OpenOptions::new().write(true).open("/dev/full") {
+            Ok(full) => {
+                command.stdout(full);
+            }
+            Err(e) => return failed(format!("cannot open /dev/full: {e}")),
+        },
+        (Stdout::Closed, _) => {
+            command.stdout(Stdio::null());
+        }
+    }
+    let close_stdout = case.stdout == Stdout::Closed;
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if close_stdout {
+                libc::close(1);
+            }
+            Ok(())
+        });
+    }
+    let spawned = command.spawn();
+    // The command holds the write end of a filled pipe: let go of it, or
+    // its reader would never see the end.
+    drop(command);
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => return failed(format!("cannot start {first}: {e}")),
+    };
+    let pid = child.id();
+    let stdout: Sink = Arc::default();
+    let stderr: Sink = Arc::default();
+    let mut readers = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        readers.push(read_into(out, stdout.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.push(read_into(err, stderr.clone()));
+    }
+    let mut stdin = child.stdin.take();
+    if let (Some(text), Some(pipe)) = (&case.stdin, stdin.as_mut()) {
+        let _ = pipe.write_all(text.as_bytes());
+        stdin = None;
+    }
+
+    let deadline = Instant::now() + limits.wait;
+    let mut problem = None;
+    let mut connection = None;
+    let mut peer_port = None;
+    if let Some((signal, name, moment)) = case.signal {
+        let came = match moment {
+            Moment::BeforeReady => wait_for(deadline, || blocked_in(pid, libc::SYS_write, 1)),
+            Moment::Listening => wait_for(deadline, || holds(&stdout, |b| b.contains(&b'\n'))),
+            Moment::ReadingStdin => wait_for(deadline, || blocked_in(pid, libc::SYS_read, 0)),
+            Moment::MidTransfer => match role {
+                Role::Client => wait_for(deadline, || {
+                    fixtures.stalled_queued() >= MID_TRANSFER_QUEUED
+                }),
+                Role::Server => {
+                    wait_for(deadline, || holds(&stdout, |b| b.contains(&b'\n')))
+                        && match TcpStream::connect(("127.0.0.1", port)) {
+                            Ok(mut s) => {
+                                peer_port = s.local_addr().ok().map(|a| a.port());
+                                let _ = s.write_all(b"Hello server!");
+                                connection = Some(s);
+                                wait_for(deadline, || {
+                                    holds(&stdout, |b| {
+                                        b.windows(8).any(|w| w == b"MESSAGE:")
+                                            && b.ends_with(b"\n\n")
+                                    })
+                                })
+                            }
+                            Err(_) => false,
+                        }
+                }
+            },
+        };
+        if came {
+            // SAFETY: signals our own child.
+            unsafe { libc::kill(pid as i32, signal) };
+        } else {
+            problem = Some(format!(
+                "the moment never came within {:?}; killed (sending SIG{name} was moot)",
+                limits.wait
+            ));
+        }
+    }
+    // The filled pipe is read from now on: the program may go on writing.
+    let mut filler = 0;
+    if let Some((read, filled)) = held_pipe.take() {
+        filler = filled;
+        readers.push(read_into(std::fs::File::from(read), stdout.clone()));
+    }
+    let exit_deadline = Instant::now() + limits.wait;
+    let status = if problem.is_some() {
+        kill_group(&mut child);
+        None
+    } else {
+        let mut status = None;
+        wait_for(exit_deadline, || {
+            status = child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        if status.is_none() {
+            kill_group(&mut child);
+            problem = Some(format!(
+                "still running {:?} after {}; killed with its process group",
+                limits.wait,
+                if case.signal.is_some() {
+                    "the signal"
+                } else {
+                    "it started"
+                }
+            ));
+        }
+        status
+    };
+    drop(stdin);
+    drop(connection);
+    // A stray grandchild could hold a pipe open: the group was killed above
+    // only on a timeout, so kill it now too (a no-op when all are gone).
+    // SAFETY: the group this child led.
+    unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
+    for reader in readers {
+        let _ = reader.join();
+    }
+    fixtures.release_stalled();
+    let status_text = match status {
+        Some(s) => match (s.code(), s.signal()) {
+            (Some(code), _) => format!("exit {code}"),
+            (None, Some(signal)) => format!("killed by {}", signal_name(signal)),
+            _ => "ended somehow".into(),
+        },
+        None => "killed by the harness".into(),
+    };
+    let stdout = stdout.lock().unwrap_or_else(|e| e.into_inner());
+    let stderr = stderr.lock().unwrap_or_else(|e| e.into_inner());
+    // What differs by run, not by program: its name, the port it was
+    // given, the port the harness connected from.
+    let own = program.own_name();
+    let mut numbers = vec![(port, "{port}")];
+    if let Some(peer) = peer_port {
+        numbers.push((peer, "{peer_port}"));
+    }
+    let normalise = |text: &str| {
+        let mut text = text
+            .replace(&format!("{own}: "), "PROG: ")
+            .replace(&format!("usage: {own} "), "usage: PROG ");
+        for (number, name) in &numbers {
+            if let Ok(word) = regex::Regex::new(&format!(r"\b{number}\b")) {
+                text = word.replace_all(&text, *name).into_owned();
+            }
+        }
+        text
+    };
+    // At before-ready the pipe is drained once the signal is sent; whether
+    // the blocked ready line gets out before the signal lands is the
+    // kernel's race, so that stdout is not compared (flaky is broken).
+    let stdout = if moment == Some(Moment::BeforeReady) {
+        NOT_COMPARED_BEFORE_READY.to_string()
+    } else {
+        normalise(&String::from_utf8_lossy(
+            &stdout[filler.min(stdout.len())..],
+        ))
+    };
+    Outcome {
+        status: status_text,
+        problem,
+        stdout,
+        stderr: normalise(&String::from_utf8_lossy(&stderr)),
+    }
+}
