@@ -20,7 +20,7 @@ const PROG: &str = "client";
 struct Args {
     /// IPv4 host name or address of the server
     #[arg(long, default_value = "localhost")]
-    host: String,
+    host: std::ffi::OsString,
     /// TCP port of the server
     #[arg(long, default_value_t = tutorial::DEFAULT_PORT.to_string(), allow_negative_numbers = true)]
     port: String,

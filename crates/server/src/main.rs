@@ -19,7 +19,7 @@ const PROG: &str = "server";
 struct Args {
     /// IPv4 host name or address to bind
     #[arg(long, default_value = "localhost")]
-    host: String,
+    host: std::ffi::OsString,
     /// TCP port; 0 picks a free one
     #[arg(long, default_value_t = tutorial::DEFAULT_PORT.to_string(), allow_negative_numbers = true)]
     port: String,

@@ -166,8 +166,18 @@ pub fn parse_port(value: &str, min: u16) -> Result<u16, AppError> {
 
 /// The first IPv4 address for `host`, as `getaddrinfo(host, port, AF_INET)`
 /// would give Python's `bind`/`connect`.
-pub fn resolve_ipv4(host: &str, port: u16) -> Result<SocketAddrV4, AppError> {
-    let unresolved = || AppError::Unresolved(host.to_string());
+///
+/// A host that is not UTF-8 (the command line gives bytes) resolves to
+/// nothing, as in Python, whose IDNA codec refuses the surrogates
+/// `surrogateescape` made of it; it is named as Python names it
+/// (`h\udcfest`).
+pub fn resolve_ipv4(
+    host: impl AsRef<std::ffi::OsStr>,
+    port: u16,
+) -> Result<SocketAddrV4, AppError> {
+    let host = host.as_ref();
+    let unresolved = || AppError::Unresolved(crate::repr::py_str_of_os(host));
+    let host = host.to_str().ok_or_else(unresolved)?;
     (host, port)
         .to_socket_addrs()
         .map_err(|_| unresolved())?

@@ -36,6 +36,9 @@ pub enum Stdout {
     Closed,
     /// `/dev/full`: every write fails with ENOSPC.
     Full,
+    /// A pipe whose reader has gone: every write fails with EPIPE (or
+    /// SIGPIPE).
+    Broken,
 }
 
 /// When a case's signal is sent. Each is a state the kernel shows, so the
@@ -90,7 +93,8 @@ pub struct Case {
     pub name: String,
     pub why: String,
     /// Arguments after the program, with `{port}`, `{stalled_port}` and
-    /// `{big_file}` to be filled in.
+    /// `{big_file}` to be filled in, and `{byte:XX}` for a raw byte (an
+    /// argument that is not UTF-8).
     pub args: Vec<String>,
     /// Bytes on standard input, then its end; `None` is /dev/null (or,
     /// for `reading-stdin`, a pipe that stays open).
@@ -291,10 +295,11 @@ fn parse_case(
         None | Some("pipe") => Stdout::Pipe,
         Some("closed") => Stdout::Closed,
         Some("full") => Stdout::Full,
+        Some("broken") => Stdout::Broken,
         Some(other) => {
             return Err(fail(
                 "stdout",
-                format!("'{other}' must be \"pipe\", \"closed\" or \"full\""),
+                format!("'{other}' must be \"pipe\", \"closed\", \"full\" or \"broken\""),
             ))
         }
     };

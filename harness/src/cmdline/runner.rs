@@ -142,6 +142,49 @@ impl Fixtures {
     }
 }
 
+/// `text` with each `{byte:XX}` written as the raw byte 0xXX: how a case
+/// (TOML, so UTF-8) gives an argument that is not UTF-8.
+pub fn with_bytes(text: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("{byte:") {
+        let after = &rest[at + "{byte:".len()..];
+        let byte = after
+            .get(..3)
+            .filter(|t| t.ends_with('}'))
+            .and_then(|t| u8::from_str_radix(&t[..2], 16).ok());
+        match byte {
+            Some(b) => {
+                out.extend_from_slice(&rest.as_bytes()[..at]);
+                out.push(b);
+                rest = &after[3..];
+            }
+            None => {
+                out.extend_from_slice(&rest.as_bytes()[..at + 1]);
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.extend_from_slice(rest.as_bytes());
+    std::ffi::OsString::from_vec(out)
+}
+
+/// A pipe whose read end is closed: writing to it fails with EPIPE (or
+/// SIGPIPE, which the program starts with at its default, as from a shell).
+fn broken_pipe() -> std::io::Result<OwnedFd> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both were just opened and are owned here; the read end is
+    // closed at once.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    Ok(write)
+}
+
 /// A free port on 127.0.0.1 for a server case's `{port}`.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -257,13 +300,15 @@ pub fn run(
         Role::Server => free_port(),
         Role::Client => fixtures.reading_port,
     };
-    let args: Vec<String> = case
+    let args: Vec<std::ffi::OsString> = case
         .args
         .iter()
         .map(|a| {
-            a.replace("{port}", &port.to_string())
-                .replace("{stalled_port}", &fixtures.stalled_port.to_string())
-                .replace("{big_file}", &fixtures.big_file.display().to_string())
+            with_bytes(
+                &a.replace("{port}", &port.to_string())
+                    .replace("{stalled_port}", &fixtures.stalled_port.to_string())
+                    .replace("{big_file}", &fixtures.big_file.display().to_string()),
+            )
         })
         .collect();
     let moment = case.signal.map(|(_, _, m)| m);
@@ -309,6 +354,12 @@ pub fn run(
         (Stdout::Closed, _) => {
             command.stdout(Stdio::null());
         }
+        (Stdout::Broken, _) => match broken_pipe() {
+            Ok(write) => {
+                command.stdout(Stdio::from(write));
+            }
+            Err(e) => return failed(format!("cannot make a broken pipe: {e}")),
+        },
     }
     let close_stdout = case.stdout == Stdout::Closed;
     // SAFETY: only async-signal-safe calls between fork and exec.
@@ -470,5 +521,22 @@ pub fn run(
         problem,
         stdout,
         stderr: normalise(&String::from_utf8_lossy(&stderr)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn byte_escapes_become_raw_bytes() {
+        assert_eq!(with_bytes("msg{byte:ff}").as_bytes(), b"msg\xff");
+        assert_eq!(with_bytes("{byte:e9}{byte:00}x").as_bytes(), b"\xe9\x00x");
+        // Anything else is left as written.
+        assert_eq!(
+            with_bytes("{byte:zz} {byte:f} {port}").as_bytes(),
+            b"{byte:zz} {byte:f} {port}"
+        );
     }
 }
