@@ -148,6 +148,9 @@ pub struct CliArgs {
     /// No line per case while they run, only the report
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Where summary.json, junit.xml and report.html go [default: target/harness/cli-<time>-<pid>]
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
 }
 
 impl CliArgs {
@@ -162,8 +165,12 @@ impl CliArgs {
         }
         .resolve(Isolation::Ports)?;
         let cases = self.cases.unwrap_or_else(|| config.root.join("tests/cli"));
+        let artifacts = self
+            .artifacts
+            .unwrap_or_else(|| timestamped(&config.root, "cli"));
         Ok(harness::cmdline::Config {
             cases,
+            artifacts,
             baseline: config.baseline,
             implementations: self.implementation,
             only: self.cases_selected,

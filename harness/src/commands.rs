@@ -67,12 +67,29 @@ pub fn command_line_cases(args: cli::CliArgs, width: Width) -> Result<u8, Error>
     if let Some(path) = &outcome.baseline_written {
         eprintln!("harness: baseline written to {path}");
     }
-    let text = if json {
+    // The reports are written whatever happens to stdout; a folder that
+    // cannot be written is an environment error, reported after it.
+    let written = harness::report::write_cases(&outcome, &config.artifacts);
+    let mut text = if json {
         serde_json::to_string_pretty(&outcome).map_err(|e| Error::usage(e.to_string()))? + "\n"
     } else {
         harness::report::render_cases(&outcome, width)
     };
+    if !json {
+        if let Ok(paths) = &written {
+            text.push_str(&format!("\nArtifacts: {}\n", config.artifacts.display()));
+            for path in paths {
+                text.push_str(&format!("  {}\n", path.display()));
+            }
+        }
+    }
     print_all(text.as_bytes(), "the report")?;
+    written.map_err(|e| {
+        Error::usage(format!(
+            "cannot write the reports into {}: {e}; pass --artifacts DIR",
+            config.artifacts.display()
+        ))
+    })?;
     Ok(outcome.exit_code)
 }
 

@@ -317,6 +317,8 @@ pub struct Config {
     pub manifest: std::path::PathBuf,
     /// The case files' folder (`tests/cli`).
     pub cases: std::path::PathBuf,
+    /// Where the reports are written.
+    pub artifacts: std::path::PathBuf,
     pub baseline: baseline::BaselineMode,
     /// Globs of the implementations to try (the reference always runs).
     pub implementations: Vec<String>,

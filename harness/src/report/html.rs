@@ -22,7 +22,7 @@ use crate::verdict::grade::{Cell, Counts, Verdict};
 use crate::verdict::signature::Signature;
 use wire::conversation::{Connection, Direction};
 
-fn esc(text: &str) -> String {
+pub(crate) fn esc(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use crate::verdict::baseline::Comparison;
 use crate::verdict::grade::{Cell, Verdict};
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -13,7 +13,7 @@ pub(crate) mod list;
 pub(crate) mod terminal;
 pub(crate) mod timeline;
 
-pub use cases::render as render_cases;
+pub use cases::{render as render_cases, write_all as write_cases};
 pub use json::Summary;
 pub use list::render as render_list;
 pub use terminal::{render_policy, render_run};

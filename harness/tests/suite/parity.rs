@@ -203,11 +203,20 @@ fn errors_are_alike_in_both_languages() {
 #[test]
 fn command_line_cases_match_the_reference_programs() {
     let _ = crate::util::bin_dir();
+    let artifacts = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
         .current_dir(crate::util::workspace_root())
-        .args(["cli", "--json"])
+        .args(["cli", "--json", "--artifacts"])
+        .arg(artifacts.path())
         .output()
         .expect("harness runs");
+    // Its reports, for people and for CI: the same cells in each.
+    let junit = std::fs::read_to_string(artifacts.path().join("junit.xml")).expect("junit.xml");
+    let html = std::fs::read_to_string(artifacts.path().join("report.html")).expect("report.html");
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(artifacts.path().join("summary.json")).expect("summary.json"),
+    )
+    .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let outcome: serde_json::Value = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
@@ -222,6 +231,13 @@ fn command_line_cases_match_the_reference_programs() {
         serde_json::to_string_pretty(&not_as_expected).unwrap()
     );
     let cells = outcome["cells"].as_array().unwrap();
+    assert_eq!(saved["cells"].as_array().unwrap().len(), cells.len());
+    assert_eq!(junit.matches("<testcase ").count(), cells.len());
+    assert!(!junit.contains("<failure"), "{junit}");
+    assert!(
+        html.contains("id=\"client/help/rust\""),
+        "a DIFFERS cell has its details"
+    );
     // Both programs, and every case of both files, with the Rust port.
     for role in ["server", "client"] {
         assert!(cells
