@@ -56,27 +56,38 @@ fn serve(args: &Args, early: Option<signal_hook::SigId>) -> Result<server::Outco
             .write_all(ready_line(bound).as_bytes())
             .and_then(|()| stdout.flush())
             .map_err(|e| AppError::Stdout(e.to_string()))?;
-        // Registered now, not at the first poll, so no Ctrl-C falls
-        // between the early handler and this one; an ignored SIGINT (no
-        // early handler) stays ignored, as in Python.
-        let mut interrupt = match early {
-            Some(_) => Some(
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-                    .map_err(|e| AppError::Runtime(e.to_string()))?,
-            ),
+        // Ctrl-C from here on stops the server gracefully. Registered now,
+        // not at the first poll, so no Ctrl-C falls between the early
+        // handler and this one; an ignored SIGINT (no early handler) stays
+        // ignored, as in Python. A socket pair written by the signal
+        // handler, not tokio::signal: tokio's panics when it cannot make
+        // its own pair (too many open files), and a panic is no answer.
+        let interrupt = match early {
+            Some(id) => {
+                let watched = watch_sigint()
+                    .map_err(|e| AppError::Runtime(format!("cannot watch for Ctrl-C: {e}")))?;
+                signal_hook::low_level::unregister(id);
+                Some(watched)
+            }
             None => None,
         };
-        if let Some(id) = early {
-            signal_hook::low_level::unregister(id);
-        }
         let shutdown = async move {
-            match interrupt.as_mut() {
-                Some(signal) => {
-                    signal.recv().await;
+            match interrupt {
+                Some(woken) => {
+                    let _ = woken.readable().await;
                 }
                 None => std::future::pending::<()>().await,
             }
         };
         server::run(listener, &mut stdout, shutdown).await
     })
+}
+
+/// A socket that becomes readable on SIGINT: signal-hook writes a byte
+/// into its pair from the handler.
+fn watch_sigint() -> std::io::Result<tokio::net::UnixStream> {
+    let (read, write) = std::os::unix::net::UnixStream::pair()?;
+    read.set_nonblocking(true)?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, write)?;
+    tokio::net::UnixStream::from_std(read)
 }

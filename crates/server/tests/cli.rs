@@ -96,3 +96,47 @@ fn serves_one_client_and_prints_each_chunk() {
         )
     );
 }
+
+/// Too few file descriptors (RLIMIT_NOFILE, set by util-linux's prlimit)
+/// at every limit from 3 to 12: the server either listens, or says in one
+/// line what it could not do (start its runtime, listen, watch for Ctrl-C,
+/// accept) and exits 1; never a panic. (tokio's signal driver panicked
+/// here when it could not make its socket pair; the server no longer uses
+/// it.)
+#[test]
+fn too_few_descriptors_is_one_line_never_a_panic() {
+    let bin = assert_cmd::cargo::cargo_bin("server");
+    for limit in 3..=12 {
+        let mut child = Command::new("prlimit")
+            .arg(format!("--nofile={limit}:{limit}"))
+            .arg(&bin)
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("prlimit (util-linux) runs");
+        // Listening: it prints the ready line and waits for a client.
+        let mut ready = String::new();
+        let stdout = child.stdout.take().unwrap();
+        let _ = BufReader::new(stdout).read_line(&mut ready);
+        if ready.starts_with("I am listening") {
+            child.kill().unwrap();
+            let _ = child.wait();
+            continue;
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Below what the dynamic loader needs, the program never starts.
+        if out.status.code() == Some(127) && stderr.contains("error while loading shared libraries")
+        {
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(1), "limit {limit}: {stderr}");
+        assert!(
+            stderr.starts_with("server: error: ") && stderr.lines().count() == 1,
+            "limit {limit}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "limit {limit}: {stderr}");
+    }
+}
