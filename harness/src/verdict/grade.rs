@@ -154,7 +154,9 @@ pub fn grade(
     planned: &[PlannedCell],
     results: Vec<Option<PairingResult>>,
 ) -> Vec<Cell> {
-    let reference_sig = |scenario: &Scenario| -> Option<signature::Signature> {
+    // Each scenario's reference pairing, when it ran and passed its checks:
+    // what the scenario's other cells are compared with.
+    let reference_result = |scenario: &Scenario| -> Option<&PairingResult> {
         let reference = plan::reference_of(manifest, scenario);
         planned
             .iter()
@@ -164,22 +166,14 @@ pub fn grade(
             })
             .and_then(|(_, r)| r.as_ref())
             .filter(|r| r.passed_checks())
-            .and_then(|r| r.signature.clone())
     };
-    let references: Vec<Option<signature::Signature>> =
-        scenarios.iter().map(reference_sig).collect();
+    let references: Vec<Option<signature::Signature>> = scenarios
+        .iter()
+        .map(|s| reference_result(s).and_then(|r| r.signature.clone()))
+        .collect();
     // The reference programs' socket calls, in scenarios that record them.
     let reference_calls = |scenario: &Scenario| -> Option<CellCalls> {
-        let reference = plan::reference_of(manifest, scenario);
-        planned
-            .iter()
-            .zip(&results)
-            .find(|(p, _)| {
-                scenarios[p.scenario].name == scenario.name && p.id.is_reference(reference)
-            })
-            .and_then(|(_, r)| r.as_ref())
-            .filter(|r| r.passed_checks())
-            .map(|r| r.calls.clone())
+        reference_result(scenario).map(|r| r.calls.clone())
     };
     let references_calls: Vec<Option<CellCalls>> = scenarios
         .iter()
