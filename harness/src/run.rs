@@ -385,17 +385,9 @@ pub fn conclude(
                     "interrupted: the baseline was not updated",
                 ));
             }
-            let manifest = &suite.manifest;
             let cases_dir = config.root.join("tests/cli");
             let reason = |table: &str, pairing: &str, field: &str| {
-                if baseline::is_command_line_table(table) {
-                    return crate::cmdline::known_reason(&cases_dir, table, pairing);
-                }
-                let (server, client) = pairing.split_once(" × ")?;
-                let server = (server != crate::suite::pairing::NO_SERVER).then_some(server);
-                manifest
-                    .known_reason(server, client, field)
-                    .map(|(name, why)| format!("{why} ({name})"))
+                crate::cmdline::baseline_reason(&suite.manifest, &cases_dir, table, pairing, field)
             };
             let text = baseline.updated(&cells, &known).to_toml(&reason);
             std::fs::write(path, text).map_err(|e| {

@@ -295,6 +295,29 @@ pub fn known_reason(dir: &Path, table: &str, pairing: &str) -> Option<String> {
         .known_difference
 }
 
+/// Why an entry of the baseline is accepted to differ, for the comment
+/// `to_toml` writes above it: a command-line cell's case's
+/// `known_difference` (case files in `cases_dir`), or a wire or call
+/// field's `known_differences` in the manifest, with who declares it.
+/// Both `harness run` and `harness cli` rewrite the whole file, so both
+/// give every reason.
+pub fn baseline_reason(
+    manifest: &Manifest,
+    cases_dir: &Path,
+    table: &str,
+    pairing: &str,
+    field: &str,
+) -> Option<String> {
+    if baseline::is_command_line_table(table) {
+        return known_reason(cases_dir, table, pairing);
+    }
+    let (server, client) = pairing.split_once(" × ")?;
+    let server = (server != crate::suite::pairing::NO_SERVER).then_some(server);
+    manifest
+        .known_reason(server, client, field)
+        .map(|(name, why)| format!("{why} ({name})"))
+}
+
 /// The baseline with its `cli/…` tables replaced by `cells`' verdicts.
 pub fn updated(baseline: &Baseline, cells: &[CaseCell]) -> Baseline {
     let mut next = baseline.clone();
@@ -392,17 +415,8 @@ pub fn run_command(config: &Config, progress: &dyn Fn(&CaseCell)) -> Result<Case
     match (&config.baseline, baseline_file) {
         (baseline::BaselineMode::Update(path), Some(old)) => {
             let next = updated(&old, &outcome.cells);
-            let cases_dir = config.cases.clone();
             let text = next.to_toml(&|table, pairing, field| {
-                if baseline::is_command_line_table(table) {
-                    known_reason(&cases_dir, table, pairing)
-                } else {
-                    let (server, client) = pairing.split_once(" × ")?;
-                    let server = (server != crate::suite::pairing::NO_SERVER).then_some(server);
-                    manifest
-                        .known_reason(server, client, field)
-                        .map(|(name, why)| format!("{why} ({name})"))
-                }
+                baseline_reason(&manifest, &config.cases, table, pairing, field)
             });
             std::fs::write(path, text).map_err(|e| {
                 Error::usage(format!("cannot write the baseline {}: {e}", path.display()))

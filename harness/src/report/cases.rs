@@ -79,23 +79,33 @@ fn explain(cell: &CaseCell, width: Width, out: &mut String) {
     }
 }
 
+/// One case file's cells, its implementations (the reference first) and
+/// its cases, in the order they ran: the matrix both reports draw.
+fn of_role<'a>(
+    outcome: &'a CasesOutcome,
+    role: &str,
+) -> (Vec<&'a CaseCell>, Vec<&'a str>, Vec<&'a CaseCell>) {
+    let cells: Vec<&CaseCell> = outcome.cells.iter().filter(|c| c.role == role).collect();
+    let mut implementations: Vec<&str> = Vec::new();
+    let mut cases: Vec<&CaseCell> = Vec::new();
+    for c in &cells {
+        if !implementations.contains(&c.implementation.as_str()) {
+            implementations.push(&c.implementation);
+        }
+        if !cases.iter().any(|k| k.case == c.case) {
+            cases.push(c);
+        }
+    }
+    (cells, implementations, cases)
+}
+
 /// The whole report.
 pub fn render(outcome: &CasesOutcome, width: Width) -> String {
     let mut out = String::new();
     let mut roles: Vec<&str> = outcome.cells.iter().map(|c| c.role.as_str()).collect();
     roles.dedup();
     for role in roles {
-        let cells: Vec<&CaseCell> = outcome.cells.iter().filter(|c| c.role == role).collect();
-        let mut implementations: Vec<&str> = Vec::new();
-        let mut cases: Vec<&str> = Vec::new();
-        for c in &cells {
-            if !implementations.contains(&c.implementation.as_str()) {
-                implementations.push(&c.implementation);
-            }
-            if !cases.contains(&c.case.as_str()) {
-                cases.push(&c.case);
-            }
-        }
+        let (cells, implementations, cases) = of_role(outcome, role);
         let _ = writeln!(
             out,
             "== command line: the {role} (tests/cli/{role}.toml); reference: {}\n",
@@ -105,11 +115,11 @@ pub fn render(outcome: &CasesOutcome, width: Width) -> String {
             .chain(implementations.iter().map(|i| i.to_string()))
             .collect::<Vec<_>>()];
         for case in &cases {
-            let mut row = vec![case.to_string()];
+            let mut row = vec![case.case.to_string()];
             for implementation in &implementations {
                 let verdict = cells
                     .iter()
-                    .find(|c| c.case == *case && c.implementation == *implementation)
+                    .find(|c| c.case == case.case && c.implementation == *implementation)
                     .map_or("-", |c| c.verdict.as_str());
                 row.push(verdict.to_string());
             }
@@ -223,17 +233,7 @@ pub fn render_html(outcome: &CasesOutcome) -> String {
     let mut roles: Vec<&str> = outcome.cells.iter().map(|c| c.role.as_str()).collect();
     roles.dedup();
     for role in roles {
-        let cells: Vec<&CaseCell> = outcome.cells.iter().filter(|c| c.role == role).collect();
-        let mut implementations: Vec<&str> = Vec::new();
-        let mut cases: Vec<(&str, &str)> = Vec::new();
-        for c in &cells {
-            if !implementations.contains(&c.implementation.as_str()) {
-                implementations.push(&c.implementation);
-            }
-            if !cases.iter().any(|(n, _)| *n == c.case) {
-                cases.push((&c.case, &c.why));
-            }
-        }
+        let (cells, implementations, cases) = of_role(outcome, role);
         let _ = writeln!(
             out,
             "<h2>The {role} (tests/cli/{role}.toml)</h2>\n<table><tr><th>case</th><th>why</th>"
@@ -242,12 +242,17 @@ pub fn render_html(outcome: &CasesOutcome) -> String {
             let _ = write!(out, "<th>{}</th>", esc(i));
         }
         out.push_str("</tr>\n");
-        for (case, why) in &cases {
-            let _ = write!(out, "<tr><td>{}</td><td>{}</td>", esc(case), esc(why));
+        for case in &cases {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td>",
+                esc(&case.case),
+                esc(&case.why)
+            );
             for i in &implementations {
                 match cells
                     .iter()
-                    .find(|c| c.case == *case && c.implementation == *i)
+                    .find(|c| c.case == case.case && c.implementation == *i)
                 {
                     // The reference's own cells have nothing to compare.
                     Some(c) if c.reference.is_none() => {
@@ -258,7 +263,7 @@ pub fn render_html(outcome: &CasesOutcome) -> String {
                             out,
                             "<td class=\"{0}\"><a href=\"#{1}\">{0}</a></td>",
                             c.verdict.as_str(),
-                            esc(&format!("{role}/{case}/{i}"))
+                            esc(&format!("{role}/{}/{i}", case.case))
                         );
                     }
                     None => out.push_str("<td>-</td>"),
