@@ -79,6 +79,13 @@ fn explain(cell: &CaseCell, width: Width, out: &mut String) {
     }
 }
 
+/// The case files' roles, in the order their cells ran.
+fn roles(outcome: &CasesOutcome) -> Vec<&str> {
+    let mut roles: Vec<&str> = outcome.cells.iter().map(|c| c.role.as_str()).collect();
+    roles.dedup();
+    roles
+}
+
 /// One case file's cells, its implementations (the reference first) and
 /// its cases, in the order they ran: the matrix both reports draw.
 fn of_role<'a>(
@@ -102,9 +109,7 @@ fn of_role<'a>(
 /// The whole report.
 pub fn render(outcome: &CasesOutcome, width: Width) -> String {
     let mut out = String::new();
-    let mut roles: Vec<&str> = outcome.cells.iter().map(|c| c.role.as_str()).collect();
-    roles.dedup();
-    for role in roles {
+    for role in roles(outcome) {
         let (cells, implementations, cases) = of_role(outcome, role);
         let _ = writeln!(
             out,
@@ -167,9 +172,7 @@ pub fn render_junit(outcome: &CasesOutcome) -> String {
     let mut out = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"harness cli\">\n",
     );
-    let mut roles: Vec<&str> = outcome.cells.iter().map(|c| c.role.as_str()).collect();
-    roles.dedup();
-    for role in roles {
+    for role in roles(outcome) {
         let cells: Vec<&CaseCell> = outcome.cells.iter().filter(|c| c.role == role).collect();
         let failures = cells
             .iter()
@@ -230,9 +233,7 @@ pub fn render_html(outcome: &CasesOutcome) -> String {
             comparison.changes.len() + comparison.stale.len()
         );
     }
-    let mut roles: Vec<&str> = outcome.cells.iter().map(|c| c.role.as_str()).collect();
-    roles.dedup();
-    for role in roles {
+    for role in roles(outcome) {
         let (cells, implementations, cases) = of_role(outcome, role);
         let _ = writeln!(
             out,
