@@ -150,6 +150,16 @@ fn report_outcome(
     } else {
         print!("{}", report::render_run(outcome, &written, width));
     }
+    if std::env::var_os("HARNESS_TIMINGS").is_some() {
+        // The harness's own CPU, every thread of it, none of its children's:
+        // the part of a run's cost that is the harness's and no program's.
+        let own = harness::exec::timing::process_cpu();
+        eprintln!(
+            "harness: timing: own process, every thread: {:.2} ms user, {:.2} ms sys",
+            own.user.as_secs_f64() * 1e3,
+            own.sys.as_secs_f64() * 1e3
+        );
+    }
     let code = outcome.exit_code();
     if outcome.interrupted {
         return Ok(code);

@@ -29,6 +29,28 @@ fn thread_cpu() -> Duration {
     )
 }
 
+/// CPU time a whole process used, split as the kernel accounts it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessCpu {
+    pub user: Duration,
+    pub sys: Duration,
+}
+
+/// This process's CPU time so far: every thread's, no child's.
+pub fn process_cpu() -> ProcessCpu {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid rusage for getrusage to fill.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    ProcessCpu {
+        user: time(usage.ru_utime),
+        sys: time(usage.ru_stime),
+    }
+}
+
 /// Times the stages run one after another on one thread.
 pub struct Stopwatch {
     wall: Instant,
