@@ -68,16 +68,24 @@ pub fn parse_py_bytes_repr(literal: &str) -> Option<Vec<u8>> {
     let quote = body.chars().next().filter(|q| *q == '\'' || *q == '"')?;
     let body = body.strip_prefix(quote)?.strip_suffix(quote)?;
     let mut out = Vec::with_capacity(body.len());
-    let mut bytes = body.bytes();
-    while let Some(byte) = bytes.next() {
+    let mut bytes = body.as_bytes();
+    loop {
+        // Printable bytes stand for themselves: copied a run at a time, as
+        // a transcript of megabytes is mostly such runs.
+        let plain = bytes
+            .iter()
+            .position(|&b| b == b'\\' || b == quote as u8 || !(0x20..=0x7e).contains(&b))
+            .unwrap_or(bytes.len());
+        out.extend_from_slice(&bytes[..plain]);
+        bytes = &bytes[plain..];
+        let Some((&byte, rest)) = bytes.split_first() else {
+            break;
+        };
         if byte != b'\\' {
-            if byte == quote as u8 || !(0x20..=0x7e).contains(&byte) {
-                return None;
-            }
-            out.push(byte);
-            continue;
+            return None;
         }
-        match bytes.next()? {
+        let mut rest = rest.iter();
+        match *rest.next()? {
             b'\\' => out.push(b'\\'),
             b't' => out.push(b'\t'),
             b'n' => out.push(b'\n'),
@@ -85,12 +93,18 @@ pub fn parse_py_bytes_repr(literal: &str) -> Option<Vec<u8>> {
             b'\'' => out.push(b'\''),
             b'"' => out.push(b'"'),
             b'x' => {
-                let hex = [bytes.next()?, bytes.next()?];
-                let hex = std::str::from_utf8(&hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
+                // CPython writes two lowercase hex digits, nothing else.
+                let digit = |d: u8| match d {
+                    b'0'..=b'9' => Some(d - b'0'),
+                    b'a'..=b'f' => Some(d - b'a' + 10),
+                    _ => None,
+                };
+                let (high, low) = (digit(*rest.next()?)?, digit(*rest.next()?)?);
+                out.push(high << 4 | low);
             }
             _ => return None,
         }
+        bytes = rest.as_slice();
     }
     Some(out)
 }
@@ -153,6 +167,12 @@ mod tests {
         assert_eq!(parse_py_bytes_repr("b'a'b'"), None);
         assert_eq!(parse_py_bytes_repr("b'\\q'"), None);
         assert_eq!(parse_py_bytes_repr("b'\\x4'"), None);
+        // Uppercase or signed hex: CPython writes two lowercase digits.
+        assert_eq!(parse_py_bytes_repr("b'\\xFF'"), None);
+        assert_eq!(parse_py_bytes_repr("b'\\x+f'"), None);
+        // A byte repr() would have escaped, left raw.
+        assert_eq!(parse_py_bytes_repr("b'a\tb'"), None);
+        assert_eq!(parse_py_bytes_repr("b'\u{e9}'"), None);
     }
 
     proptest::proptest! {

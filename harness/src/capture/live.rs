@@ -93,8 +93,11 @@ pub struct Captured {
     pub stats: CaptureStats,
 }
 
-/// How long a blocked read waits before looking at the stop flag.
-const READ_TIMEOUT_MS: i32 = 5;
+/// How long a blocked read waits before looking at the stop flag on its
+/// own. Stopping writes to the wake pipe, which ends the wait at once, so
+/// this is only a bound: an idle capture (a cell prepared ahead, a server
+/// starting) wakes once a second, not every few milliseconds.
+const READ_TIMEOUT_MS: i32 = 1000;
 
 /// How long the kernel keeps a partly filled block before handing it over:
 /// the latest a frame can be seen. One timer tick at most on any kernel

@@ -10,6 +10,7 @@ use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -69,6 +70,11 @@ pub struct Child {
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
     lines: Receiver<(Pipe, String)>,
+    /// Whether anyone still waits for a line. Once the ready line is seen
+    /// (or the program is only waited for), the readers stop cutting the
+    /// output into lines and only keep it: a server that prints megabytes
+    /// after its ready line costs a copy, not a string per line.
+    lines_wanted: Arc<AtomicBool>,
     readers: Vec<JoinHandle<()>>,
     status: Option<ExitStatus>,
 }
@@ -119,14 +125,20 @@ impl Child {
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let (line_tx, lines) = mpsc::channel();
+        let lines_wanted = Arc::new(AtomicBool::new(true));
         let readers = vec![
             collect(
                 spawned.stdout,
                 Arc::clone(&stdout),
                 Pipe::Stdout,
-                line_tx.clone(),
+                (line_tx.clone(), Arc::clone(&lines_wanted)),
             ),
-            collect(spawned.stderr, Arc::clone(&stderr), Pipe::Stderr, line_tx),
+            collect(
+                spawned.stderr,
+                Arc::clone(&stderr),
+                Pipe::Stderr,
+                (line_tx, Arc::clone(&lines_wanted)),
+            ),
         ];
         Ok(Child {
             name: name.to_string(),
@@ -135,6 +147,7 @@ impl Child {
             stdout,
             stderr,
             lines,
+            lines_wanted,
             readers,
             status: None,
         })
@@ -167,6 +180,7 @@ impl Child {
                 Ok((from, line)) => {
                     if from == pipe {
                         if let Some(value) = is_ready(&line) {
+                            self.lines_wanted.store(false, Ordering::Relaxed);
                             return Ok(value);
                         }
                     }
@@ -193,6 +207,7 @@ impl Child {
         timeout: Duration,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Output, WaitError> {
+        self.lines_wanted.store(false, Ordering::Relaxed);
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_micros(200);
         while self.status.is_none() {
@@ -271,14 +286,17 @@ impl Drop for Child {
 /// How often a blocked wait looks at the cancellation flag.
 const POLL_CANCEL: Duration = Duration::from_millis(50);
 
+/// Reads one pipe to its end into `sink`, and sends each whole line to
+/// `lines` while the flag beside it says a line is still wanted.
 fn collect(
     mut reader: impl Read + Send + 'static,
     sink: Arc<Mutex<Vec<u8>>>,
     pipe: Pipe,
-    lines: mpsc::Sender<(Pipe, String)>,
+    (lines, wanted): (mpsc::Sender<(Pipe, String)>, Arc<AtomicBool>),
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
-        let mut chunk = [0u8; 8192];
+        // A pipe holds 64 KiB: one read can take all a program wrote.
+        let mut chunk = vec![0u8; 64 * 1024];
         let mut partial = Vec::new();
         loop {
             let n = match reader.read(&mut chunk) {
@@ -288,11 +306,69 @@ fn collect(
             if let Ok(mut all) = sink.lock() {
                 all.extend_from_slice(&chunk[..n]);
             }
-            partial.extend_from_slice(&chunk[..n]);
-            while let Some(end) = partial.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = partial.drain(..=end).collect();
-                let _ = lines.send((pipe, String::from_utf8_lossy(&line).into_owned()));
+            if !wanted.load(Ordering::Relaxed) {
+                partial = Vec::new();
+                continue;
             }
+            partial.extend_from_slice(&chunk[..n]);
+            let mut start = 0;
+            while let Some(end) = partial[start..].iter().position(|b| *b == b'\n') {
+                let line = &partial[start..=start + end];
+                let _ = lines.send((pipe, String::from_utf8_lossy(line).into_owned()));
+                start += end + 1;
+            }
+            partial.drain(..start);
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn never() -> bool {
+        false
+    }
+
+    /// After the ready line the output is only kept, not cut into lines,
+    /// and none of it is lost.
+    #[test]
+    fn output_after_the_ready_line_is_kept_whole_and_not_split() {
+        let argv: Vec<String> = ["sh", "-c", "echo ready; seq 1000000"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut child = Child::spawn("seq", &argv, None, None).expect("sh starts");
+        child
+            .wait_for_line(Duration::from_secs(10), &never, Pipe::Stdout, |l| {
+                (l == "ready\n").then_some(())
+            })
+            .expect("ready line");
+        let out = child.wait(Duration::from_secs(30), &never).expect("exits");
+        assert_eq!(out.exit_code, Some(0));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(text.lines().count(), 1_000_001);
+        assert!(text.ends_with("\n999999\n1000000\n"));
+        // Lines cut before the flag was seen are few: the million after
+        // the ready line were kept as bytes only.
+        let split = child.lines.try_iter().count();
+        assert!(split < 500_000, "{split} lines were split after ready");
+    }
+
+    /// Lines still reach a waiter while it waits, from either pipe.
+    #[test]
+    fn a_ready_line_on_stderr_is_seen_after_stdout_chatter() {
+        let argv: Vec<String> = ["sh", "-c", "seq 5000; echo listening >&2; sleep 0.2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut child = Child::spawn("sh", &argv, None, None).expect("sh starts");
+        child
+            .wait_for_line(Duration::from_secs(10), &never, Pipe::Stderr, |l| {
+                l.starts_with("listening").then_some(())
+            })
+            .expect("ready line on stderr");
+        let out = child.wait(Duration::from_secs(10), &never).expect("exits");
+        assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 5000);
+    }
 }

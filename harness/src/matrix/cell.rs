@@ -69,6 +69,43 @@ fn free_port(host: &str) -> std::io::Result<u16> {
     listener.local_addr().map(|a| a.port())
 }
 
+/// The message a scenario's clients send, in the scenario's folder and in
+/// each cell's.
+pub const MESSAGE_FILE: &str = "message.bin";
+
+/// Writes a scenario's message into its folder, once per run and before
+/// any of its cells: the cells link to it.
+pub fn write_scenario_message(scenario_dir: &Path, message: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(scenario_dir)?;
+    std::fs::write(scenario_dir.join(MESSAGE_FILE), message)
+}
+
+/// Puts the message at `cell_file`: a hard link to the scenario's copy
+/// when that holds this message, else a file of its own. A cell folder
+/// stays complete on its own, and a run of 1 MiB messages does not write
+/// each one again (nor, on ext4, pay a new inode per cell).
+fn place_message(cell_file: &Path, message: &[u8]) -> std::io::Result<()> {
+    match std::fs::remove_file(cell_file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let shared = cell_file
+        .parent()
+        .and_then(Path::parent)
+        .map(|scenario_dir| scenario_dir.join(MESSAGE_FILE));
+    // The length is checked so a copy left by an older run into the same
+    // folder is never taken for this one's; write_scenario_message
+    // rewrites it at the start of every run.
+    if let Some(shared) =
+        shared.filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() == message.len() as u64))
+    {
+        if std::fs::hard_link(&shared, cell_file).is_ok() {
+            return Ok(());
+        }
+    }
+    std::fs::write(cell_file, message)
+}
+
 /// One cell about to run: what it runs and where its artifacts go.
 pub struct CellToRun<'a> {
     pub manifest: &'a Manifest,
@@ -109,8 +146,8 @@ pub fn run_pairing(
         ));
         return Ok(Finishing::Done(result));
     }
-    let message_file = dir.join("message.bin");
-    if let Err(e) = std::fs::write(&message_file, &scenario.message) {
+    let message_file = dir.join(MESSAGE_FILE);
+    if let Err(e) = place_message(&message_file, &scenario.message) {
         result.error = Some(format!("cannot write {}: {e}", message_file.display()));
         return Ok(Finishing::Done(result));
     }
@@ -646,4 +683,47 @@ pub enum CellNetwork {
     Namespace,
     /// Two namespaces joined by a veth pair; the thread is in the server's.
     Veth(VethCell),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// A cell's message is the scenario's, linked: one inode, one write.
+    #[test]
+    fn a_cells_message_links_to_its_scenarios() {
+        let root = tempfile::tempdir().unwrap();
+        let scenario = root.path().join("large");
+        write_scenario_message(&scenario, b"hello").unwrap();
+        let cell = scenario.join("python__rust");
+        std::fs::create_dir_all(&cell).unwrap();
+        let file = cell.join(MESSAGE_FILE);
+        place_message(&file, b"hello").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"hello");
+        let (a, b) = (
+            std::fs::metadata(&file).unwrap(),
+            std::fs::metadata(scenario.join(MESSAGE_FILE)).unwrap(),
+        );
+        assert_eq!((a.ino(), a.nlink()), (b.ino(), 2));
+        // Placed again (a rerun into the same folder): still one link.
+        place_message(&file, b"hello").unwrap();
+        assert_eq!(std::fs::metadata(&file).unwrap().nlink(), 2);
+    }
+
+    /// A scenario copy that is not this message (left by an older run) is
+    /// never taken: the cell gets a file of its own with the right bytes.
+    #[test]
+    fn a_stale_scenario_message_is_not_linked() {
+        let root = tempfile::tempdir().unwrap();
+        let scenario = root.path().join("hello");
+        write_scenario_message(&scenario, b"an older, longer message").unwrap();
+        let cell = scenario.join("rust__rust");
+        std::fs::create_dir_all(&cell).unwrap();
+        let file = cell.join(MESSAGE_FILE);
+        std::fs::write(&file, b"old cell copy").unwrap();
+        place_message(&file, b"Hello server!").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"Hello server!");
+        assert_eq!(std::fs::metadata(&file).unwrap().nlink(), 1);
+    }
 }

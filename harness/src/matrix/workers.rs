@@ -16,7 +16,8 @@ use crate::suite::scenario::Scenario;
 use crate::verdict::result::PairingResult;
 
 use super::cell::{
-    capture_config, capture_filter, run_pairing, CellNetwork, CellToRun, Environment, Finishing,
+    capture_config, capture_filter, run_pairing, write_scenario_message, CellNetwork, CellToRun,
+    Environment, Finishing,
 };
 
 /// How many cells a worker claims ahead of the one it runs, their network
@@ -130,6 +131,15 @@ pub fn run_matrix(
     let runnable: Vec<usize> = (0..cells.len())
         .filter(|i| cells[*i].skip.is_none())
         .collect();
+    // Each scenario's message once, for its cells to link to. A folder
+    // that cannot be written fails each cell with the reason instead.
+    let mut written = std::collections::BTreeSet::new();
+    for &i in &runnable {
+        let scenario = &scenarios[cells[i].scenario];
+        if written.insert(cells[i].scenario) {
+            let _ = write_scenario_message(&artifacts_root.join(&scenario.name), &scenario.message);
+        }
+    }
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<PairingResult>>> = Mutex::new(vec![None; cells.len()]);
     let fatal: Mutex<Option<CaptureError>> = Mutex::new(None);
