@@ -33,6 +33,9 @@ pub struct LiveCapture {
     link: LinkType,
     frames: Arc<Mutex<Vec<Frame>>>,
     stop: Arc<AtomicBool>,
+    /// Asks the capture thread to read what the socket holds and answer
+    /// with libpcap's counters (see [`LiveCapture::flush`]).
+    flushes: mpsc::Sender<mpsc::Sender<Result<CaptureStats, String>>>,
     /// Wakes the capture thread's poll at once when stop is asked.
     wake: Wake,
     /// The thread's last word: libpcap's counters, or why it failed.
@@ -43,6 +46,7 @@ pub struct LiveCapture {
 pub struct StartingCapture {
     frames: Arc<Mutex<Vec<Frame>>>,
     stop: Arc<AtomicBool>,
+    flushes: mpsc::Sender<mpsc::Sender<Result<CaptureStats, String>>>,
     wake: Wake,
     ready: mpsc::Receiver<Result<LinkType, CaptureError>>,
     done: mpsc::Receiver<Result<CaptureStats, String>>,
@@ -85,6 +89,33 @@ impl Wake {
     }
 }
 
+/// Empties the wake pipe once its poll has returned, so the next poll
+/// waits again; a signal sent after this is seen by the next poll.
+fn drain_wake(read: &std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
+    let mut sink = [0u8; 64];
+    // SAFETY: non-blocking reads into a buffer of the length given.
+    while unsafe { libc::read(read.as_raw_fd(), sink.as_mut_ptr().cast(), sink.len()) } > 0 {}
+}
+
+/// Where a cell's part of a capture begins: its frames are those stamped
+/// from `since` on, its counters those above `stats`.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    since: std::time::Duration,
+    stats: CaptureStats,
+}
+
+impl Window {
+    /// The whole of a capture opened for one cell.
+    pub fn whole() -> Window {
+        Window {
+            since: std::time::Duration::ZERO,
+            stats: CaptureStats::default(),
+        }
+    }
+}
+
 /// What a stopped capture holds.
 #[derive(Debug, Clone)]
 pub struct Captured {
@@ -93,9 +124,12 @@ pub struct Captured {
     pub stats: CaptureStats,
 }
 
+/// How long a caller waits for the capture thread to answer a flush.
+const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How long a blocked read waits before looking at the stop flag on its
 /// own. Stopping writes to the wake pipe, which ends the wait at once, so
-/// this is only a bound: an idle capture (a cell prepared ahead, a server
+/// this is only a bound: an idle capture (between cells, a server
 /// starting) wakes once a second, not every few milliseconds.
 const READ_TIMEOUT_MS: i32 = 1000;
 
@@ -130,6 +164,7 @@ impl LiveCapture {
             Wake::new().map_err(|e| CaptureError::Thread(format!("cannot make a pipe: {e}")))?;
         let (ready_tx, ready) = mpsc::channel();
         let (done_tx, done) = mpsc::channel();
+        let (flushes, flush_rx) = mpsc::channel();
         let thread = {
             let (config, filter, frames, stop, wake_read) = (
                 config.clone(),
@@ -139,9 +174,13 @@ impl LiveCapture {
                 Arc::clone(&wake.read),
             );
             std::thread::spawn(move || {
-                let outcome = capture_loop(
-                    &config, &filter, &frames, &stop, &wake_read, &ready_tx, &done_tx,
-                );
+                let control = Control {
+                    stop: &stop,
+                    wake: &wake_read,
+                    flushes: &flush_rx,
+                };
+                let outcome =
+                    capture_loop(&config, &filter, &frames, &control, &ready_tx, &done_tx);
                 if let Err(message) = outcome {
                     let _ = done_tx.send(Err(message));
                 }
@@ -150,6 +189,7 @@ impl LiveCapture {
         Ok(StartingCapture {
             frames,
             stop,
+            flushes,
             wake,
             ready,
             done,
@@ -174,6 +214,59 @@ impl LiveCapture {
             }
             Err(_) => start,
         }
+    }
+
+    /// Has the capture thread read everything the socket holds now, and
+    /// returns libpcap's counters since the capture opened.
+    pub fn flush(&self) -> Result<CaptureStats, CaptureError> {
+        let (answer, answered) = mpsc::channel();
+        self.flushes
+            .send(answer)
+            .map_err(|_| CaptureError::Thread("the capture thread has ended".into()))?;
+        self.wake.signal();
+        match answered.recv_timeout(FLUSH_TIMEOUT) {
+            Ok(Ok(stats)) => Ok(stats),
+            Ok(Err(message)) => Err(CaptureError::Thread(message)),
+            Err(_) => Err(CaptureError::Thread(
+                "the capture thread did not answer within 5 s".into(),
+            )),
+        }
+    }
+
+    /// Starts a cell's part of a long-lived capture: whatever was captured
+    /// before (nothing, when the namespace was checked empty) is dropped.
+    pub fn open_window(&self) -> Result<Window, CaptureError> {
+        let stats = self.flush()?;
+        self.take_frames()?;
+        Ok(Window {
+            since: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default(),
+            stats,
+        })
+    }
+
+    /// Ends a cell's part: its frames (those stamped from the window's
+    /// start, taken out of the capture) and its counters.
+    pub fn close_window(&self, window: Window) -> Result<Captured, CaptureError> {
+        let stats = self.flush()?;
+        let mut frames = self.take_frames()?;
+        frames.retain(|f| f.timestamp >= window.since);
+        Ok(Captured {
+            link: self.link,
+            frames,
+            stats: CaptureStats {
+                received: stats.received.wrapping_sub(window.stats.received),
+                dropped: stats.dropped.wrapping_sub(window.stats.dropped),
+                if_dropped: stats.if_dropped.wrapping_sub(window.stats.if_dropped),
+            },
+        })
+    }
+
+    fn take_frames(&self) -> Result<Vec<Frame>, CaptureError> {
+        Ok(std::mem::take(&mut *self.frames.lock().map_err(|_| {
+            CaptureError::Thread("lock poisoned".into())
+        })?))
     }
 
     /// Stops reading and returns everything captured with libpcap's
@@ -223,6 +316,7 @@ impl StartingCapture {
                     link,
                     frames: Arc::clone(&self.frames),
                     stop: Arc::clone(&self.stop),
+                    flushes: self.flushes.clone(),
                     wake: Wake {
                         read: Arc::clone(&self.wake.read),
                         write: self
@@ -257,12 +351,19 @@ impl Drop for StartingCapture {
     }
 }
 
+/// What the capture thread is asked from outside, and the pipe that wakes
+/// it to look.
+struct Control<'a> {
+    stop: &'a AtomicBool,
+    wake: &'a std::os::fd::OwnedFd,
+    flushes: &'a mpsc::Receiver<mpsc::Sender<Result<CaptureStats, String>>>,
+}
+
 fn capture_loop(
     config: &CaptureConfig,
     filter: &str,
     frames: &Mutex<Vec<Frame>>,
-    stop: &AtomicBool,
-    wake: &std::os::fd::OwnedFd,
+    control: &Control<'_>,
     ready: &mpsc::Sender<Result<LinkType, CaptureError>>,
     done: &mpsc::Sender<Result<CaptureStats, String>>,
 ) -> Result<(), String> {
@@ -350,7 +451,21 @@ fn capture_loop(
                 }
             }
             Err(pcap::Error::TimeoutExpired) => {
-                if stop.load(Ordering::SeqCst) {
+                // The socket is read empty: a flush asked for now gets
+                // every frame handed over so far, and the counters.
+                while let Ok(answer) = control.flushes.try_recv() {
+                    let _ = answer.send(
+                        capture
+                            .stats()
+                            .map(|stat| CaptureStats {
+                                received: stat.received,
+                                dropped: stat.dropped,
+                                if_dropped: stat.if_dropped,
+                            })
+                            .map_err(|e| format!("reading capture stats: {e}")),
+                    );
+                }
+                if control.stop.load(Ordering::SeqCst) {
                     break;
                 }
                 let mut pollfds = [
@@ -360,13 +475,16 @@ fn capture_loop(
                         revents: 0,
                     },
                     libc::pollfd {
-                        fd: std::os::fd::AsRawFd::as_raw_fd(wake),
+                        fd: std::os::fd::AsRawFd::as_raw_fd(control.wake),
                         events: libc::POLLIN,
                         revents: 0,
                     },
                 ];
                 // SAFETY: two valid pollfds for the duration of the call.
                 unsafe { libc::poll(pollfds.as_mut_ptr(), 2, READ_TIMEOUT_MS) };
+                if pollfds[1].revents != 0 {
+                    drain_wake(control.wake);
+                }
             }
             Err(e) => return Err(format!("reading packets: {e}")),
         }

@@ -70,4 +70,4 @@ pub struct CaptureStats {
 }
 
 pub use file::{read_file, save_pcap};
-pub use live::{Captured, LiveCapture, StartingCapture};
+pub use live::{Captured, LiveCapture, StartingCapture, Window};

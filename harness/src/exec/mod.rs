@@ -1,11 +1,13 @@
 //! Running programs and keeping them apart: one child process with bounded
 //! waits ([`process`], started by [`spawn`]), the network a cell runs in
 //! ([`network`]: its own namespace, a veth pair, or a port lock from
-//! [`port_lock`] when neither is possible), and cancellation.
+//! [`port_lock`] when neither is possible; [`sockets`] tells whether a
+//! namespace can be used again), and cancellation.
 
 pub mod network;
 pub(crate) mod port_lock;
 pub mod process;
+pub mod sockets;
 pub(crate) mod spawn;
 pub mod timing;
 

@@ -17,7 +17,7 @@ use wire::savefile;
 
 use crate::calls::{strace, Recorded, Side};
 use crate::capture::annotate;
-use crate::capture::{self, CaptureConfig, CaptureError, LiveCapture, StartingCapture};
+use crate::capture::{self, CaptureConfig, CaptureError, Captured, LiveCapture, Window};
 use crate::exec::network::{self, Isolation, Topology, VethCell};
 use crate::exec::port_lock;
 use crate::exec::process::{Child, Output, WaitError};
@@ -26,6 +26,7 @@ use crate::exec::Cancel;
 use crate::suite::manifest::{self, Implementation, Manifest, ServerStdout, Substitutions};
 use crate::suite::scenario::Scenario;
 use crate::verdict::result::{analyse, CellRecord, PairingResult};
+use std::rc::Rc;
 
 /// Every bounded wait, each changeable by a flag.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -119,12 +120,13 @@ pub struct CellToRun<'a> {
 
 /// Runs one pairing and writes its artifacts under `dir`. With no `server`
 /// (a refused scenario) only the client runs, against a port nobody holds.
-/// `prestarted` is the cell's capture when it was opened ahead.
+/// `source` says whether the cell opens a capture of its own or takes a
+/// window of its worker's.
 pub fn run_pairing(
     env: &Environment,
     cell: &CellToRun<'_>,
     network: &CellNetwork,
-    prestarted: Option<StartingCapture>,
+    source: CaptureSource,
     timings: Vec<StageTime>,
 ) -> Result<Finishing, CaptureError> {
     let mut watch = Stopwatch::start();
@@ -177,11 +179,11 @@ pub fn run_pairing(
     };
     let server_stdout = server.map_or(ServerStdout::Unchecked, |s| s.stdout);
     // A cell that ends early is still saved and analysed, with what it has.
-    let finish_early = |result: PairingResult, live, server_out| {
+    let finish_early = |result: PairingResult, capture: CellCapture, server_out| {
         PendingFinish {
             result,
             dir: dir.clone(),
-            live,
+            captured: capture.finish(),
             server_out,
             client_out: None,
             teardown_seen: false,
@@ -217,7 +219,7 @@ pub fn run_pairing(
         argv: &server_argv,
     };
     result.timings.push(watch.lap("cell folder and message"));
-    let started = start_server(env, &how, prestarted, &mut result)?;
+    let started = start_server(env, &how, source, &mut result)?;
     result
         .timings
         .push(watch.lap("server started, capture ready"));
@@ -274,8 +276,12 @@ pub fn run_pairing(
     }
     result.timings.push(watch.lap("server exit"));
 
-    let teardown_seen = drain(&live, env.timeouts.drain, &env.cancel);
+    let teardown_seen = drain(live.live(), env.timeouts.drain, &env.cancel);
     result.timings.push(watch.lap("drain"));
+    // The cell's frames, cut from the capture now: a worker's capture goes
+    // on to the next cell, a cell's own is closed by its thread.
+    let captured = live.finish();
+    result.timings.push(watch.lap("capture cut"));
     if env.cancel.is_cancelled() && result.error.is_none() {
         result.error = Some("interrupted".into());
     }
@@ -284,7 +290,7 @@ pub fn run_pairing(
     Ok(Finishing::Pending(Box::new(PendingFinish {
         result,
         dir,
-        live,
+        captured,
         server_out,
         client_out: Some(client_out),
         teardown_seen,
@@ -297,7 +303,7 @@ enum Started {
     /// The server said it is ready (or the scenario has none), with the
     /// capture running.
     Listening {
-        live: LiveCapture,
+        live: CellCapture,
         server: Option<Child>,
         port: u16,
     },
@@ -306,7 +312,7 @@ enum Started {
     /// The server could not be started or never became ready: the reason
     /// is in the result, and what there is gets saved.
     Failed {
-        live: LiveCapture,
+        live: CellCapture,
         server_out: Option<Output>,
     },
 }
@@ -332,7 +338,7 @@ struct ServerStart<'a> {
 fn start_server(
     env: &Environment,
     how: &ServerStart<'_>,
-    mut prestarted: Option<StartingCapture>,
+    source: CaptureSource,
     result: &mut PairingResult,
 ) -> Result<Started, CaptureError> {
     const PORT_TRIES: usize = 3;
@@ -352,10 +358,7 @@ fn start_server(
         result.port = port;
         // The socket is set up while the server starts; the client starts
         // only once both are ready.
-        let starting = match prestarted.take() {
-            Some(starting) => starting,
-            None => LiveCapture::begin(how.capture_config, &capture_filter(port))?,
-        };
+        let starting = source.begin(how.capture_config, port)?;
         let Some(server) = how.server else {
             return Ok(Started::Listening {
                 live: starting.ready()?,
@@ -419,6 +422,71 @@ fn start_server(
     }
 }
 
+/// Where a cell's capture comes from.
+pub enum CaptureSource {
+    /// A capture opened for the cell alone, on its port, and closed with it.
+    Own,
+    /// The worker's long-lived capture in its namespace (see
+    /// `matrix::workers`): the cell takes the window of it from its start.
+    Pooled(Rc<LiveCapture>),
+}
+
+impl CaptureSource {
+    fn begin(&self, config: &CaptureConfig, port: u16) -> Result<Starting, CaptureError> {
+        Ok(match self {
+            CaptureSource::Own => Starting::Own(LiveCapture::begin(config, &capture_filter(port))?),
+            CaptureSource::Pooled(live) => Starting::Ready(CellCapture {
+                window: live.open_window()?,
+                live: Capturing::Pooled(Rc::clone(live)),
+            }),
+        })
+    }
+}
+
+/// A cell's capture on its way: its own still opening, or a window taken.
+enum Starting {
+    Own(crate::capture::StartingCapture),
+    Ready(CellCapture),
+}
+
+impl Starting {
+    fn ready(self) -> Result<CellCapture, CaptureError> {
+        match self {
+            Starting::Own(starting) => Ok(CellCapture {
+                live: Capturing::Own(starting.ready()?),
+                window: Window::whole(),
+            }),
+            Starting::Ready(capture) => Ok(capture),
+        }
+    }
+}
+
+/// The capture a cell's frames come from, and where its part begins.
+pub struct CellCapture {
+    live: Capturing,
+    window: Window,
+}
+
+enum Capturing {
+    Own(LiveCapture),
+    Pooled(Rc<LiveCapture>),
+}
+
+impl CellCapture {
+    fn live(&self) -> &LiveCapture {
+        match &self.live {
+            Capturing::Own(live) => live,
+            Capturing::Pooled(live) => live,
+        }
+    }
+
+    /// The cell's frames and counters; a capture of its own is then
+    /// closed (by its thread, off this one's path).
+    fn finish(self) -> Result<Captured, CaptureError> {
+        self.live().close_window(self.window)
+    }
+}
+
 /// A run cell, saved and analysed or about to be.
 #[allow(clippy::large_enum_variant)] // moved once per cell; boxing gains nothing
 pub enum Finishing {
@@ -431,7 +499,7 @@ pub enum Finishing {
 pub struct PendingFinish {
     result: PairingResult,
     dir: PathBuf,
-    live: LiveCapture,
+    captured: Result<Captured, CaptureError>,
     server_out: Option<Output>,
     client_out: Option<Output>,
     teardown_seen: bool,
@@ -496,7 +564,7 @@ impl PendingFinish {
         let PendingFinish {
             result: mut owned,
             dir,
-            live,
+            captured,
             server_out,
             client_out,
             teardown_seen,
@@ -530,7 +598,7 @@ impl PendingFinish {
         result.client_exit = client_out.as_ref().map(Output::status_text);
         result.timings.push(watch.lap("save outputs"));
 
-        let (frames, link, stats) = match live.stop() {
+        let (frames, link, stats) = match captured {
             Ok(captured) => {
                 result.stats = Some(captured.stats);
                 (captured.frames, captured.link, Some(captured.stats))
@@ -540,7 +608,6 @@ impl PendingFinish {
                 (Vec::new(), LinkType::Ethernet, None)
             }
         };
-        result.timings.push(watch.lap("stop capture"));
         let capture_path = dir.join("capture.pcap");
         match capture::save_pcap(&capture_path, link, &frames) {
             Ok(()) => result.capture_file = Some(format!("{}/capture.pcap", result.dir)),

@@ -1,14 +1,17 @@
-//! The matrix on worker threads: each worker claims cells from one queue,
-//! and (with a namespace per cell) has a helper thread make the next
-//! cells' namespaces and captures while the current one runs.
+//! The matrix on worker threads: each worker claims cells from one queue
+//! and (with a namespace per cell) runs them in a namespace and under a
+//! capture it keeps while the cells leave nothing behind ([`Pool`]).
 
+use std::collections::BTreeSet;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::capture::{CaptureConfig, CaptureError, LiveCapture, StartingCapture};
+use crate::capture::{CaptureConfig, CaptureError, LiveCapture};
 use crate::exec::network::{self, Topology};
 use crate::exec::port_lock;
+use crate::exec::sockets;
 use crate::exec::timing::{StageTime, Stopwatch};
 use crate::suite::manifest::Manifest;
 use crate::suite::plan::PlannedCell;
@@ -16,87 +19,88 @@ use crate::suite::scenario::Scenario;
 use crate::verdict::result::PairingResult;
 
 use super::cell::{
-    capture_config, capture_filter, run_pairing, write_scenario_message, CellNetwork, CellToRun,
-    Environment, Finishing,
+    capture_config, capture_filter, run_pairing, write_scenario_message, CaptureSource,
+    CellNetwork, CellToRun, Environment, Finishing,
 };
-
-/// How many cells a worker claims ahead of the one it runs, their network
-/// and capture made while it runs. One: each prepared capture holds its
-/// ring (2-4 MiB), and a second one ahead gained no time once captures
-/// stopped waiting on immediate-mode rings (default suite, default --jobs:
-/// peak RSS 62-68 MiB with two ahead, 49-56 MiB with one, wall no worse).
-const PREPARED_AHEAD: usize = 1;
 
 /// How long a pairing waits for another run to free a fixed port.
 const PORT_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A cell's namespace and capture, made ahead on another thread while the
-/// previous cell runs: creating a namespace and opening a packet socket
-/// each wait on the kernel, and none of it depends on the previous cell.
-struct Prepared {
-    netns: std::os::fd::OwnedFd,
-    capture: StartingCapture,
-    /// The preparing thread's stages.
-    timings: Vec<StageTime>,
+/// A worker's network namespace and capture, kept from cell to cell.
+///
+/// Making a namespace per cell cost about 0.8 ms of the harness's CPU and
+/// opening a packet socket about as much again (its ring allocated and
+/// mapped, its filter compiled; closing it waits for an RCU grace period),
+/// and the kernel tore each namespace down afterwards on a worker of its
+/// own. A cell of the tutorial costs the programs a few tens of
+/// milliseconds, so that was a tenth of the harness's own cost.
+///
+/// A namespace is used again only when the cell before left nothing in
+/// it: its TIME_WAIT sockets are destroyed and no TCP socket of any other
+/// state may remain (`exec::sockets`); otherwise the worker moves to a
+/// fresh one. The capture goes on from cell to cell; each cell takes the
+/// frames stamped from its start (`LiveCapture::open_window`), and with no
+/// socket left nothing of an earlier cell can arrive after that.
+struct Pool {
+    config: CaptureConfig,
+    filter: String,
+    capture: Option<Rc<LiveCapture>>,
 }
 
-/// A thread that makes namespaces and starts captures on request.
-struct Preparer {
-    jobs: std::sync::mpsc::Sender<(CaptureConfig, String)>,
-    done: std::sync::mpsc::Receiver<Result<Prepared, String>>,
-}
-
-impl Preparer {
-    fn spawn() -> Preparer {
-        let (jobs, job_rx) = std::sync::mpsc::channel::<(CaptureConfig, String)>();
-        let (done_tx, done) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for (config, filter) in job_rx {
-                let mut watch = Stopwatch::start();
-                let prepared = network::enter_fresh_network_namespace()
-                    .and_then(|()| std::fs::File::open("/proc/thread-self/ns/net"))
-                    .map_err(|e| format!("cannot create a network namespace for this cell: {e}"))
-                    .and_then(|ns| {
-                        let made = watch.lap("namespace (ahead)");
-                        LiveCapture::begin(&config, &filter)
-                            .map(|capture| Prepared {
-                                netns: ns.into(),
-                                capture,
-                                timings: vec![made, watch.lap("capture open (ahead)")],
-                            })
-                            .map_err(|e| e.to_string())
-                    });
-                if done_tx.send(prepared).is_err() {
-                    return;
-                }
-            }
-        });
-        Preparer { jobs, done }
-    }
-
-    fn request(&self, env: &Environment, scenario: &Scenario) {
-        let port = scenario.port.unwrap_or(tutorial::DEFAULT_PORT);
-        let _ = self
-            .jobs
-            .send((capture_config(env, scenario, false), capture_filter(port)));
-    }
-
-    /// The prepared cell, moved onto the calling thread.
-    fn take(&self) -> Result<(CellNetwork, StartingCapture, Vec<StageTime>), String> {
-        use std::os::fd::AsRawFd;
-        let prepared = self
-            .done
-            .recv()
-            .map_err(|_| "the preparing thread ended".to_string())??;
-        // SAFETY: setns on a namespace descriptor we own; it affects only
-        // the calling thread.
-        if unsafe { libc::setns(prepared.netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(format!(
-                "cannot enter the cell's network namespace: {}",
-                std::io::Error::last_os_error()
-            ));
+impl Pool {
+    /// One ring for every cell of the run: the largest any of them needs,
+    /// filtering the ports of all of them (each cell's namespace carries
+    /// only its own traffic, so the union takes nothing more).
+    fn for_cells(env: &Environment, scenarios: &[&Scenario]) -> Pool {
+        let config = scenarios
+            .iter()
+            .map(|s| capture_config(env, s, false))
+            .max_by_key(|c| c.buffer_size)
+            .unwrap_or_else(|| env.capture.clone());
+        let ports: BTreeSet<u16> = scenarios
+            .iter()
+            .map(|s| s.port.unwrap_or(tutorial::DEFAULT_PORT))
+            .collect();
+        let filter = ports
+            .into_iter()
+            .map(capture_filter)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        Pool {
+            config,
+            filter,
+            capture: None,
         }
-        Ok((CellNetwork::Namespace, prepared.capture, prepared.timings))
+    }
+
+    /// Puts the calling thread in a namespace fit for the next cell, with
+    /// the capture running in it.
+    fn next_cell(
+        &mut self,
+        watch: &mut Stopwatch,
+    ) -> Result<(Rc<LiveCapture>, Vec<StageTime>), String> {
+        let mut timings = Vec::new();
+        let mut made = "namespace made";
+        if let Some(capture) = &self.capture {
+            match sockets::clear_time_wait() {
+                Ok(left) if left.is_empty() => {
+                    timings.push(watch.lap("namespace reused"));
+                    return Ok((Rc::clone(capture), timings));
+                }
+                // Dropping the capture stops it; the namespace goes when
+                // its last user (the capture's socket) has.
+                _ => made = "namespace made (the cell before left sockets)",
+            }
+            self.capture = None;
+        }
+        network::enter_fresh_network_namespace()
+            .map_err(|e| format!("cannot create a network namespace for this cell: {e}"))?;
+        timings.push(watch.lap(made));
+        let capture =
+            Rc::new(LiveCapture::start(&self.config, &self.filter).map_err(|e| e.to_string())?);
+        timings.push(watch.lap("capture opened"));
+        self.capture = Some(Rc::clone(&capture));
+        Ok((capture, timings))
     }
 }
 
@@ -133,20 +137,22 @@ pub fn run_matrix(
         .collect();
     // Each scenario's message once, for its cells to link to. A folder
     // that cannot be written fails each cell with the reason instead.
-    let mut written = std::collections::BTreeSet::new();
+    let mut written = BTreeSet::new();
     for &i in &runnable {
         let scenario = &scenarios[cells[i].scenario];
         if written.insert(cells[i].scenario) {
             let _ = write_scenario_message(&artifacts_root.join(&scenario.name), &scenario.message);
         }
     }
+    let run_scenarios: Vec<&Scenario> = written.iter().map(|&i| &scenarios[i]).collect();
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<PairingResult>>> = Mutex::new(vec![None; cells.len()]);
     let fatal: Mutex<Option<CaptureError>> = Mutex::new(None);
     // Borrowed by every worker; the workers are moved closures so that each
     // can start its own scoped threads.
     {
-        let (next, fatal, runnable, results) = (&next, &fatal, &runnable, &results);
+        let (next, fatal, runnable, results, run_scenarios) =
+            (&next, &fatal, &runnable, &results, &run_scenarios);
         std::thread::scope(|scope| {
             for _ in 0..jobs.max(1).min(runnable.len().max(1)) {
                 scope.spawn(move || {
@@ -161,11 +167,11 @@ pub fn run_matrix(
                         *n += 1;
                         Some(runnable[*n - 1])
                     };
-                    // With a loopback of its own per cell, the next cell's
-                    // namespace and capture are made while this one runs.
-                    let preparer = (env.isolation.per_cell_namespace()
+                    // With a loopback of its own per cell, a namespace and
+                    // a capture kept from cell to cell while fit.
+                    let mut pool = (env.isolation.per_cell_namespace()
                         && env.topology == Topology::Loopback)
-                        .then(Preparer::spawn);
+                        .then(|| Pool::for_cells(env, run_scenarios));
                     let mut in_flight = None;
                     let record = |(index, seconds, handle): (
                         usize,
@@ -185,28 +191,7 @@ pub fn run_matrix(
                             }
                         }
                     };
-                    // Cells claimed and, with a preparer, being prepared
-                    // (PREPARED_AHEAD of them), since opening a capture
-                    // waits on the kernel (an RCU grace period, ~7-20 ms
-                    // here) about as long as a quick cell runs.
-                    let mut upcoming = std::collections::VecDeque::new();
-                    let claim_next = |upcoming: &mut std::collections::VecDeque<usize>| {
-                        if let Some(i) = claim() {
-                            if let Some(p) = &preparer {
-                                p.request(env, &scenarios[cells[i].scenario]);
-                            }
-                            upcoming.push_back(i);
-                        }
-                    };
-                    for _ in 0..PREPARED_AHEAD {
-                        claim_next(&mut upcoming);
-                    }
-                    while let Some(index) = upcoming.pop_front() {
-                        // Cells claimed ahead are not started once stopped:
-                        // like the unclaimed ones, they did not run.
-                        if env.cancel.is_cancelled() {
-                            break;
-                        }
+                    while let Some(index) = claim() {
                         let cell = &cells[index];
                         let scenario = &scenarios[cell.scenario];
                         let server = cell
@@ -216,22 +201,23 @@ pub fn run_matrix(
                             .and_then(|name| manifest.get(name));
                         let started = Instant::now();
                         let mut watch = Stopwatch::start();
-                        // Taken even if the cell cannot run, so the preparer's
-                        // answers stay in step with the cells.
-                        let network = match &preparer {
-                            Some(p) => p.take().map(|(network, capture, mut timings)| {
-                                timings.push(watch.lap("wait for the prepared cell"));
-                                (network, Some(capture), timings)
+                        let network = match &mut pool {
+                            Some(pool) => pool.next_cell(&mut watch).map(|(capture, timings)| {
+                                (
+                                    CellNetwork::Namespace,
+                                    CaptureSource::Pooled(capture),
+                                    timings,
+                                )
                             }),
-                            None => prepare_network(env, scenario)
-                                .map(|network| (network, None, vec![watch.lap("network")])),
+                            None => prepare_network(env, scenario).map(|network| {
+                                (network, CaptureSource::Own, vec![watch.lap("network")])
+                            }),
                         };
-                        claim_next(&mut upcoming);
                         let Some(client) = manifest.get(&cell.id.client) else {
                             continue;
                         };
                         let (outcome, network) = match network {
-                            Ok((network, prestarted, timings)) => (
+                            Ok((network, source, timings)) => (
                                 run_pairing(
                                     env,
                                     &CellToRun {
@@ -242,7 +228,7 @@ pub fn run_matrix(
                                         artifacts_root,
                                     },
                                     &network,
-                                    prestarted,
+                                    source,
                                     timings,
                                 ),
                                 Some(network),

@@ -8,5 +8,6 @@ mod cli;
 mod faults;
 mod golden;
 mod matrix;
+mod namespaces;
 mod parity;
 mod versions;
