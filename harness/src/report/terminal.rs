@@ -440,7 +440,7 @@ pub fn render_artifacts(
     merged: &std::collections::BTreeMap<String, String>,
 ) -> String {
     let mut out = format!(
-        "\nArtifacts: {}\n  one folder per cell, SCENARIO/SERVER__CLIENT/: capture.pcapng (annotated: a comment on every packet), capture.pcap (as libpcap captured it), message.bin, and each program's .stdout, .stderr and .exit\n",
+        "\nArtifacts: {}\n  one folder per cell, SCENARIO/SERVER__CLIENT/: capture.pcapng (annotated: a comment on every packet), capture.pcap (as libpcap captured it), message.bin (linked to the scenario's SCENARIO/message.bin), and each program's .stdout, .stderr and .exit\n",
         artifacts.display()
     );
     if !merged.is_empty() {
