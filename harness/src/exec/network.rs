@@ -116,6 +116,45 @@ pub fn enter_fresh_network_namespace() -> io::Result<()> {
     loopback_up()
 }
 
+/// Buckets of the TCP hash table a worker's namespace gets to itself (a
+/// power of two). A cell holds a few connections; a larger one only
+/// makes each walk of the table longer.
+const OWN_TCP_TABLE_ENTRIES: u32 = 1024;
+
+/// [`enter_fresh_network_namespace`], with TCP tables of the namespace's
+/// own. A namespace shares the host's table of connections (262,144
+/// buckets here) unless the namespace that creates it says otherwise
+/// (`net.ipv4.tcp_child_ehash_entries`, Linux 6.1+), and listing a
+/// namespace's sockets walks that whole table: 1.2 ms for the two walks
+/// (IPv4, IPv6) a worker makes between cells, against 0.17 ms with a
+/// small table of its own. So a short-lived namespace is made first only
+/// to set that for its child. Where the setting is missing (older kernels)
+/// the namespace shares the host's table, which is only slower.
+///
+/// A namespace's TIME_WAIT limit defaults to half its table, and past the
+/// limit Linux closes a socket instead of keeping it in TIME_WAIT (or
+/// FIN_WAIT2), which changes what the wire shows; so the limit is set to
+/// the one where the worker came from (the host's, 131,072 here).
+pub fn enter_namespace_with_own_tcp_tables() -> io::Result<()> {
+    // Per namespace: /proc/sys/net resolves to the calling thread's.
+    const CHILD_TABLE: &str = "/proc/sys/net/ipv4/tcp_child_ehash_entries";
+    const TIME_WAIT_LIMIT: &str = "/proc/sys/net/ipv4/tcp_max_tw_buckets";
+    let limit = std::fs::read_to_string(TIME_WAIT_LIMIT);
+    // SAFETY: unshare affects only the calling thread's namespaces.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let own = std::fs::write(CHILD_TABLE, OWN_TCP_TABLE_ENTRIES.to_string()).is_ok();
+    // The first namespace goes as soon as this thread leaves it.
+    enter_fresh_network_namespace()?;
+    if own {
+        if let Ok(limit) = limit {
+            std::fs::write(TIME_WAIT_LIMIT, limit.trim())?;
+        }
+    }
+    Ok(())
+}
+
 /// `ip link set lo up`, by ioctl: a new namespace's loopback starts down.
 fn loopback_up() -> io::Result<()> {
     // SAFETY: a datagram socket used only for two interface ioctls on a

@@ -1,6 +1,7 @@
-//! The TCP sockets of this thread's network namespace, listed and its
-//! TIME_WAIT ones closed, through the kernel's socket diagnostics
-//! (`NETLINK_SOCK_DIAG`, what `ss` and `ss -K` use).
+//! The sockets of this thread's network namespace: counted
+//! (`/proc/net/sockstat`), listed and the TIME_WAIT ones closed through
+//! the kernel's socket diagnostics (`NETLINK_SOCK_DIAG`, what `ss` and
+//! `ss -K` use).
 //!
 //! A worker reuses its namespace from cell to cell only when nothing of
 //! the earlier cell is left in it. After a clean exchange the one thing
@@ -10,7 +11,8 @@
 //! sequence space, or the connect fail outright. So the TIME_WAIT sockets
 //! are destroyed (`SOCK_DESTROY`, which the kernel allows for TIME_WAIT
 //! with CAP_NET_ADMIN), and any other socket that remains (a listener, an
-//! orphan still closing, an open connection) makes the namespace unfit:
+//! orphan still closing, an open connection, a UDP socket) makes the
+//! namespace unfit:
 //! the worker takes a fresh one. A kernel without `SOCK_DESTROY`
 //! (`CONFIG_INET_DIAG_DESTROY`) leaves its TIME_WAIT sockets in place, so
 //! there every cell gets a fresh namespace, as before the reuse.
@@ -33,8 +35,8 @@ const REQUEST_SOCKID: std::ops::Range<usize> = 8..56;
 const MESSAGE_SOCKID: std::ops::Range<usize> = 4..52;
 const TCP_TIME_WAIT: u8 = 6;
 
-/// A TCP socket still in the namespace after its TIME_WAIT ones were
-/// cleared.
+/// A socket still in the namespace after its TIME_WAIT ones were
+/// cleared: a TCP one by its state and ports, or [`Leftover::OTHER`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leftover {
     /// `AF_INET` or `AF_INET6`.
@@ -45,8 +47,21 @@ pub struct Leftover {
     pub remote_port: u16,
 }
 
+impl Leftover {
+    /// A UDP or raw socket, known from the counts only.
+    pub const OTHER: Leftover = Leftover {
+        family: 0,
+        state: 0,
+        local_port: 0,
+        remote_port: 0,
+    };
+}
+
 impl std::fmt::Display for Leftover {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if *self == Leftover::OTHER {
+            return write!(f, "a UDP or raw socket");
+        }
         const STATES: [&str; 13] = [
             "?",
             "ESTABLISHED",
@@ -96,20 +111,76 @@ impl Listed {
     }
 }
 
-/// Destroys every TCP socket in TIME_WAIT in the calling thread's network
-/// namespace and returns the TCP sockets that remain (none: the namespace
-/// holds nothing of an earlier cell). A TIME_WAIT socket the kernel would
-/// not destroy is returned too.
-pub fn clear_time_wait() -> io::Result<Vec<Leftover>> {
-    let diag = Diag::open()?;
-    let mut left = Vec::new();
-    for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
-        for socket in diag.dump(family)? {
-            let destroyed = socket.state == TCP_TIME_WAIT && diag.destroy(&socket).is_ok();
-            if !destroyed {
-                left.push(socket.leftover());
+/// What the kernel counts in use in the calling thread's namespace
+/// (`/proc/net/sockstat` and `sockstat6`, which are per namespace for
+/// these fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InUse {
+    /// TCP, UDP, UDP-Lite and raw sockets, IPv4 and IPv6, TIME_WAIT aside.
+    pub sockets: u32,
+    /// TCP sockets in TIME_WAIT.
+    pub time_wait: u32,
+}
+
+/// Reads [`InUse`]: two small files, against a walk of the kernel's
+/// tables for a dump.
+pub fn in_use() -> io::Result<InUse> {
+    let mut counts = InUse::default();
+    for file in [
+        "/proc/thread-self/net/sockstat",
+        "/proc/thread-self/net/sockstat6",
+    ] {
+        for line in std::fs::read_to_string(file)?.lines() {
+            let Some((protocol, fields)) = line.split_once(": ") else {
+                continue;
+            };
+            // "sockets: used" counts every family (the capture's packet
+            // socket too), FRAG counts reassembly queues: neither is a
+            // socket a cell could have left.
+            if matches!(protocol, "sockets" | "FRAG" | "FRAG6") {
+                continue;
+            }
+            let mut words = fields.split_whitespace();
+            while let (Some(key), Some(value)) = (words.next(), words.next()) {
+                let value: u32 = value.parse().unwrap_or(0);
+                match key {
+                    "inuse" => counts.sockets += value,
+                    "tw" => counts.time_wait += value,
+                    _ => {}
+                }
             }
         }
+    }
+    Ok(counts)
+}
+
+/// Destroys every TCP socket in TIME_WAIT in the calling thread's network
+/// namespace and returns the sockets that remain (none: the namespace
+/// holds nothing of an earlier cell). A TIME_WAIT socket the kernel would
+/// not destroy is returned too, and a UDP or raw socket as
+/// [`Leftover::OTHER`].
+///
+/// The counts are read first: after a clean cell they show one TIME_WAIT
+/// and nothing else, so the kernel's tables are walked only for TIME_WAIT
+/// sockets (the listening table, global and large, is skipped), and in
+/// full only when something is left to be named.
+pub fn clear_time_wait() -> io::Result<Vec<Leftover>> {
+    let mut counts = in_use()?;
+    if counts.time_wait > 0 {
+        let diag = Diag::open()?;
+        for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+            for socket in diag.dump(family, 1 << TCP_TIME_WAIT)? {
+                let _ = diag.destroy(&socket);
+            }
+        }
+        counts = in_use()?;
+    }
+    if counts == InUse::default() {
+        return Ok(Vec::new());
+    }
+    let mut left = list()?;
+    if left.is_empty() {
+        left.push(Leftover::OTHER);
     }
     Ok(left)
 }
@@ -119,7 +190,7 @@ pub fn list() -> io::Result<Vec<Leftover>> {
     let diag = Diag::open()?;
     let mut all = Vec::new();
     for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
-        all.extend(diag.dump(family)?.iter().map(Listed::leftover));
+        all.extend(diag.dump(family, u32::MAX)?.iter().map(Listed::leftover));
     }
     Ok(all)
 }
@@ -224,13 +295,14 @@ impl Diag {
         }
     }
 
-    /// Every TCP socket of `family`, in any state.
-    fn dump(&self, family: u8) -> io::Result<Vec<Listed>> {
+    /// Every TCP socket of `family` in one of `states` (a mask of
+    /// `1 << state`).
+    fn dump(&self, family: u8, states: u32) -> io::Result<Vec<Listed>> {
         self.send(
             SOCK_DIAG_BY_FAMILY,
             (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16,
             family,
-            u32::MAX,
+            states,
             &[0; 48],
         )?;
         let mut sockets = Vec::new();

@@ -93,7 +93,7 @@ impl Pool {
             }
             self.capture = None;
         }
-        network::enter_fresh_network_namespace()
+        network::enter_namespace_with_own_tcp_tables()
             .map_err(|e| format!("cannot create a network namespace for this cell: {e}"))?;
         timings.push(watch.lap(made));
         let capture =

@@ -55,7 +55,16 @@ fn settled(states: &[u8]) -> Vec<Leftover> {
 #[cfg_attr(missing_root, ignore = "needs root to make a network namespace")]
 fn a_time_wait_left_behind_breaks_the_next_connect_and_is_cleared() {
     std::thread::spawn(|| {
-        harness::exec::network::enter_fresh_network_namespace().expect("a network namespace");
+        harness::exec::network::enter_namespace_with_own_tcp_tables().expect("a network namespace");
+        // The namespace's own table, as a worker's has (where the kernel
+        // has the setting: Linux 6.1 and later).
+        let read = |name: &str| std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"));
+        if let Ok(entries) = read("tcp_ehash_entries") {
+            assert_eq!(entries.trim(), "1024");
+            // Its TIME_WAIT limit is still the host's, not half of 1024.
+            let limit: u32 = read("tcp_max_tw_buckets").unwrap().trim().parse().unwrap();
+            assert!(limit > 512, "{limit}");
+        }
         // Per namespace, and this thread's: one port, and no reuse of a
         // TIME_WAIT 4-tuple (which loopback allows by default after 1 s,
         // with the old connection's sequence space), so the harm is a
@@ -94,6 +103,15 @@ fn a_time_wait_left_behind_breaks_the_next_connect_and_is_cleared() {
             vec![(LISTEN, 1713)]
         );
         assert_eq!(left[0].to_string(), "LISTEN 1713:*");
+        drop(_listener);
+        assert_eq!(sockets::clear_time_wait().expect("clear"), vec![]);
+
+        // A UDP socket is counted, if not named: a process of the cell
+        // still holds it.
+        let _udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+        let left = sockets::clear_time_wait().expect("clear");
+        assert_eq!(left, vec![Leftover::OTHER]);
+        assert_eq!(left[0].to_string(), "a UDP or raw socket");
     })
     .join()
     .expect("the namespace test thread");
