@@ -126,20 +126,14 @@ impl Child {
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let (line_tx, lines) = mpsc::channel();
         let lines_wanted = Arc::new(AtomicBool::new(true));
-        let readers = vec![
-            collect(
-                spawned.stdout,
-                Arc::clone(&stdout),
-                Pipe::Stdout,
-                (line_tx.clone(), Arc::clone(&lines_wanted)),
-            ),
-            collect(
-                spawned.stderr,
-                Arc::clone(&stderr),
-                Pipe::Stderr,
-                (line_tx, Arc::clone(&lines_wanted)),
-            ),
-        ];
+        let readers = vec![collect(
+            [
+                (spawned.stdout, Arc::clone(&stdout), Pipe::Stdout),
+                (spawned.stderr, Arc::clone(&stderr), Pipe::Stderr),
+            ],
+            line_tx,
+            Arc::clone(&lines_wanted),
+        )];
         Ok(Child {
             name: name.to_string(),
             pid: spawned.pid,
@@ -252,6 +246,9 @@ impl Child {
         self.output()
     }
 
+    /// The exit status and the output, handed over (not copied: a server
+    /// can print megabytes). The process is gone by now, so there is no
+    /// more; a second call gets the status and empty output.
     fn output(&mut self) -> Output {
         // The pipes close when the process exits; join the readers so no
         // output written just before exit is lost.
@@ -259,11 +256,17 @@ impl Child {
             let _ = reader.join();
         }
         let status = self.status;
+        let take = |buffer: &Mutex<Vec<u8>>| {
+            buffer
+                .lock()
+                .map(|mut b| std::mem::take(&mut *b))
+                .unwrap_or_default()
+        };
         Output {
             exit_code: status.and_then(|s| s.code()),
             signal: status.and_then(|s| s.signal()),
-            stdout: self.stdout.lock().map(|b| b.clone()).unwrap_or_default(),
-            stderr: self.stderr.lock().map(|b| b.clone()).unwrap_or_default(),
+            stdout: take(&self.stdout),
+            stderr: take(&self.stderr),
         }
     }
 }
@@ -286,38 +289,70 @@ impl Drop for Child {
 /// How often a blocked wait looks at the cancellation flag.
 const POLL_CANCEL: Duration = Duration::from_millis(50);
 
-/// Reads one pipe to its end into `sink`, and sends each whole line to
-/// `lines` while the flag beside it says a line is still wanted.
+/// Reads a program's stdout and stderr to their ends, each into its sink,
+/// on one thread that waits on both (two threads per program cost a
+/// thread's start and stack each, for every program of every cell), and
+/// sends each whole line to `lines` while `wanted` says a line is still
+/// wanted.
 fn collect(
-    mut reader: impl Read + Send + 'static,
-    sink: Arc<Mutex<Vec<u8>>>,
-    pipe: Pipe,
-    (lines, wanted): (mpsc::Sender<(Pipe, String)>, Arc<AtomicBool>),
+    pipes: [(std::fs::File, Arc<Mutex<Vec<u8>>>, Pipe); 2],
+    lines: mpsc::Sender<(Pipe, String)>,
+    wanted: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
+    use std::os::fd::AsRawFd;
     std::thread::spawn(move || {
         // A pipe holds 64 KiB: one read can take all a program wrote.
         let mut chunk = vec![0u8; 64 * 1024];
-        let mut partial = Vec::new();
-        loop {
-            let n = match reader.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            if let Ok(mut all) = sink.lock() {
-                all.extend_from_slice(&chunk[..n]);
+        let mut open = pipes.map(|(file, sink, pipe)| Some((file, sink, pipe, Vec::new())));
+        while open.iter().any(Option::is_some) {
+            let mut pollfds: Vec<libc::pollfd> = open
+                .iter()
+                .map(|p| libc::pollfd {
+                    // A closed slot is skipped by poll (negative fd).
+                    fd: p.as_ref().map_or(-1, |(file, ..)| file.as_raw_fd()),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            // SAFETY: valid pollfds for the duration of the call; no
+            // timeout, as the pipes close when the program's group is gone.
+            let ready = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as _, -1) };
+            if ready < 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break;
             }
-            if !wanted.load(Ordering::Relaxed) {
-                partial = Vec::new();
-                continue;
+            for (slot, polled) in open.iter_mut().zip(&pollfds) {
+                if polled.revents == 0 {
+                    continue;
+                }
+                let Some((file, sink, pipe, partial)) = slot.as_mut() else {
+                    continue;
+                };
+                let n = match file.read(&mut chunk) {
+                    Ok(0) | Err(_) => {
+                        *slot = None;
+                        continue;
+                    }
+                    Ok(n) => n,
+                };
+                if let Ok(mut all) = sink.lock() {
+                    all.extend_from_slice(&chunk[..n]);
+                }
+                if !wanted.load(Ordering::Relaxed) {
+                    *partial = Vec::new();
+                    continue;
+                }
+                partial.extend_from_slice(&chunk[..n]);
+                let mut start = 0;
+                while let Some(end) = partial[start..].iter().position(|b| *b == b'\n') {
+                    let line = &partial[start..=start + end];
+                    let _ = lines.send((*pipe, String::from_utf8_lossy(line).into_owned()));
+                    start += end + 1;
+                }
+                partial.drain(..start);
             }
-            partial.extend_from_slice(&chunk[..n]);
-            let mut start = 0;
-            while let Some(end) = partial[start..].iter().position(|b| *b == b'\n') {
-                let line = &partial[start..=start + end];
-                let _ = lines.send((pipe, String::from_utf8_lossy(line).into_owned()));
-                start += end + 1;
-            }
-            partial.drain(..start);
         }
     })
 }

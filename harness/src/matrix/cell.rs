@@ -576,13 +576,11 @@ impl PendingFinish {
         let mut save_errors = Vec::new();
         for (who, out) in [("server", &server_out), ("client", &client_out)] {
             if let Some(out) = out {
+                let exit = format!("{}\n", out.status_text());
                 let writes = [
-                    (format!("{who}.stdout"), out.stdout.clone()),
-                    (format!("{who}.stderr"), out.stderr.clone()),
-                    (
-                        format!("{who}.exit"),
-                        format!("{}\n", out.status_text()).into_bytes(),
-                    ),
+                    (format!("{who}.stdout"), out.stdout.as_slice()),
+                    (format!("{who}.stderr"), out.stderr.as_slice()),
+                    (format!("{who}.exit"), exit.as_bytes()),
                 ];
                 for (name, bytes) in writes {
                     if let Err(e) = std::fs::write(dir.join(&name), bytes) {
