@@ -289,13 +289,16 @@ impl Drop for Child {
 /// How often a blocked wait looks at the cancellation flag.
 const POLL_CANCEL: Duration = Duration::from_millis(50);
 
+/// Where a pipe's bytes are kept, shared with the [`Child`].
+type Sink = Arc<Mutex<Vec<u8>>>;
+
 /// Reads a program's stdout and stderr to their ends, each into its sink,
 /// on one thread that waits on both (two threads per program cost a
 /// thread's start and stack each, for every program of every cell), and
 /// sends each whole line to `lines` while `wanted` says a line is still
 /// wanted.
 fn collect(
-    pipes: [(std::fs::File, Arc<Mutex<Vec<u8>>>, Pipe); 2],
+    pipes: [(std::fs::File, Sink, Pipe); 2],
     lines: mpsc::Sender<(Pipe, String)>,
     wanted: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
