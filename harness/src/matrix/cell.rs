@@ -714,14 +714,16 @@ fn read_calls(result: &mut PairingResult, dir: &Path, server_ran: bool, client_r
 /// so a block of 128 KiB may hold a single 64 KiB loopback frame. A veth
 /// with MTU 1500 sends many small frames, which pack well but carry more
 /// headers. A bigger ring costs memory and set-up time, so it grows only
-/// with the message.
+/// with the message, up to 256 MiB: a transfer of a gigabyte fills 64 MiB
+/// in a few tens of milliseconds, which is as long as the capture thread
+/// may be kept off a core of two.
 pub(super) fn capture_config(env: &Environment, scenario: &Scenario, veth: bool) -> CaptureConfig {
     let per_byte = if veth { 8 } else { 4 };
     let buffer_size = scenario
         .message
         .len()
         .saturating_mul(per_byte)
-        .clamp(2 << 20, 64 << 20);
+        .clamp(2 << 20, 256 << 20);
     CaptureConfig {
         buffer_size: buffer_size as i32,
         device: if veth {
