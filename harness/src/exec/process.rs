@@ -368,15 +368,16 @@ mod tests {
         false
     }
 
+    fn sh(script: &str) -> Vec<String> {
+        ["sh", "-c", script].iter().map(|s| s.to_string()).collect()
+    }
+
     /// After the ready line the output is only kept, not cut into lines,
     /// and none of it is lost.
     #[test]
     fn output_after_the_ready_line_is_kept_whole_and_not_split() {
-        let argv: Vec<String> = ["sh", "-c", "echo ready; seq 1000000"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let mut child = Child::spawn("seq", &argv, None, None).expect("sh starts");
+        let mut child =
+            Child::spawn("seq", &sh("echo ready; seq 1000000"), None, None).expect("sh starts");
         child
             .wait_for_line(Duration::from_secs(10), &never, Pipe::Stdout, |l| {
                 (l == "ready\n").then_some(())
@@ -396,11 +397,8 @@ mod tests {
     /// Lines still reach a waiter while it waits, from either pipe.
     #[test]
     fn a_ready_line_on_stderr_is_seen_after_stdout_chatter() {
-        let argv: Vec<String> = ["sh", "-c", "seq 5000; echo listening >&2; sleep 0.2"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let mut child = Child::spawn("sh", &argv, None, None).expect("sh starts");
+        let script = sh("seq 5000; echo listening >&2; sleep 0.2");
+        let mut child = Child::spawn("sh", &script, None, None).expect("sh starts");
         child
             .wait_for_line(Duration::from_secs(10), &never, Pipe::Stderr, |l| {
                 l.starts_with("listening").then_some(())

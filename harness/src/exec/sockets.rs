@@ -255,8 +255,8 @@ impl Diag {
         Ok(())
     }
 
-    /// Receives answers until `done` says the exchange is over; calls
-    /// `each` with every message's type and payload.
+    /// Receives answers, calling `each` with every message's type and
+    /// payload, until `each` returns false (the exchange is over).
     fn receive(&self, mut each: impl FnMut(u16, &[u8]) -> io::Result<bool>) -> io::Result<()> {
         let mut buffer = vec![0u8; 32 * 1024];
         loop {
