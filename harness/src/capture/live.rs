@@ -10,8 +10,13 @@
 //! enough for a 1 MiB transfer in 8 KiB writes took 32 MiB per cell.
 //! Measured on the default suite (`--jobs 1`, 5 interleaved pairs): peak
 //! RSS 41 MiB instead of 219 MiB, wall 0.95x and CPU 0.94x of immediate
-//! mode. A capture is stopped only once the drain has seen the teardown,
-//! so nothing the comparison needs is still in an unfinished block.
+//! mode. A cell's frames are cut from the capture only once the drain has
+//! seen the teardown, so nothing the comparison needs is still in an
+//! unfinished block.
+//!
+//! A capture can outlive a cell: each cell takes a [`Window`] of it
+//! ([`LiveCapture::open_window`], [`LiveCapture::close_window`]), the
+//! frames stamped from its start and the counters' growth since.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -27,8 +32,8 @@ use super::{CaptureConfig, CaptureError, CaptureStats};
 /// Opening and closing a packet socket each wait for an RCU grace period
 /// in the kernel (about 10 ms here), so neither is waited for when it need
 /// not be: [`LiveCapture::begin`] lets the caller start the server while
-/// the socket is being set up, and [`LiveCapture::stop`] returns as soon as
-/// the last packet is read, leaving the close to the capture thread.
+/// the socket is being set up, and dropping a `LiveCapture` leaves the
+/// close to the capture thread.
 pub struct LiveCapture {
     link: LinkType,
     frames: Arc<Mutex<Vec<Frame>>>,
@@ -36,10 +41,11 @@ pub struct LiveCapture {
     /// Asks the capture thread to read what the socket holds and answer
     /// with libpcap's counters (see [`LiveCapture::flush`]).
     flushes: mpsc::Sender<mpsc::Sender<Result<CaptureStats, String>>>,
-    /// Wakes the capture thread's poll at once when stop is asked.
+    /// Wakes the capture thread's poll at once when stop or a flush is
+    /// asked.
     wake: Wake,
-    /// The thread's last word: libpcap's counters, or why it failed.
-    done: Option<mpsc::Receiver<Result<CaptureStats, String>>>,
+    /// Why the thread ended, when it ended on an error.
+    done: Option<mpsc::Receiver<String>>,
 }
 
 /// A capture whose device is still being opened.
@@ -49,7 +55,7 @@ pub struct StartingCapture {
     flushes: mpsc::Sender<mpsc::Sender<Result<CaptureStats, String>>>,
     wake: Wake,
     ready: mpsc::Receiver<Result<LinkType, CaptureError>>,
-    done: mpsc::Receiver<Result<CaptureStats, String>>,
+    done: mpsc::Receiver<String>,
     thread: Option<JoinHandle<()>>,
     /// Whether dropping it stops the capture: not once handed over.
     owns_thread: bool,
@@ -179,10 +185,9 @@ impl LiveCapture {
                     wake: &wake_read,
                     flushes: &flush_rx,
                 };
-                let outcome =
-                    capture_loop(&config, &filter, &frames, &control, &ready_tx, &done_tx);
+                let outcome = capture_loop(&config, &filter, &frames, &control, &ready_tx);
                 if let Err(message) = outcome {
-                    let _ = done_tx.send(Err(message));
+                    let _ = done_tx.send(message);
                 }
             })
         };
@@ -219,15 +224,21 @@ impl LiveCapture {
     /// Has the capture thread read everything the socket holds now, and
     /// returns libpcap's counters since the capture opened.
     pub fn flush(&self) -> Result<CaptureStats, CaptureError> {
+        // A thread that ended on an error left the reason on `done`.
+        let ended = || {
+            CaptureError::Thread(match self.done.as_ref().map(mpsc::Receiver::try_recv) {
+                Some(Ok(message)) => message,
+                _ => "the capture thread has ended".into(),
+            })
+        };
         let (answer, answered) = mpsc::channel();
-        self.flushes
-            .send(answer)
-            .map_err(|_| CaptureError::Thread("the capture thread has ended".into()))?;
+        self.flushes.send(answer).map_err(|_| ended())?;
         self.wake.signal();
         match answered.recv_timeout(FLUSH_TIMEOUT) {
             Ok(Ok(stats)) => Ok(stats),
             Ok(Err(message)) => Err(CaptureError::Thread(message)),
-            Err(_) => Err(CaptureError::Thread(
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(ended()),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(CaptureError::Thread(
                 "the capture thread did not answer within 5 s".into(),
             )),
         }
@@ -268,34 +279,6 @@ impl LiveCapture {
             CaptureError::Thread("lock poisoned".into())
         })?))
     }
-
-    /// Stops reading and returns everything captured with libpcap's
-    /// stats. The socket is closed afterwards, on the capture thread.
-    pub fn stop(mut self) -> Result<Captured, CaptureError> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.wake.signal();
-        let stats = match self.done.take().map(|done| done.recv()) {
-            Some(Ok(Ok(stats))) => stats,
-            Some(Ok(Err(message))) => return Err(CaptureError::Thread(message)),
-            _ => {
-                return Err(CaptureError::Thread(
-                    "capture thread ended without its counters".into(),
-                ))
-            }
-        };
-        let frames = std::mem::take(
-            &mut *self
-                .frames
-                .lock()
-                .map_err(|_| CaptureError::Thread("lock poisoned".into()))?,
-        );
-        Ok(Captured {
-            link: self.link,
-
-            frames,
-            stats,
-        })
-    }
 }
 
 impl Drop for LiveCapture {
@@ -335,7 +318,7 @@ impl StartingCapture {
                 Err(e)
             }
             Err(_) => Err(CaptureError::Thread(match self.done.recv() {
-                Ok(Err(message)) => message,
+                Ok(message) => message,
                 _ => "capture thread ended before opening the device".into(),
             })),
         }
@@ -365,7 +348,6 @@ fn capture_loop(
     frames: &Mutex<Vec<Frame>>,
     control: &Control<'_>,
     ready: &mpsc::Sender<Result<LinkType, CaptureError>>,
-    done: &mpsc::Sender<Result<CaptureStats, String>>,
 ) -> Result<(), String> {
     let open_err = |e: pcap::Error| {
         let message = pcap_message(&e);
@@ -496,15 +478,8 @@ fn capture_loop(
             Err(e) => return Err(format!("reading packets: {e}")),
         }
     }
-    let stat = capture
-        .stats()
-        .map_err(|e| format!("reading capture stats: {e}"))?;
-    let _ = done.send(Ok(CaptureStats {
-        received: stat.received,
-        dropped: stat.dropped,
-        if_dropped: stat.if_dropped,
-    }));
-    // `capture` is closed here, after the caller has what it needs.
+    // `capture` is closed here: every cell has taken its frames and
+    // counters with a flush.
     drop(capture);
     Ok(())
 }

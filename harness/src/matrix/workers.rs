@@ -1,5 +1,5 @@
 //! The matrix on worker threads: each worker claims cells from one queue
-//! and (with a namespace per cell) runs them in a namespace and under a
+//! and (with network namespaces) runs them in a namespace and under a
 //! capture it keeps while the cells leave nothing behind ([`Pool`]).
 
 use std::collections::BTreeSet;
@@ -36,9 +36,9 @@ const PORT_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
 /// milliseconds, so that was a tenth of the harness's own cost.
 ///
 /// A namespace is used again only when the cell before left nothing in
-/// it: its TIME_WAIT sockets are destroyed and no TCP socket of any other
-/// state may remain (`exec::sockets`); otherwise the worker moves to a
-/// fresh one. The capture goes on from cell to cell; each cell takes the
+/// it: its TIME_WAIT sockets are destroyed and no other socket (TCP in
+/// any other state, UDP, raw) may remain (`exec::sockets`); otherwise the
+/// worker moves to a fresh one. The capture goes on from cell to cell; each cell takes the
 /// frames stamped from its start (`LiveCapture::open_window`), and with no
 /// socket left nothing of an earlier cell can arrive after that.
 struct Pool {
