@@ -182,10 +182,11 @@ impl Child {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     // Both pipes closed: the process is gone or going.
-                    let status = self
-                        .wait(Duration::from_secs(1), cancelled)
-                        .map(|o| o.status_text())
-                        .unwrap_or_else(|_| "stdout closed".to_string());
+                    // Only reaped: its output stays for whoever takes it.
+                    let status = match self.reap(Duration::from_secs(1), cancelled) {
+                        Ok(()) => self.status_now().status_text(),
+                        Err(_) => "stdout closed".to_string(),
+                    };
                     return Err(WaitError::ExitedEarly {
                         name: self.name.clone(),
                         status,
@@ -202,6 +203,12 @@ impl Child {
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Output, WaitError> {
         self.lines_wanted.store(false, Ordering::Relaxed);
+        self.reap(timeout, cancelled)?;
+        Ok(self.output())
+    }
+
+    /// Waits up to `timeout` for the process to exit, and reaps it.
+    fn reap(&mut self, timeout: Duration, cancelled: &dyn Fn() -> bool) -> Result<(), WaitError> {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_micros(200);
         while self.status.is_none() {
@@ -235,7 +242,7 @@ impl Child {
                 }
             }
         }
-        Ok(self.output())
+        Ok(())
     }
 
     /// Kills the process if it still runs, reaps it, and returns what it left.
@@ -246,9 +253,19 @@ impl Child {
         self.output()
     }
 
+    /// The exit status alone, output left in place.
+    fn status_now(&self) -> Output {
+        Output {
+            exit_code: self.status.and_then(|s| s.code()),
+            signal: self.status.and_then(|s| s.signal()),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        }
+    }
+
     /// The exit status and the output, handed over (not copied: a server
-    /// can print megabytes). The process is gone by now, so there is no
-    /// more; a second call gets the status and empty output.
+    /// can print megabytes). Called once, by [`Child::wait`] or
+    /// [`Child::kill`]; a second call would get the status and no output.
     fn output(&mut self) -> Output {
         // The pipes close when the process exits; join the readers so no
         // output written just before exit is lost.
@@ -392,6 +409,25 @@ mod tests {
         // the ready line were kept as bytes only.
         let split = child.lines.try_iter().count();
         assert!(split < 500_000, "{split} lines were split after ready");
+    }
+
+    /// A program that exits before its ready line is reported with its
+    /// status, and what it printed is still there for the caller to save.
+    #[test]
+    fn an_early_exit_keeps_its_output_for_the_caller() {
+        let mut child = Child::spawn("sh", &sh("echo bye >&2; exit 4"), None, None).expect("sh");
+        let err = child
+            .wait_for_line(Duration::from_secs(10), &never, Pipe::Stdout, |_| Some(()))
+            .expect_err("no ready line");
+        assert_eq!(
+            err,
+            WaitError::ExitedEarly {
+                name: "sh".into(),
+                status: "exit 4".into()
+            }
+        );
+        let out = child.kill();
+        assert_eq!((out.exit_code, out.stderr), (Some(4), b"bye\n".to_vec()));
     }
 
     /// Lines still reach a waiter while it waits, from either pipe.
