@@ -330,7 +330,7 @@ struct ServerStart<'a> {
     argv: &'a dyn Fn(u16) -> Vec<String>,
 }
 
-/// Opens the cell's capture (or takes the one opened ahead) and starts its
+/// Opens the cell's capture (or a window of its worker's) and starts its
 /// server, waiting for the ready line. A free port can be taken by another
 /// process before the server binds it; then the server exits early and a
 /// new port is tried. A fixed port is the scenario's point, so it is never

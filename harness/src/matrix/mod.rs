@@ -1,6 +1,6 @@
-//! Running the matrix: each cell under its own capture ([`cell`]), cells
-//! spread over worker threads that prepare the next cell's network and
-//! capture ahead.
+//! Running the matrix: each cell with its window of a capture ([`cell`]),
+//! cells spread over worker threads that keep a namespace and a capture
+//! from cell to cell while the cells leave nothing behind ([`workers`]).
 
 pub(crate) mod cell;
 pub(crate) mod merged;
