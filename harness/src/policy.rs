@@ -95,6 +95,7 @@ fields! {
     ClientToServerWrites => "client→server writes", Meaning, "data segments, only when the whole message fits in one segment (one write is then one segment); ignored otherwise, as coalescing depends on timing";
     ClosesFirst => "closes first", Meaning, "which side sends the first FIN";
     Reset => "reset", Meaning, "whether and from which side an RST ends the connection";
+    SynsSent => "SYNs sent", Meaning, "the connection attempt's SYN and its retransmissions until it was answered or abandoned: the kernel retransmits on a fixed schedule, so a lost SYN gives the same count on every run, and a client that gives up early sends fewer";
     Isn => "isn", Ignored, "random by design (RFC 6528)";
     Ports => "ports", Ignored, "ephemeral";
     TsValues => "ts values", Ignored, "clock-derived and randomly offset";
@@ -188,6 +189,9 @@ pub const HANDSHAKE_LABELS: [&str; 3] = ["SYN", "SYN/ACK", "ACK"];
 
 /// A refused attempt's segments: the client's SYN and the kernel's answer.
 pub const REFUSED_LABELS: [&str; 2] = ["SYN", "RST/ACK"];
+
+/// An unanswered attempt's segment: the client's SYN, lost every time.
+pub const UNANSWERED_LABELS: [&str; 1] = ["SYN"];
 
 /// The pseudo-segment that holds the fields compared by meaning.
 pub const CONVERSATION: &str = "conversation";

@@ -4,6 +4,7 @@
 //! [`port_lock`] when neither is possible; [`sockets`] tells whether a
 //! namespace can be used again), and cancellation.
 
+pub mod conditions;
 pub mod network;
 pub(crate) mod port_lock;
 pub mod process;

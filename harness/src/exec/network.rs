@@ -157,29 +157,67 @@ pub fn enter_namespace_with_own_tcp_tables() -> io::Result<()> {
 
 /// `ip link set lo up`, by ioctl: a new namespace's loopback starts down.
 fn loopback_up() -> io::Result<()> {
-    // SAFETY: a datagram socket used only for two interface ioctls on a
-    // zeroed, NUL-terminated ifreq; closed before returning.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut request: libc::ifreq = std::mem::zeroed();
-        for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
-            *dst = *src as libc::c_char;
-        }
-        let mut result = Ok(());
-        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut request) < 0 {
-            result = Err(io::Error::last_os_error());
-        } else {
+    loopback_ioctl(|fd, request| {
+        // SAFETY: interface ioctls on a valid socket and a zeroed,
+        // NUL-terminated ifreq.
+        unsafe {
+            if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut *request) < 0 {
+                return Err(io::Error::last_os_error());
+            }
             request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            if libc::ioctl(fd, libc::SIOCSIFFLAGS, &request) < 0 {
-                result = Err(io::Error::last_os_error());
+            if libc::ioctl(fd, libc::SIOCSIFFLAGS, &*request) < 0 {
+                return Err(io::Error::last_os_error());
             }
         }
-        libc::close(fd);
-        result
+        Ok(())
+    })
+}
+
+/// `ip link set lo mtu MTU` in the calling thread's namespace, by ioctl.
+pub fn set_loopback_mtu(mtu: u32) -> io::Result<()> {
+    loopback_ioctl(|fd, request| {
+        request.ifr_ifru.ifru_mtu = mtu as libc::c_int;
+        // SAFETY: as in loopback_up.
+        if unsafe { libc::ioctl(fd, libc::SIOCSIFMTU, &*request) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    })
+}
+
+/// The loopback's MTU in the calling thread's namespace.
+pub fn loopback_mtu() -> io::Result<u32> {
+    loopback_ioctl(|fd, request| {
+        // SAFETY: as in loopback_up.
+        if unsafe { libc::ioctl(fd, libc::SIOCGIFMTU, &mut *request) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: SIOCGIFMTU filled in the MTU member.
+        Ok(unsafe { request.ifr_ifru.ifru_mtu } as u32)
+    })
+}
+
+/// Runs `call` with a datagram socket and an ifreq naming `lo`; the
+/// socket is closed after.
+fn loopback_ioctl<T>(
+    call: impl FnOnce(libc::c_int, &mut libc::ifreq) -> io::Result<T>,
+) -> io::Result<T> {
+    // SAFETY: a datagram socket used only for interface ioctls, owned
+    // by the OwnedFd that closes it.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
     }
+    // SAFETY: a descriptor just opened and owned by nobody else.
+    let owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: an all-zero ifreq is valid; the name stays NUL-terminated.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    let result = call(fd, &mut request);
+    drop(owned);
+    result
 }
 
 /// How a cell's client reaches its server.

@@ -24,7 +24,7 @@ use crate::exec::process::{Child, Output, WaitError};
 use crate::exec::timing::{StageTime, Stopwatch};
 use crate::exec::Cancel;
 use crate::suite::manifest::{self, Implementation, Manifest, ServerStdout, Substitutions};
-use crate::suite::scenario::Scenario;
+use crate::suite::scenario::{Outcome, Scenario};
 use crate::verdict::result::{analyse, CellRecord, PairingResult};
 use std::rc::Rc;
 
@@ -168,6 +168,18 @@ pub fn run_pairing(
         .isolation
         .per_cell_namespace()
         .then_some(tutorial::DEFAULT_PORT));
+    // The scenario's network conditions, in the namespace made for this
+    // cell (see `matrix::workers`), before anything of the cell runs.
+    if !scenario.conditions.is_empty() {
+        let applied = match fixed_port {
+            Some(port) => crate::exec::conditions::apply(&scenario.conditions, port, &dir),
+            None => Err("network conditions need a namespace of the cell's own".into()),
+        };
+        if let Err(e) = applied {
+            result.error = Some(e);
+            return Ok(Finishing::Done(result));
+        }
+    }
     let manifest_dir = manifest.path.parent().unwrap_or(Path::new("."));
     let substitutions = |port| Substitutions {
         root: &env.root,
@@ -271,13 +283,24 @@ pub fn run_pairing(
                 child.kill()
             })
     });
+    result.timings.push(watch.lap("server exit"));
+
+    let teardown_seen = drain(
+        live.live(),
+        env.timeouts.drain,
+        &env.cancel,
+        scenario.outcome != Outcome::Unanswered,
+    );
+    result.timings.push(watch.lap("drain"));
+    if !scenario.conditions.rules.is_empty() {
+        match crate::exec::conditions::read_back(&scenario.conditions.rules) {
+            Ok(applied) => result.conditions = Some(applied),
+            Err(e) => errors.push(format!("the network rules' counters: {e}")),
+        }
+    }
     if !errors.is_empty() {
         result.error = Some(errors.join("; "));
     }
-    result.timings.push(watch.lap("server exit"));
-
-    let teardown_seen = drain(live.live(), env.timeouts.drain, &env.cancel);
-    result.timings.push(watch.lap("drain"));
     // The cell's frames, cut from the capture now: a worker's capture goes
     // on to the next cell, a cell's own is closed by its thread.
     let captured = live.finish();
@@ -507,6 +530,19 @@ pub struct PendingFinish {
 }
 
 impl Finishing {
+    /// The same cell with `error` added to its result.
+    pub fn with_error(mut self, error: String) -> Finishing {
+        let result = match &mut self {
+            Finishing::Done(result) => result,
+            Finishing::Pending(p) => &mut p.result,
+        };
+        result.error = Some(match result.error.take() {
+            Some(e) => format!("{e}; {error}"),
+            None => error,
+        });
+        self
+    }
+
     /// Saves and analyses a pending cell of `scenario`.
     pub fn complete(self, scenario: &Scenario) -> PairingResult {
         match self {
@@ -518,13 +554,15 @@ impl Finishing {
 
 /// Waits until the capture shows every connection over (both FINs
 /// acknowledged, or an RST), or `timeout`. Both programs have exited by now,
-/// so only the kernel's last segments can still be on their way.
+/// so only the kernel's last segments can still be on their way. Where no
+/// teardown is expected (`teardown`: false, a black hole) it waits only
+/// for the capture to be quiet.
 ///
 /// Each frame is dissected once, as it arrives, into a conversation kept
 /// from look to look, without its payload: the drain needs flags and
 /// numbers, and a transfer of many segments costs no more per look than a
 /// short one.
-fn drain(live: &LiveCapture, timeout: Duration, cancel: &Cancel) -> bool {
+fn drain(live: &LiveCapture, timeout: Duration, cancel: &Cancel, teardown: bool) -> bool {
     let deadline = Instant::now() + timeout;
     let link = live.link();
     let mut conversation = ConversationBuilder::default();
@@ -544,8 +582,9 @@ fn drain(live: &LiveCapture, timeout: Duration, cancel: &Cancel) -> bool {
         if any && connections.all(|c| c.close.complete) {
             return true;
         }
-        // No connection at all: nothing more will come once it is quiet.
-        if !any {
+        // No connection at all, or none that will end: nothing more will
+        // come once it is quiet.
+        if !any || !teardown {
             if seen != quiet_since.1 {
                 quiet_since = (Instant::now(), seen);
             } else if quiet_since.0.elapsed() > Duration::from_millis(50) {

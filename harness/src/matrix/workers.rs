@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::capture::{CaptureConfig, CaptureError, LiveCapture};
+use crate::exec::conditions::Snapshot;
 use crate::exec::network::{self, Topology};
 use crate::exec::port_lock;
 use crate::exec::sockets;
@@ -22,6 +23,15 @@ use super::cell::{
     capture_config, capture_filter, run_pairing, write_scenario_message, CaptureSource,
     CellNetwork, CellToRun, Environment, Finishing,
 };
+
+/// Workers for cells with network conditions, per job: they mostly wait
+/// on retransmission timers.
+const TIMER_WORKERS_PER_JOB: usize = 4;
+
+/// Set (to anything) only by the leak guard's negative control: cells with
+/// network conditions then run in their worker's reused namespace, so the
+/// guard must catch what they leave behind.
+pub const LEAK_CONDITIONS_FOR_TEST: &str = "HARNESS_TEST_LEAK_CONDITIONS";
 
 /// How long a pairing waits for another run to free a fixed port.
 const PORT_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
@@ -45,6 +55,11 @@ struct Pool {
     config: CaptureConfig,
     filter: String,
     capture: Option<Rc<LiveCapture>>,
+    /// The run's conditions guard: which sysctls any scenario sets and
+    /// whether any loads rules; `None` when no scenario has conditions.
+    guarded: Option<(Vec<String>, bool)>,
+    /// The namespace as it was made, for the guard.
+    snapshot: Option<Snapshot>,
 }
 
 impl Pool {
@@ -66,26 +81,63 @@ impl Pool {
             .map(capture_filter)
             .collect::<Vec<_>>()
             .join(" or ");
+        let keys: BTreeSet<String> = scenarios
+            .iter()
+            .flat_map(|s| s.conditions.sysctl.iter().map(|(k, _)| k.clone()))
+            .collect();
+        let conditioned = scenarios.iter().any(|s| !s.conditions.is_empty());
+        let rules = scenarios.iter().any(|s| !s.conditions.rules.is_empty());
         Pool {
             config,
             filter,
             capture: None,
+            guarded: conditioned.then(|| (keys.into_iter().collect(), rules)),
+            snapshot: None,
+        }
+    }
+
+    /// Leaves the pool's namespace for good: the next cell makes a new
+    /// one. For a cell with network conditions, which runs in a namespace
+    /// made for it alone.
+    fn retire(&mut self) {
+        self.capture = None;
+        self.snapshot = None;
+    }
+
+    /// The guard: whatever of an earlier cell's conditions is still in
+    /// the namespace, in words (empty when none).
+    fn leaks(&self) -> Vec<String> {
+        match (&self.guarded, &self.snapshot) {
+            (Some((keys, rules)), Some(made)) => made.leaks(&Snapshot::take(keys, *rules)),
+            _ => Vec::new(),
         }
     }
 
     /// Puts the calling thread in a namespace fit for the next cell, with
     /// the capture running in it.
+    /// A condition of an earlier cell found in the namespace is the
+    /// cell's error (the harness failed to keep cells apart), and the
+    /// cell then runs in a fresh namespace.
     fn next_cell(
         &mut self,
         watch: &mut Stopwatch,
-    ) -> Result<(Rc<LiveCapture>, Vec<StageTime>), String> {
+    ) -> Result<(Rc<LiveCapture>, Vec<StageTime>, Option<String>), String> {
         let mut timings = Vec::new();
         let mut made = "namespace made";
+        let mut leaked = None;
         if let Some(capture) = &self.capture {
+            let leaks = self.leaks();
             match sockets::clear_time_wait() {
-                Ok(left) if left.is_empty() => {
+                Ok(left) if left.is_empty() && leaks.is_empty() => {
                     timings.push(watch.lap("namespace reused"));
-                    return Ok((Rc::clone(capture), timings));
+                    return Ok((Rc::clone(capture), timings, None));
+                }
+                _ if !leaks.is_empty() => {
+                    leaked = Some(format!(
+                        "the worker's namespace still held an earlier cell's network conditions: {}; this cell ran in a fresh one",
+                        leaks.join(", ")
+                    ));
+                    made = "namespace made (the cell before left conditions)";
                 }
                 // Dropping the capture stops it; the namespace goes when
                 // its last user (the capture's socket) has.
@@ -96,16 +148,37 @@ impl Pool {
         network::enter_namespace_with_own_tcp_tables()
             .map_err(|e| format!("cannot create a network namespace for this cell: {e}"))?;
         timings.push(watch.lap(made));
+        self.snapshot = self
+            .guarded
+            .as_ref()
+            .map(|(keys, rules)| Snapshot::take(keys, *rules));
         let capture =
             Rc::new(LiveCapture::start(&self.config, &self.filter).map_err(|e| e.to_string())?);
         timings.push(watch.lap("capture opened"));
         self.capture = Some(Rc::clone(&capture));
-        Ok((capture, timings))
+        Ok((capture, timings, leaked))
     }
 }
 
-/// Gives the calling thread the network its next cell runs on.
+/// Gives the calling thread the network its next cell runs on. A cell
+/// with network conditions needs a loopback namespace of its own, which
+/// it leaves for good afterwards.
 fn prepare_network(env: &Environment, scenario: &Scenario) -> Result<CellNetwork, String> {
+    if !scenario.conditions.is_empty() {
+        return match (env.topology, env.isolation.per_cell_namespace()) {
+            (Topology::Loopback, true) => network::enter_namespace_with_own_tcp_tables()
+                .map(|()| CellNetwork::Namespace)
+                .map_err(|e| format!("cannot create a network namespace for this cell: {e}")),
+            (Topology::Veth, _) => Err(format!(
+                "scenario {} sets network conditions, which run on the loopback topology only; run it without --topology veth",
+                scenario.name
+            )),
+            (Topology::Loopback, false) => Err(format!(
+                "scenario {} sets network conditions, which need a network namespace per cell; run as root, or allow user namespaces (--isolation userns)",
+                scenario.name
+            )),
+        };
+    }
     match (env.topology, env.isolation.per_cell_namespace()) {
         (Topology::Veth, _) => network::enter_veth_pair().map(CellNetwork::Veth),
         (Topology::Loopback, true) => network::enter_fresh_network_namespace()
@@ -145,16 +218,32 @@ pub fn run_matrix(
         }
     }
     let run_scenarios: Vec<&Scenario> = written.iter().map(|&i| &scenarios[i]).collect();
-    let next = Mutex::new(0usize);
+    // Two lanes. Cells with network conditions mostly wait on the kernel's
+    // retransmission timers (a lost SYN costs a second of nothing), so
+    // they get workers of their own beside the `jobs` that run the rest:
+    // a waiting cell holds no core, and the run's wall time is not the
+    // sum of its timers.
+    let (conditioned, plain): (Vec<usize>, Vec<usize>) = runnable
+        .iter()
+        .partition(|&&i| !scenarios[cells[i].scenario].conditions.is_empty());
+    let lanes = [plain, conditioned];
+    let workers = [
+        jobs.max(1).min(lanes[0].len()),
+        (jobs.max(1) * TIMER_WORKERS_PER_JOB).min(lanes[1].len()),
+    ];
+    let leak_for_test = std::env::var_os(LEAK_CONDITIONS_FOR_TEST).is_some();
+    let nexts = [Mutex::new(0usize), Mutex::new(0usize)];
     let results: Mutex<Vec<Option<PairingResult>>> = Mutex::new(vec![None; cells.len()]);
     let fatal: Mutex<Option<CaptureError>> = Mutex::new(None);
     // Borrowed by every worker; the workers are moved closures so that each
     // can start its own scoped threads.
     {
-        let (next, fatal, runnable, results, run_scenarios) =
-            (&next, &fatal, &runnable, &results, &run_scenarios);
+        let (nexts, fatal, lanes, results, run_scenarios) =
+            (&nexts, &fatal, &lanes, &results, &run_scenarios);
+        let lane_of_worker = (0..workers[0]).map(|_| 0).chain((0..workers[1]).map(|_| 1));
         std::thread::scope(|scope| {
-            for _ in 0..jobs.max(1).min(runnable.len().max(1)) {
+            for lane in lane_of_worker {
+                let (next, runnable) = (&nexts[lane], &lanes[lane]);
                 scope.spawn(move || {
                     // Next cell from the shared queue, or None when done.
                     let claim = || {
@@ -201,23 +290,39 @@ pub fn run_matrix(
                             .and_then(|name| manifest.get(name));
                         let started = Instant::now();
                         let mut watch = Stopwatch::start();
-                        let network = match &mut pool {
-                            Some(pool) => pool.next_cell(&mut watch).map(|(capture, timings)| {
+                        let conditioned = !scenario.conditions.is_empty();
+                        let own_network = |watch: &mut Stopwatch| {
+                            prepare_network(env, scenario).map(|network| {
                                 (
-                                    CellNetwork::Namespace,
-                                    CaptureSource::Pooled(capture),
-                                    timings,
+                                    network,
+                                    CaptureSource::Own,
+                                    vec![watch.lap("network")],
+                                    None,
                                 )
-                            }),
-                            None => prepare_network(env, scenario).map(|network| {
-                                (network, CaptureSource::Own, vec![watch.lap("network")])
-                            }),
+                            })
+                        };
+                        let network = match &mut pool {
+                            Some(pool) if !conditioned || leak_for_test => pool
+                                .next_cell(&mut watch)
+                                .map(|(capture, timings, leaked)| {
+                                    (
+                                        CellNetwork::Namespace,
+                                        CaptureSource::Pooled(capture),
+                                        timings,
+                                        leaked,
+                                    )
+                                }),
+                            Some(pool) => {
+                                pool.retire();
+                                own_network(&mut watch)
+                            }
+                            None => own_network(&mut watch),
                         };
                         let Some(client) = manifest.get(&cell.id.client) else {
                             continue;
                         };
                         let (outcome, network) = match network {
-                            Ok((network, source, timings)) => (
+                            Ok((network, source, timings, leaked)) => (
                                 run_pairing(
                                     env,
                                     &CellToRun {
@@ -230,7 +335,11 @@ pub fn run_matrix(
                                     &network,
                                     source,
                                     timings,
-                                ),
+                                )
+                                .map(|finishing| match leaked {
+                                    Some(leak) => finishing.with_error(leak),
+                                    None => finishing,
+                                }),
                                 Some(network),
                             ),
                             Err(reason) => (

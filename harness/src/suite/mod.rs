@@ -3,6 +3,7 @@
 //! server × client run ([`plan`]). Everything here is read and validated
 //! before anything runs; nothing here touches the network.
 
+pub(crate) mod conditions;
 pub(crate) mod declaration;
 pub mod manifest;
 pub(crate) mod pairing;

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use crate::policy::{
     parse_field_key, IgnoredField, CONVERSATION, HANDSHAKE_LABELS, REFUSED_LABELS,
+    UNANSWERED_LABELS,
 };
+use crate::suite::conditions::{self, Conditions, RawNetwork};
 use crate::suite::declaration::{self, DeclarationError};
 
 /// What a pairing in this scenario should end with.
@@ -21,6 +23,10 @@ pub enum Outcome {
     /// Nobody listens: the client's one SYN is answered by RST/ACK and it
     /// exits non-zero. No server runs.
     Refused,
+    /// Nothing answers: every SYN is lost (a black hole, made by a
+    /// `[network]` rule), the client retries as its kernel says, gives up
+    /// and exits non-zero. No server runs.
+    Unanswered,
 }
 
 /// One scenario.
@@ -45,6 +51,8 @@ pub struct Scenario {
     /// Whether each program's socket calls are recorded (with strace) and
     /// compared with the reference's.
     pub record_calls: bool,
+    /// The network the cells run on, when not the kernel's defaults.
+    pub conditions: Conditions,
 }
 
 #[derive(serde::Deserialize)]
@@ -67,6 +75,8 @@ struct RawScenario {
     expect: RawExpect,
     #[serde(default)]
     policy: BTreeMap<String, String>,
+    #[serde(default)]
+    network: RawNetwork,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -152,13 +162,16 @@ impl Scenario {
         let outcome = match raw.expect.outcome.as_deref() {
             None | Some("delivered") => Outcome::Delivered,
             Some("refused") => Outcome::Refused,
+            Some("unanswered") => Outcome::Unanswered,
             Some(other) => {
                 return Err(fail(
                     "expect.outcome",
-                    format!("'{other}' must be \"delivered\" or \"refused\""),
+                    format!("'{other}' must be \"delivered\", \"refused\" or \"unanswered\""),
                 ))
             }
         };
+        let conditions = conditions::validate(raw.network, Path::new("/proc/sys"))
+            .map_err(|(entry, problem)| fail(&entry, problem))?;
         let mut ignored = Vec::new();
         for (key, policy) in &raw.policy {
             if policy != "ignored" {
@@ -182,6 +195,7 @@ impl Scenario {
             reference: raw.reference,
             ignored,
             record_calls: raw.record_calls,
+            conditions,
         })
     }
 }
@@ -248,6 +262,7 @@ fn ignored_field(key: &str, outcome: Outcome) -> Result<IgnoredField, String> {
     let labels: &[&str] = match outcome {
         Outcome::Delivered => &HANDSHAKE_LABELS,
         Outcome::Refused => &REFUSED_LABELS,
+        Outcome::Unanswered => &UNANSWERED_LABELS,
     };
     let (segment, field) = parse_field_key(key)?;
     if let Some(s) = segment.as_deref() {
@@ -258,6 +273,7 @@ fn ignored_field(key: &str, outcome: Outcome) -> Result<IgnoredField, String> {
                 match outcome {
                     Outcome::Delivered => "delivered",
                     Outcome::Refused => "refused",
+                    Outcome::Unanswered => "unanswered",
                 },
                 labels.join(", ")
             ));

@@ -5,6 +5,7 @@
 use tutorial::transcript::parse_transcript;
 
 use crate::capture::CaptureStats;
+use crate::exec::conditions::Applied;
 use crate::exec::process::Output;
 use crate::suite::manifest::ServerStdout;
 use crate::suite::scenario::Outcome;
@@ -52,6 +53,9 @@ pub struct Evidence<'a> {
     pub teardown_seen: bool,
     /// Frames that could not be dissected.
     pub malformed: &'a [wire::dissect::DissectError],
+    /// What each of the scenario's segment rules did; `None` when it has
+    /// none.
+    pub conditions: Option<&'a [Applied]>,
 }
 
 /// Every check, by the name reports and summary.json give it.
@@ -64,11 +68,13 @@ pub enum CheckId {
     OrderlyClose,
     Exits,
     Refused,
+    Unanswered,
+    Conditions,
 }
 
 impl CheckId {
     /// Every check.
-    pub const ALL: [CheckId; 7] = [
+    pub const ALL: [CheckId; 9] = [
         CheckId::Capture,
         CheckId::Delivered,
         CheckId::Handshake,
@@ -76,6 +82,8 @@ impl CheckId {
         CheckId::OrderlyClose,
         CheckId::Exits,
         CheckId::Refused,
+        CheckId::Unanswered,
+        CheckId::Conditions,
     ];
 
     /// The checks of a delivered scenario, in the order they are reported.
@@ -97,6 +105,8 @@ impl CheckId {
             CheckId::OrderlyClose => "orderly close",
             CheckId::Exits => "exits",
             CheckId::Refused => "refused",
+            CheckId::Unanswered => "unanswered",
+            CheckId::Conditions => "conditions applied",
         }
     }
 }
@@ -126,6 +136,14 @@ impl serde::Serialize for CheckId {
 }
 
 pub fn run_all(e: &Evidence<'_>) -> Vec<Check> {
+    let mut checks = by_outcome(e);
+    if let Some(applied) = e.conditions {
+        checks.push(conditions_applied(applied));
+    }
+    checks
+}
+
+fn by_outcome(e: &Evidence<'_>) -> Vec<Check> {
     match e.outcome {
         Outcome::Delivered => {
             let established = e.connections.iter().find(|c| c.established());
@@ -144,6 +162,69 @@ pub fn run_all(e: &Evidence<'_>) -> Vec<Check> {
             single_attempt(e.connections),
             client_fails(e.client),
         ],
+        Outcome::Unanswered => vec![
+            capture(e),
+            unanswered(e.connections),
+            single_attempt(e.connections),
+            client_fails(e.client),
+        ],
+    }
+}
+
+/// Every segment rule of the scenario acted on the segments it names: a
+/// rule that matched nothing means the cell did not test what the
+/// scenario says, whatever else passed.
+fn conditions_applied(applied: &[Applied]) -> Check {
+    let mut done = Vec::new();
+    let mut problems = Vec::new();
+    for a in applied {
+        match a.expected {
+            _ if a.matched == 0 => problems.push(format!(
+                "\"{}\" matched nothing: the scenario did not test what it says",
+                a.rule
+            )),
+            Some(n) if a.matched != u64::from(n) => problems.push(format!(
+                "\"{}\" dropped {} segment(s), expected {n}",
+                a.rule, a.matched
+            )),
+            _ => done.push(format!("{} ({} dropped)", a.rule, a.matched)),
+        }
+    }
+    if problems.is_empty() {
+        pass(
+            CheckId::Conditions,
+            format!("as the scenario asked: {}", done.join("; ")),
+        )
+    } else {
+        fail(CheckId::Conditions, problems.join("; "))
+    }
+}
+
+/// A black hole: the client's SYNs (its first and its retransmissions)
+/// went unanswered, neither SYN/ACK nor RST came back.
+fn unanswered(connections: &[Connection]) -> Check {
+    let Some(conn) = connections.first() else {
+        return fail(
+            CheckId::Unanswered,
+            "no connection attempt (no SYN) was captured",
+        );
+    };
+    match conn
+        .segments
+        .iter()
+        .find(|p| p.direction == Direction::ServerToClient)
+    {
+        Some(p) => fail(
+            CheckId::Unanswered,
+            format!(
+                "the SYN was answered by [{}] in frame {}; expected no answer",
+                p.segment.flags, p.segment.frame
+            ),
+        ),
+        None => pass(
+            CheckId::Unanswered,
+            format!("{} SYN(s) sent, none answered", conn.syn_count()),
+        ),
     }
 }
 
@@ -356,7 +437,24 @@ fn handshake(conn: Option<&Connection>) -> Check {
             "no SYN/ACK: the connection was never established",
         );
     };
-    let first: Vec<_> = conn.segments.iter().take(3).collect();
+    // Compared on the segments that got through: a copy of a handshake
+    // segment already seen (same way, flags and sequence number) is its
+    // retransmission after a loss, not a new step.
+    let mut first: Vec<&wire::conversation::Placed> = Vec::new();
+    for p in &conn.segments {
+        let repeats = first.iter().any(|q| {
+            q.direction == p.direction
+                && q.segment.flags == p.segment.flags
+                && q.rel_seq == p.rel_seq
+                && q.segment.payload_len == p.segment.payload_len
+        });
+        if !repeats {
+            first.push(p);
+        }
+        if first.len() == 3 {
+            break;
+        }
+    }
     // (label, direction, syn, ack, rel seq, rel ack)
     let expected = [
         ("SYN", Direction::ClientToServer, true, false, 0, 0),
@@ -410,11 +508,14 @@ fn handshake(conn: Option<&Connection>) -> Check {
     )
 }
 
+/// One connection attempt. A SYN retransmitted (same connection, same
+/// ISN) after a loss is the same attempt, named but not counted again; a
+/// second connection is a second attempt.
 fn single_attempt(connections: &[Connection]) -> Check {
     let attempts: Vec<String> = connections
         .iter()
         .filter(|c| c.syn_count() > 0)
-        .flat_map(|c| {
+        .map(|c| {
             let outcome = if c.refused() {
                 "refused"
             } else if c.established() {
@@ -422,13 +523,13 @@ fn single_attempt(connections: &[Connection]) -> Check {
             } else {
                 "unanswered"
             };
-            (0..c.syn_count()).map(move |n| {
-                if n == 0 {
-                    format!("{} ({outcome})", c.label())
-                } else {
-                    format!("{} (SYN retransmitted)", c.label())
-                }
-            })
+            match c.syn_count() {
+                1 => format!("{} ({outcome})", c.label()),
+                n => format!(
+                    "{} ({outcome}; its SYN sent {n} times: retransmissions of one attempt)",
+                    c.label()
+                ),
+            }
         })
         .collect();
     match attempts.len() {
@@ -553,6 +654,7 @@ mod tests {
             stats: Some(CaptureStats::default()),
             teardown_seen: true,
             malformed: &[],
+            conditions: None,
         }
     }
 
@@ -691,6 +793,56 @@ mod tests {
         );
     }
 
+    /// A SYN lost and sent again (same connection, same ISN) is one
+    /// attempt, and the handshake is judged on the copies that got
+    /// through; a deleted SYN/ACK still fails it.
+    #[test]
+    fn a_retransmitted_syn_is_the_same_attempt_and_the_same_handshake() {
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        frames.insert(1, frames[0].clone());
+        let attempt = check(&frames, CheckId::SingleAttempt);
+        assert!(attempt.passed, "{}", attempt.detail);
+        assert!(
+            attempt.detail.contains("its SYN sent 2 times"),
+            "{}",
+            attempt.detail
+        );
+        let handshake = check(&frames, CheckId::Handshake);
+        assert!(handshake.passed, "{}", handshake.detail);
+        // Negative control: the SYN/ACK itself missing is still caught.
+        frames.remove(2);
+        assert!(!check(&frames, CheckId::Handshake).passed);
+    }
+
+    #[test]
+    fn a_rule_that_matched_nothing_fails_the_cell() {
+        let applied = |matched, expected| Applied {
+            rule: "drop the first SYN to server".into(),
+            expected,
+            matched,
+        };
+        let ok = conditions_applied(&[applied(1, Some(1))]);
+        assert!(ok.passed, "{}", ok.detail);
+        assert!(ok
+            .detail
+            .contains("drop the first SYN to server (1 dropped)"));
+        let nothing = conditions_applied(&[applied(0, Some(1))]);
+        assert!(!nothing.passed);
+        assert!(
+            nothing.detail.contains("matched nothing"),
+            "{}",
+            nothing.detail
+        );
+        let none_of_all = conditions_applied(&[applied(0, None)]);
+        assert!(!none_of_all.passed);
+        let fewer = conditions_applied(&[applied(1, Some(2))]);
+        assert!(
+            !fewer.passed && fewer.detail.contains("expected 2"),
+            "{}",
+            fewer.detail
+        );
+    }
+
     #[test]
     fn single_attempt_names_the_extra_attempt() {
         let mut frames = vec![
@@ -743,6 +895,7 @@ mod tests {
             }),
             teardown_seen: true,
             malformed: &[],
+            conditions: None,
         };
         assert!(run_all(&e)[0].detail.contains("dropped 2"));
         e.stats = Some(CaptureStats::default());
@@ -773,6 +926,7 @@ mod tests {
             stats: Some(CaptureStats::default()),
             teardown_seen: true,
             malformed: &[],
+            conditions: None,
         };
         let c = run_all(&e)
             .into_iter()

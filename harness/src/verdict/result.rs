@@ -43,6 +43,10 @@ pub struct PairingResult {
     /// Each program's socket calls, in a scenario that records them.
     #[serde(default, skip_serializing_if = "CellCalls::is_empty")]
     pub calls: CellCalls,
+    /// What each of the scenario's segment rules did (`[network]`), read
+    /// from its counter after the cell; absent when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<crate::exec::conditions::Applied>>,
     /// Where the cell's time went, stage by stage (not read back by
     /// `harness merge`: each shard's summary keeps its own).
     #[serde(skip_deserializing)]
@@ -78,6 +82,7 @@ impl PairingResult {
             client_exit: None,
             compared: None,
             calls: CellCalls::default(),
+            conditions: None,
             timings: Vec::new(),
         }
     }
@@ -159,6 +164,7 @@ pub fn analyse(result: &mut PairingResult, record: &CellRecord<'_>, scenario: &S
         stats: record.stats,
         teardown_seen: record.teardown_seen,
         malformed: &malformed,
+        conditions: result.conditions.as_deref(),
     };
     result.checks = checks::run_all(&evidence);
     let compared = signature::compared_connection(

@@ -81,11 +81,13 @@ pub fn compared_connection<'a>(
     let first =
         |wanted: fn(&Connection) -> bool| connections.clone().enumerate().find(|(_, c)| wanted(c));
     let (established, refused) = (first(Connection::established), first(Connection::refused));
-    if refusal_expected {
+    let chosen = if refusal_expected {
         refused.or(established)
     } else {
         established.or(refused)
-    }
+    };
+    // Neither: an attempt nobody answered (a black hole).
+    chosen.or_else(|| connections.clone().enumerate().next())
 }
 
 /// The signature of a connection: its handshake, or for a refused attempt
@@ -101,10 +103,14 @@ pub fn signature(conn: &Connection) -> Signature {
         ("SYN", Direction::ClientToServer, |f| f.syn && !f.ack),
         ("RST/ACK", Direction::ServerToClient, |f| f.rst),
     ];
+    // Never answered (a black hole): only the SYN was ever sent.
+    let unanswered = &handshake[..1];
     let (wanted, phase_matters) = if conn.refused() {
         (refused, false)
-    } else {
+    } else if conn.established() {
         (handshake, true)
+    } else {
+        (unanswered, true)
     };
     let segments = wanted
         .iter()
@@ -266,6 +272,7 @@ fn meaning(conn: &Connection) -> Vec<(Field, Value)> {
             ),
         ),
         (Field::Reset, Some(reset)),
+        (Field::SynsSent, Some(conn.syn_count().to_string())),
     ]
 }
 

@@ -1,0 +1,281 @@
+//! A scenario's network conditions applied in the calling thread's network
+//! namespace, what each rule did read back afterwards, and the guard that
+//! no condition outlives its cell.
+//!
+//! Segment rules are nftables rules in the `prerouting` hook, which on
+//! loopback runs after the capture has seen the packet: a dropped segment
+//! is in the capture (as a learner sees a lost segment in Wireshark) and
+//! never reaches its receiver. Dropping in `output` instead would return
+//! EPERM to the sender, which is not loss.
+//!
+//! Why every rule is exact: nftables has no "the first N packets" match
+//! (`numgen` counts modulo, `quota` counts bytes, `limit` counts time).
+//! A rule here adds each selected packet, keyed by a running number, to a
+//! set of fixed size: the add succeeds for the first N packets and fails
+//! after, and a failed add ends the rule. So `size N` is a budget of N
+//! packets, exact and the same on every run. `nth` is a second budget of
+//! packets let through first. The rule's counter sits after the budget,
+//! so it counts the segments dropped and no other.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::exec::network;
+use crate::exec::process::Child;
+use crate::suite::conditions::{Conditions, Rule, SegmentKind, Times, Toward, DATA_MIN_PACKET};
+
+/// The nftables table a cell's rules live in.
+pub const TABLE: &str = "harness_conditions";
+
+/// The file the rules are written to in the cell's folder (`nft -f` reads
+/// it, and a user can load it by hand).
+pub const RULES_FILE: &str = "conditions.nft";
+
+/// What one rule did in one cell.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct Applied {
+    /// The rule in words: "drop the first SYN to server".
+    pub rule: String,
+    /// The segments it was to act on; `None` for every one (`times = "all"`).
+    pub expected: Option<u32>,
+    /// The segments it acted on, by its nftables counter.
+    pub matched: u64,
+}
+
+/// The rules as an nftables script for `port`, the server's.
+pub fn ruleset(rules: &[Rule], port: u16) -> String {
+    let mut sets = String::new();
+    let mut chains = String::new();
+    let mut jumps = String::new();
+    for (i, rule) in rules.iter().enumerate() {
+        let name = format!("rule{}", i + 1);
+        let way = match rule.toward {
+            Toward::ToServer => format!("tcp dport {port}"),
+            Toward::ToClient => format!("tcp sport {port}"),
+        };
+        let kind = match rule.segment {
+            SegmentKind::Syn => " tcp flags & (syn | ack) == syn",
+            SegmentKind::SynAck => " tcp flags & (syn | ack) == syn | ack",
+            SegmentKind::Fin => " tcp flags & fin == fin",
+            SegmentKind::Data => &format!(" meta length > {DATA_MIN_PACKET}"),
+            SegmentKind::Any => "",
+        };
+        let selected = format!("{way}{kind}");
+        // A running number per rule: unique keys, so each add is a new
+        // element until the set is full.
+        let key = "numgen inc mod 2147483647";
+        let mut body = String::new();
+        if rule.nth > 1 {
+            sets.push_str(&format!(
+                "  set {name}_pass {{ typeof numgen inc mod 2147483647; size {}; flags dynamic; }}\n",
+                rule.nth - 1
+            ));
+            body.push_str(&format!(
+                "    {selected} add @{name}_pass {{ {key} }} return\n"
+            ));
+        }
+        let budget = match rule.times {
+            Times::All => String::new(),
+            Times::Count(n) => {
+                sets.push_str(&format!(
+                    "  set {name}_budget {{ typeof numgen inc mod 2147483647; size {n}; flags dynamic; }}\n"
+                ));
+                format!(" add @{name}_budget {{ {key} }}")
+            }
+        };
+        body.push_str(&format!(
+            "    {selected}{budget} counter drop comment \"{name}\"\n"
+        ));
+        chains.push_str(&format!("  chain {name} {{\n{body}  }}\n"));
+        jumps.push_str(&format!("    jump {name}\n"));
+    }
+    format!(
+        "# {}: written by the harness for one cell; `nft -f` loads it.\n\
+         table inet {TABLE} {{\n{sets}{chains}  chain prerouting {{\n    type filter hook prerouting priority filter; policy accept;\n{jumps}  }}\n}}\n",
+        RULES_FILE
+    )
+}
+
+/// Applies `conditions` in the calling thread's namespace, which must be
+/// one made for this cell: nothing here is undone, the namespace goes.
+/// The rules file is written into `dir`.
+pub fn apply(conditions: &Conditions, port: u16, dir: &Path) -> Result<(), String> {
+    for (key, value) in &conditions.sysctl {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        std::fs::write(&path, value)
+            .map_err(|e| format!("cannot set {key} = {value} in the cell's namespace: {e}"))?;
+    }
+    if let Some(mtu) = conditions.mtu {
+        network::set_loopback_mtu(mtu)
+            .map_err(|e| format!("cannot set the loopback's MTU to {mtu}: {e}"))?;
+    }
+    if !conditions.rules.is_empty() {
+        let file = dir.join(RULES_FILE);
+        std::fs::write(&file, ruleset(&conditions.rules, port))
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        let argv = ["nft", "-f"].map(String::from).to_vec();
+        let mut argv = argv;
+        argv.push(file.display().to_string());
+        nft(&argv)?;
+    }
+    Ok(())
+}
+
+/// What each rule did, read from its counter once the cell is over.
+pub fn read_back(rules: &[Rule]) -> Result<Vec<Applied>, String> {
+    let argv = ["nft", "-j", "list", "table", "inet", TABLE].map(String::from);
+    let json = nft(&argv)?;
+    let counts = counters(&json)?;
+    Ok(rules
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| Applied {
+            rule: rule.describe(),
+            expected: match rule.times {
+                Times::All => None,
+                Times::Count(n) => Some(n),
+            },
+            matched: counts
+                .iter()
+                .find(|(name, _)| *name == format!("rule{}", i + 1))
+                .map_or(0, |(_, n)| *n),
+        })
+        .collect())
+}
+
+/// Each commented rule's counter in `nft -j list table` output.
+fn counters(json: &str) -> Result<Vec<(String, u64)>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("nft's JSON could not be read: {e}"))?;
+    let items = value["nftables"].as_array().cloned().unwrap_or_default();
+    Ok(items
+        .iter()
+        .filter_map(|item| {
+            let rule = item.get("rule")?;
+            let name = rule["comment"].as_str()?.to_string();
+            let packets = rule["expr"]
+                .as_array()?
+                .iter()
+                .find_map(|e| e.get("counter")?.get("packets")?.as_u64())?;
+            Some((name, packets))
+        })
+        .collect())
+}
+
+/// Runs `nft` with a bounded wait; its stdout, or why it failed.
+fn nft(argv: &[String]) -> Result<String, String> {
+    let mut child = Child::spawn("nft", argv, None, None)
+        .map_err(|e| format!("{e}; install nftables (make deps)"))?;
+    let out = child
+        .wait(Duration::from_secs(5), &|| false)
+        .map_err(|e| e.to_string())?;
+    if out.exit_code == Some(0) {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{}` failed: {}",
+            argv.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// What a namespace looks like where it matters to the conditions of a
+/// run: the values of the sysctls any scenario sets, the loopback's MTU,
+/// and whether the rules' table is there. Taken when a worker makes a
+/// namespace, compared before each cell that reuses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    sysctl: Vec<(String, String)>,
+    mtu: Option<u32>,
+    table: bool,
+}
+
+impl Snapshot {
+    /// The calling thread's namespace now. `keys` are the sysctls to look
+    /// at; `rules` says whether any scenario of the run loads rules (only
+    /// then is `nft` asked, which costs a process).
+    pub fn take(keys: &[String], rules: bool) -> Snapshot {
+        Snapshot {
+            sysctl: keys
+                .iter()
+                .map(|k| {
+                    let path = Path::new("/proc/sys").join(k.replace('.', "/"));
+                    let value = std::fs::read_to_string(path).unwrap_or_default();
+                    (
+                        k.clone(),
+                        value.split_whitespace().collect::<Vec<_>>().join(" "),
+                    )
+                })
+                .collect(),
+            mtu: network::loopback_mtu().ok(),
+            table: rules && nft(&["nft", "list", "table", "inet", TABLE].map(String::from)).is_ok(),
+        }
+    }
+
+    /// What differs in `now` from this snapshot, in words; empty when
+    /// nothing does.
+    pub fn leaks(&self, now: &Snapshot) -> Vec<String> {
+        let mut out = Vec::new();
+        for ((key, was), (_, is)) in self.sysctl.iter().zip(&now.sysctl) {
+            if was != is {
+                out.push(format!("{key} = {is} (was {was})"));
+            }
+        }
+        if self.mtu != now.mtu {
+            out.push(format!(
+                "lo mtu {} (was {})",
+                now.mtu.map_or("?".into(), |m| m.to_string()),
+                self.mtu.map_or("?".into(), |m| m.to_string())
+            ));
+        }
+        if now.table && !self.table {
+            out.push(format!("the nftables table inet {TABLE}"));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::conditions::Action;
+
+    fn rule(segment: SegmentKind, nth: u32, times: Times) -> Rule {
+        Rule {
+            action: Action::Drop,
+            toward: Toward::ToServer,
+            segment,
+            nth,
+            times,
+        }
+    }
+
+    #[test]
+    fn a_budget_is_a_set_of_that_size_and_the_counter_follows_it() {
+        let text = ruleset(&[rule(SegmentKind::Syn, 1, Times::Count(1))], 1712);
+        assert!(text.contains("set rule1_budget { typeof numgen inc mod 2147483647; size 1;"));
+        assert!(text.contains(
+            "tcp dport 1712 tcp flags & (syn | ack) == syn add @rule1_budget { numgen inc mod 2147483647 } counter drop"
+        ));
+        assert!(!text.contains("_pass"));
+    }
+
+    #[test]
+    fn nth_lets_the_ones_before_through_and_all_has_no_budget() {
+        let text = ruleset(&[rule(SegmentKind::Data, 3, Times::All)], 80);
+        assert!(text.contains("set rule1_pass { typeof numgen inc mod 2147483647; size 2;"));
+        assert!(text.contains("meta length > 100 add @rule1_pass"));
+        assert!(text.contains("meta length > 100 counter drop"));
+        assert!(!text.contains("_budget"));
+    }
+
+    #[test]
+    fn counters_are_read_by_the_rules_comment() {
+        let json = r#"{"nftables": [{"metainfo": {}}, {"rule": {"comment": "rule1", "expr": [{"match": {}}, {"counter": {"packets": 2, "bytes": 120}}, {"drop": null}]}}]}"#;
+        assert_eq!(counters(json).unwrap(), vec![("rule1".to_string(), 2)]);
+        assert!(counters("not json").is_err());
+    }
+}

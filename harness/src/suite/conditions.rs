@@ -1,0 +1,336 @@
+//! Adverse network conditions as data: a scenario's `[network]` table.
+//!
+//! A scenario may change the kernel's TCP settings in the cell's network
+//! namespace (`sysctl`), the loopback's MTU (`mtu`), and lose segments on
+//! purpose (`[[network.rule]]`). Every condition is deterministic: a rule
+//! names which segments it drops by kind and position, never by chance,
+//! so the same cell loses the same segment on every run, and a verdict
+//! under loss is as stable as one without.
+//!
+//! This module only reads and validates; `exec::conditions` applies them
+//! in a namespace and reads back what each rule did.
+
+use std::collections::BTreeMap;
+
+/// The most segments one rule may name by count. A larger budget is
+/// `times = "all"`.
+pub const MAX_TIMES: u32 = 1000;
+
+/// A scenario's network conditions, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Conditions {
+    /// `net.*` keys and the values written to them, in the cell's
+    /// namespace only.
+    pub sysctl: Vec<(String, String)>,
+    /// The loopback's MTU in the cell's namespace (65536 by default).
+    pub mtu: Option<u32>,
+    pub rules: Vec<Rule>,
+}
+
+impl Conditions {
+    /// Whether the scenario runs on the kernel's defaults.
+    pub fn is_empty(&self) -> bool {
+        self.sysctl.is_empty() && self.mtu.is_none() && self.rules.is_empty()
+    }
+
+    /// One line for reports: "net.ipv4.tcp_timestamps=0; drop 1 SYN to server".
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .sysctl
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        parts.extend(self.mtu.map(|m| format!("lo mtu {m}")));
+        parts.extend(self.rules.iter().map(Rule::describe));
+        parts.join("; ")
+    }
+}
+
+/// What a rule does to the segments it selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Lost after the capture saw it, as on a lossy link: the segment is
+    /// in the capture and never reaches the receiver.
+    Drop,
+}
+
+/// Which way a selected segment travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Toward {
+    ToServer,
+    ToClient,
+}
+
+impl Toward {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Toward::ToServer => "to server",
+            Toward::ToClient => "to client",
+        }
+    }
+}
+
+/// The kinds of segment a rule can select.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SegmentKind {
+    /// SYN without ACK: a connection attempt.
+    Syn,
+    /// SYN with ACK: the server's answer.
+    SynAck,
+    /// A segment carrying data. nftables cannot subtract header lengths,
+    /// so this is an IP packet longer than [`DATA_MIN_PACKET`] bytes: a
+    /// bare ACK with every TCP option is never one, and neither is data of
+    /// a few bytes (use `any` with `nth` for those).
+    Data,
+    /// Any segment with FIN set.
+    Fin,
+    /// Every segment that way, for selecting by index.
+    Any,
+}
+
+/// The IP packet length above which a segment counts as data: an IPv6
+/// header (40) and the longest TCP header (60) with nothing after them.
+pub const DATA_MIN_PACKET: u32 = 100;
+
+impl SegmentKind {
+    fn describe(self) -> &'static str {
+        match self {
+            SegmentKind::Syn => "SYN",
+            SegmentKind::SynAck => "SYN/ACK",
+            SegmentKind::Data => "data segment",
+            SegmentKind::Fin => "FIN",
+            SegmentKind::Any => "segment",
+        }
+    }
+}
+
+/// How many selected segments a rule acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Times {
+    Count(u32),
+    /// Every one: a black hole for that kind.
+    All,
+}
+
+/// One deterministic segment rule.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rule {
+    pub action: Action,
+    pub toward: Toward,
+    pub segment: SegmentKind,
+    /// The first selected segment acted on, counting from 1: `nth = 3`
+    /// with `times = 1` loses the third data segment and no other.
+    pub nth: u32,
+    pub times: Times,
+}
+
+impl Rule {
+    /// "drop 1 SYN to server", "drop every SYN to server", "drop data
+    /// segment 30 to server".
+    pub fn describe(&self) -> String {
+        let what = self.segment.describe();
+        let way = self.toward.describe();
+        match (self.times, self.nth) {
+            (Times::All, 1) => format!("drop every {what} {way}"),
+            (Times::All, n) => format!("drop every {what} {way} from the {}", ordinal(n)),
+            (Times::Count(1), 1) => format!("drop the first {what} {way}"),
+            (Times::Count(1), n) => format!("drop the {} {what} {way}", ordinal(n)),
+            (Times::Count(t), 1) => format!("drop the first {t} {what}s {way}"),
+            (Times::Count(t), n) => format!("drop {t} {what}s {way} from the {}", ordinal(n)),
+        }
+    }
+}
+
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// The `[network]` table as written.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNetwork {
+    #[serde(default)]
+    sysctl: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    mtu: Option<i64>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<RawRule>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    action: Action,
+    direction: Toward,
+    segment: SegmentKind,
+    #[serde(default)]
+    nth: Option<i64>,
+    #[serde(default)]
+    times: Option<toml::Value>,
+}
+
+/// Validates a `[network]` table; the error names the key.
+/// `sysctl_root` is where `net.*` keys live (`/proc/sys`), so a key this
+/// kernel lacks is refused before anything runs.
+pub(crate) fn validate(
+    raw: RawNetwork,
+    sysctl_root: &std::path::Path,
+) -> Result<Conditions, (String, String)> {
+    let mut sysctl = Vec::new();
+    for (key, value) in raw.sysctl {
+        let entry = format!("network.sysctl.\"{key}\"");
+        if !key.starts_with("net.") || key.contains("..") || key.contains('/') {
+            return Err((
+                entry,
+                "only per-namespace `net.*` keys can be set (e.g. \"net.ipv4.tcp_timestamps\")"
+                    .into(),
+            ));
+        }
+        let path = sysctl_root.join(key.replace('.', "/"));
+        if !path.is_file() {
+            return Err((
+                entry,
+                format!(
+                    "this kernel has no such setting ({} does not exist); check the name with `sysctl -a | grep {}`",
+                    path.display(),
+                    key.rsplit('.').next().unwrap_or(&key)
+                ),
+            ));
+        }
+        let value = match value {
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::String(s) if !s.contains('\n') => s,
+            toml::Value::Boolean(b) => u8::from(b).to_string(),
+            _ => {
+                return Err((
+                    entry,
+                    "give a whole number or a string, as `sysctl -w` takes it".into(),
+                ))
+            }
+        };
+        sysctl.push((key, value));
+    }
+    let mtu = match raw.mtu {
+        None => None,
+        Some(m) if (68..=65535).contains(&m) => Some(m as u32),
+        Some(m) => {
+            return Err((
+                "network.mtu".into(),
+                format!("{m} is out of range; an MTU is 68 (IPv4's least) to 65535"),
+            ))
+        }
+    };
+    let mut rules = Vec::new();
+    for (i, r) in raw.rules.into_iter().enumerate() {
+        let entry = format!("network.rule[{}]", i + 1);
+        let nth = match r.nth {
+            None => 1,
+            Some(n) if (1..=i64::from(u32::MAX)).contains(&n) => n as u32,
+            Some(n) => {
+                return Err((
+                    format!("{entry}.nth"),
+                    format!("{n} must be 1 or more: the first selected segment is 1"),
+                ))
+            }
+        };
+        let times = match r.times {
+            None => Times::Count(1),
+            Some(toml::Value::String(s)) if s == "all" => Times::All,
+            Some(toml::Value::Integer(n)) if (1..=i64::from(MAX_TIMES)).contains(&n) => {
+                Times::Count(n as u32)
+            }
+            Some(other) => {
+                return Err((
+                    format!("{entry}.times"),
+                    format!("{other} must be a count from 1 to {MAX_TIMES}, or \"all\""),
+                ))
+            }
+        };
+        rules.push(Rule {
+            action: r.action,
+            toward: r.direction,
+            segment: r.segment,
+            nth,
+            times,
+        });
+    }
+    Ok(Conditions { sysctl, mtu, rules })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conditions(text: &str) -> Result<Conditions, (String, String)> {
+        let raw: RawNetwork = toml::from_str(text).map_err(|e| ("toml".into(), e.to_string()))?;
+        validate(raw, std::path::Path::new("/proc/sys"))
+    }
+
+    #[test]
+    fn rules_default_to_the_first_segment_once() {
+        let c =
+            conditions("[[rule]]\naction = \"drop\"\ndirection = \"to-server\"\nsegment = \"syn\"")
+                .unwrap();
+        assert_eq!(c.rules[0].nth, 1);
+        assert_eq!(c.rules[0].times, Times::Count(1));
+        assert_eq!(c.describe(), "drop the first SYN to server");
+    }
+
+    #[test]
+    fn descriptions_say_which_segments() {
+        let c = conditions(
+            "sysctl = { \"net.ipv4.tcp_syn_retries\" = 1 }\nmtu = 1280\n[[rule]]\naction = \"drop\"\ndirection = \"to-client\"\nsegment = \"syn-ack\"\ntimes = \"all\"\n[[rule]]\naction = \"drop\"\ndirection = \"to-server\"\nsegment = \"data\"\nnth = 3",
+        )
+        .unwrap();
+        assert_eq!(
+            c.describe(),
+            "net.ipv4.tcp_syn_retries=1; lo mtu 1280; drop every SYN/ACK to client; drop the 3rd data segment to server"
+        );
+    }
+
+    #[test]
+    fn each_mistake_names_its_key() {
+        let cases = [
+            ("sysctl = { \"kernel.pid_max\" = 1 }", "network.sysctl.\"kernel.pid_max\"", "net.*"),
+            (
+                "sysctl = { \"net.ipv4.tcp_no_such_thing\" = 1 }",
+                "network.sysctl.\"net.ipv4.tcp_no_such_thing\"",
+                "no such setting",
+            ),
+            ("mtu = 67", "network.mtu", "68"),
+            ("mtu = 65536", "network.mtu", "65535"),
+            (
+                "[[rule]]\naction = \"drop\"\ndirection = \"to-server\"\nsegment = \"syn\"\ntimes = 0",
+                "network.rule[1].times",
+                "\"all\"",
+            ),
+            (
+                "[[rule]]\naction = \"drop\"\ndirection = \"to-server\"\nsegment = \"syn\"\nnth = 0",
+                "network.rule[1].nth",
+                "1 or more",
+            ),
+        ];
+        for (text, entry, problem) in cases {
+            let (e, p) = conditions(text).unwrap_err();
+            assert_eq!(e, entry, "{p}");
+            assert!(p.contains(problem), "{p}");
+        }
+        // An unknown kind is serde's to refuse, with the kinds listed.
+        let (_, p) = conditions(
+            "[[rule]]\naction = \"drop\"\ndirection = \"to-server\"\nsegment = \"syn-ak\"",
+        )
+        .unwrap_err();
+        assert!(p.contains("syn-ack"), "{p}");
+    }
+}
