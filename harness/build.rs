@@ -29,6 +29,9 @@ const PROBES: &[(&str, Probe)] = &[
     ("nc", || on_path("nc")),
     ("socat", || on_path("socat")),
     ("strace", || on_path("strace")),
+    ("nft", || {
+        on_path("nft") || Path::new("/usr/sbin/nft").exists()
+    }),
 ];
 
 fn main() {

@@ -95,6 +95,15 @@ pub fn skip_reason(
             ));
         }
     }
+    if !scenario.conditions.rules.is_empty() && !crate::suite::manifest::on_path("nft") {
+        return Some((
+            Skip::Unavailable,
+            format!(
+                "scenario {} loses segments with nftables rules, but nft is not installed (run make deps)",
+                scenario.name
+            ),
+        ));
+    }
     implementation
         .unsupported_reason(&scenario.name, &scenario.requires)
         .map(|r| (Skip::Unsupported, r))

@@ -5,6 +5,7 @@ mod util;
 
 mod architecture;
 mod cli;
+mod conditions;
 mod faults;
 mod golden;
 mod matrix;

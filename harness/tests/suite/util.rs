@@ -216,9 +216,19 @@ pub fn require_program(program: &str) {
 /// Runs the harness binary with `--json --artifacts DIR`; returns its exit
 /// code and parsed summary.
 pub fn harness_json(args: &[&str], artifacts: &Path) -> (i32, serde_json::Value) {
+    harness_json_with_env(args, artifacts, &[])
+}
+
+/// [`harness_json`] with variables added to the harness's environment.
+pub fn harness_json_with_env(
+    args: &[&str],
+    artifacts: &Path,
+    env: &[(&str, &str)],
+) -> (i32, serde_json::Value) {
     let _ = bin_dir();
     let out = Command::new(env!("CARGO_BIN_EXE_harness"))
         .current_dir(workspace_root())
+        .envs(env.iter().copied())
         .args(args)
         .arg("--json")
         .arg("--artifacts")

@@ -1,0 +1,262 @@
+//! Network conditions (a scenario's `[network]` table): a port that differs
+//! only under loss is caught, a rule that never acted fails its cell, and
+//! no condition outlives its cell. Each with its negative control.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::{
+    deviant_client, harness_json, harness_json_with_env, manifest_with, workspace_root,
+};
+
+fn cells<'a>(summary: &'a Value, scenario: &str) -> Vec<&'a Value> {
+    summary["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["scenario"] == scenario)
+        .collect()
+}
+
+fn cell<'a>(summary: &'a Value, scenario: &str, client: &str) -> &'a Value {
+    cells(summary, scenario)
+        .into_iter()
+        .find(|c| c["client"] == client)
+        .unwrap_or_else(|| panic!("no {scenario} cell for {client}"))
+}
+
+fn check<'a>(cell: &'a Value, name: &str) -> Option<&'a Value> {
+    cell["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+}
+
+fn scenarios_dir(dir: &Path, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let scenarios = dir.join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    for (name, text) in files {
+        std::fs::write(scenarios.join(name), text).unwrap();
+    }
+    scenarios
+}
+
+/// A client with a connect timeout of its own behaves like the reference
+/// on a perfect loopback, and is caught under a lost SYN (it gives up
+/// before the retransmission: FAIL) and a black hole (it sends one SYN
+/// where the reference's kernel sends three: DIFFERS on `SYNs sent`).
+#[test]
+#[cfg_attr(missing_root, ignore = "needs root to make a network namespace")]
+#[cfg_attr(missing_nft, ignore = "needs nft (nftables): run make deps")]
+fn a_client_that_gives_up_early_is_caught_only_under_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest_with(dir.path(), &deviant_client("impatient", "impatient"));
+    let (_, summary) = harness_json(
+        &[
+            "run",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--scenario",
+            "syn-lost",
+            "--scenario",
+            "blackhole",
+            "--server",
+            "python",
+            "--client",
+            "impatient",
+            "--no-baseline",
+        ],
+        &dir.path().join("artifacts"),
+    );
+    let show = |c: &Value| serde_json::to_string_pretty(c).unwrap();
+
+    // The reference pairings ran too, and passed, their rules applied.
+    for scenario in ["syn-lost", "blackhole"] {
+        let reference = cell(&summary, scenario, "python");
+        assert_eq!(reference["verdict"], "PASS", "{}", show(reference));
+        let applied = check(reference, "conditions applied").expect("the check is there");
+        assert_eq!(applied["passed"], true, "{}", show(reference));
+    }
+    let lost = cell(&summary, "syn-lost", "impatient");
+    assert_eq!(lost["verdict"], "FAIL", "{}", show(lost));
+    let exits = check(lost, "exits").unwrap();
+    assert_eq!(exits["passed"], false, "{}", show(lost));
+
+    let hole = cell(&summary, "blackhole", "impatient");
+    assert_eq!(hole["verdict"], "DIFFERS", "{}", show(hole));
+    let syns = hole["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["field"] == "SYNs sent")
+        .unwrap_or_else(|| panic!("SYNs sent not named: {}", show(hole)));
+    assert_eq!(syns["actual"], "1", "{}", show(hole));
+    assert_eq!(
+        syns["reference"],
+        cell(&summary, "blackhole", "python")["signature"]["meaning"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m[0] == "SYNs sent")
+            .unwrap()[1]
+    );
+}
+
+/// A rule that never acts (here: data to the client, which the tutorial's
+/// server never sends) fails the cell: the scenario did not test what it
+/// says, whatever else passed.
+#[test]
+#[cfg_attr(missing_root, ignore = "needs root to make a network namespace")]
+#[cfg_attr(missing_nft, ignore = "needs nft (nftables): run make deps")]
+fn a_rule_that_never_acted_fails_the_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = scenarios_dir(
+        dir.path(),
+        &[(
+            "never.toml",
+            "description = \"a rule nothing matches\"\n[[network.rule]]\naction = \"drop\"\ndirection = \"to-client\"\nsegment = \"data\"\n",
+        )],
+    );
+    let (code, summary) = harness_json(
+        &[
+            "run",
+            "--scenarios",
+            scenarios.to_str().unwrap(),
+            "--server",
+            "python",
+            "--client",
+            "python",
+            "--no-baseline",
+        ],
+        &dir.path().join("artifacts"),
+    );
+    assert_eq!(code, 1);
+    let c = cell(&summary, "never", "python");
+    assert_eq!(c["verdict"], "FAIL");
+    let applied = check(c, "conditions applied").unwrap();
+    assert_eq!(applied["passed"], false);
+    assert!(
+        applied["detail"]
+            .as_str()
+            .unwrap()
+            .contains("\"drop the first data segment to client\" matched nothing"),
+        "{}",
+        applied["detail"]
+    );
+    // Everything else about the cell passed: only the rule failed it.
+    let others_passed = c["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["name"] != "conditions applied")
+        .all(|k| k["passed"] == true);
+    assert!(others_passed, "{c}");
+}
+
+/// Cells with conditions run in namespaces of their own, so nothing of
+/// them reaches the next cell. The negative control leaves them in the
+/// worker's reused namespace (a test-only switch), and the guard must
+/// name each leaked condition in the next cell.
+#[test]
+#[cfg_attr(missing_root, ignore = "needs root to make a network namespace")]
+#[cfg_attr(missing_nft, ignore = "needs nft (nftables): run make deps")]
+fn no_condition_outlives_its_cell_and_the_guard_catches_one_that_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = scenarios_dir(
+        dir.path(),
+        &[(
+            "leaky.toml",
+            "description = \"three kinds of condition\"\n[network]\nsysctl = { \"net.ipv4.tcp_timestamps\" = 0 }\nmtu = 1280\n[[network.rule]]\naction = \"drop\"\ndirection = \"to-server\"\nsegment = \"syn\"\n",
+        )],
+    );
+    let run = |env: &[(&str, &str)], artifacts: &str| {
+        harness_json_with_env(
+            &[
+                "run",
+                "--scenarios",
+                scenarios.to_str().unwrap(),
+                "--server",
+                "python",
+                "--server",
+                "rust",
+                "--client",
+                "python",
+                "--client",
+                "rust",
+                "--jobs",
+                "1",
+                "--no-baseline",
+            ],
+            &dir.path().join(artifacts),
+            env,
+        )
+    };
+    let (code, summary) = run(&[], "kept-apart");
+    assert_eq!(code, 0, "{summary}");
+    for c in cells(&summary, "leaky") {
+        assert_eq!(c["verdict"], "PASS", "{c}");
+    }
+
+    let (code, summary) = run(&[("HARNESS_TEST_LEAK_CONDITIONS", "1")], "leaking");
+    assert_eq!(code, 1);
+    let errors: Vec<&str> = cells(&summary, "leaky")
+        .iter()
+        .filter_map(|c| c["error"].as_str())
+        .collect();
+    // Every cell after the first found the one before it in the namespace.
+    assert_eq!(errors.len(), 3, "{summary}");
+    for error in errors {
+        for leaked in [
+            "net.ipv4.tcp_timestamps = 0 (was 1)",
+            "lo mtu 1280 (was 65536)",
+            "the nftables table inet harness_conditions",
+        ] {
+            assert!(error.contains(leaked), "{leaked} not named in: {error}");
+        }
+    }
+}
+
+/// Each bad `[network]` entry is one line naming the file and the key,
+/// and exit 2, before anything runs.
+#[test]
+fn bad_network_conditions_are_refused_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "sysctl = { \"vm.swappiness\" = 1 }",
+            "network.sysctl.\"vm.swappiness\"",
+        ),
+        (
+            "sysctl = { \"net.ipv4.tcp_nonsense\" = 1 }",
+            "this kernel has no such setting",
+        ),
+        ("mtu = 40", "network.mtu: 40 is out of range"),
+        (
+            "[[network.rule]]\naction = \"drop\"\ndirection = \"to-server\"\nsegment = \"syn-ak\"",
+            "unknown variant `syn-ak`",
+        ),
+    ];
+    for (i, (body, expected)) in cases.iter().enumerate() {
+        let body = if body.starts_with("[[") {
+            body.to_string()
+        } else {
+            format!("[network]\n{body}")
+        };
+        let scenarios = scenarios_dir(
+            &dir.path().join(i.to_string()),
+            &[("bad.toml", &format!("description = \"d\"\n{body}\n"))],
+        );
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+            .current_dir(workspace_root())
+            .args(["run", "--list", "--scenarios", scenarios.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("bad.toml: "), "{stderr}");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+}
