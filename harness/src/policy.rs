@@ -95,6 +95,8 @@ fields! {
     ClientToServerWrites => "client→server writes", Meaning, "data segments, only when the whole message fits in one segment (one write is then one segment); ignored otherwise, as coalescing depends on timing";
     ClosesFirst => "closes first", Meaning, "which side sends the first FIN";
     Reset => "reset", Meaning, "whether and from which side an RST ends the connection";
+    ServerExit => "server exit", Meaning, "how the server ended (exit code or signal): 0 whenever all went well, and after a reset or a loss the reference's way of failing";
+    ClientExit => "client exit", Meaning, "how the client ended: a refused, unanswered or reset connection must fail the way the reference fails";
     SynsSent => "SYNs sent", Meaning, "the connection attempt's SYN and its retransmissions until it was answered or abandoned: the kernel retransmits on a fixed schedule, so a lost SYN gives the same count on every run, and a client that gives up early sends fewer";
     Isn => "isn", Ignored, "random by design (RFC 6528)";
     Ports => "ports", Ignored, "ephemeral";

@@ -20,9 +20,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::exec::impair::{
+    self, Impairer, INJECTED_MARK, INJECTED_MASK, INJECTED_RST_MARK, QUEUE_BASE, RST_QUEUE,
+};
 use crate::exec::network;
 use crate::exec::process::Child;
-use crate::suite::conditions::{Conditions, Rule, SegmentKind, Times, Toward, DATA_MIN_PACKET};
+use crate::suite::conditions::{Action, Conditions, Rule, SegmentKind, Toward, DATA_MIN_PACKET};
 
 /// The nftables table a cell's rules live in.
 pub const TABLE: &str = "harness_conditions";
@@ -62,7 +65,8 @@ pub fn ruleset(rules: &[Rule], port: u16) -> String {
             SegmentKind::Data => &format!(" meta length > {DATA_MIN_PACKET}"),
             SegmentKind::Any => "",
         };
-        let selected = format!("{way}{kind}");
+        // What the harness's own loop sends is never selected again.
+        let selected = format!("meta mark & {INJECTED_MASK:#x} != {INJECTED_MARK:#x} {way}{kind}");
         // A running number per rule: unique keys, so each add is a new
         // element until the set is full.
         let key = "numgen inc mod 2147483647";
@@ -76,32 +80,95 @@ pub fn ruleset(rules: &[Rule], port: u16) -> String {
                 "    {selected} add @{name}_pass {{ {key} }} return\n"
             ));
         }
-        let budget = match rule.times {
-            Times::All => String::new(),
-            Times::Count(n) => {
+        let budget = match rule.selected() {
+            None => String::new(),
+            Some(n) => {
                 sets.push_str(&format!(
                     "  set {name}_budget {{ typeof numgen inc mod 2147483647; size {n}; flags dynamic; }}\n"
                 ));
                 format!(" add @{name}_budget {{ {key} }}")
             }
         };
+        // A queued rule marks its segments, and iptables' NFQUEUE target
+        // queues them (see `queue_commands`).
+        let verdict = match rule.action {
+            Action::Drop => "drop".to_string(),
+            _ => format!("meta mark set {:#x}", queue_mark(i)),
+        };
         body.push_str(&format!(
-            "    {selected}{budget} counter drop comment \"{name}\"\n"
+            "    {selected}{budget} counter {verdict} comment \"{name}\"\n"
         ));
         chains.push_str(&format!("  chain {name} {{\n{body}  }}\n"));
         jumps.push_str(&format!("    jump {name}\n"));
     }
     format!(
         "# {}: written by the harness for one cell; `nft -f` loads it.\n\
-         table inet {TABLE} {{\n{sets}{chains}  chain prerouting {{\n    type filter hook prerouting priority filter; policy accept;\n{jumps}  }}\n}}\n",
+         table inet {TABLE} {{\n{sets}{chains}  chain prerouting {{\n    type filter hook prerouting priority -200; policy accept;\n{jumps}  }}\n}}\n",
         RULES_FILE
     )
+}
+
+/// The mark rule `i` puts on the segments it selects for the loop.
+pub fn queue_mark(i: usize) -> u32 {
+    QUEUE_MARK_BASE + i as u32
+}
+
+const QUEUE_MARK_BASE: u32 = 0x1712_0000;
+
+/// The commands that queue each marked segment to its rule's NFQUEUE
+/// queue. This kernel's nftables has no `queue` expression (nft_queue is
+/// not built), but it has iptables' NFQUEUE target, which iptables-nft
+/// adds to the `mangle` table's prerouting chain (priority -150, after
+/// the rules' own chain at -200). No bypass: a segment whose loop is not
+/// there is lost, and its rule then reads as not applied.
+pub fn queue_commands(rules: &[Rule]) -> Vec<Vec<String>> {
+    let mut queues: Vec<(u32, u16)> = rules
+        .iter()
+        .enumerate()
+        .filter(|(_, rule)| impair::queued(rule))
+        .map(|(i, _)| (queue_mark(i), QUEUE_BASE + i as u16))
+        .collect();
+    // A reset's own RST comes back to the loop.
+    if rules.iter().any(|r| r.action == Action::Reset) {
+        queues.push((INJECTED_RST_MARK, RST_QUEUE));
+    }
+    let mut out = Vec::new();
+    for (mark, queue) in queues {
+        for tool in ["iptables", "ip6tables"] {
+            out.push(
+                [
+                    tool,
+                    "-w",
+                    "-t",
+                    "mangle",
+                    "-A",
+                    "PREROUTING",
+                    "-m",
+                    "mark",
+                    "--mark",
+                    &format!("{mark:#x}"),
+                    "-j",
+                    "NFQUEUE",
+                    "--queue-num",
+                    &queue.to_string(),
+                ]
+                .map(String::from)
+                .to_vec(),
+            );
+        }
+    }
+    out
+}
+
+/// Conditions in force in a cell: the verdict loop, when a rule needs it.
+pub struct Active {
+    impairer: Option<Impairer>,
 }
 
 /// Applies `conditions` in the calling thread's namespace, which must be
 /// one made for this cell: nothing here is undone, the namespace goes.
 /// The rules file is written into `dir`.
-pub fn apply(conditions: &Conditions, port: u16, dir: &Path) -> Result<(), String> {
+pub fn apply(conditions: &Conditions, port: u16, dir: &Path) -> Result<Active, String> {
     for (key, value) in &conditions.sysctl {
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
         std::fs::write(&path, value)
@@ -111,6 +178,8 @@ pub fn apply(conditions: &Conditions, port: u16, dir: &Path) -> Result<(), Strin
         network::set_loopback_mtu(mtu)
             .map_err(|e| format!("cannot set the loopback's MTU to {mtu}: {e}"))?;
     }
+    // Bound before the rules exist, so no queued segment finds it absent.
+    let impairer = Impairer::start(&conditions.rules)?;
     if !conditions.rules.is_empty() {
         let file = dir.join(RULES_FILE);
         std::fs::write(&file, ruleset(&conditions.rules, port))
@@ -119,30 +188,45 @@ pub fn apply(conditions: &Conditions, port: u16, dir: &Path) -> Result<(), Strin
         let mut argv = argv;
         argv.push(file.display().to_string());
         nft(&argv)?;
+        for command in queue_commands(&conditions.rules) {
+            nft(&command)?;
+        }
     }
-    Ok(())
+    Ok(Active { impairer })
 }
 
-/// What each rule did, read from its counter once the cell is over.
-pub fn read_back(rules: &[Rule]) -> Result<Vec<Applied>, String> {
-    let argv = ["nft", "-j", "list", "table", "inet", TABLE].map(String::from);
-    let json = nft(&argv)?;
-    let counts = counters(&json)?;
-    Ok(rules
-        .iter()
-        .enumerate()
-        .map(|(i, rule)| Applied {
-            rule: rule.describe(),
-            expected: match rule.times {
-                Times::All => None,
-                Times::Count(n) => Some(n),
-            },
-            matched: counts
-                .iter()
-                .find(|(name, _)| *name == format!("rule{}", i + 1))
-                .map_or(0, |(_, n)| *n),
-        })
-        .collect())
+impl Active {
+    /// What each rule did, once the cell is over: a dropping rule by its
+    /// nftables counter, a queued one by what the loop did (a segment it
+    /// was given but could not act on, such as half of a swap, is not
+    /// counted).
+    pub fn finish(self, rules: &[Rule]) -> Result<Vec<Applied>, String> {
+        let acted = match self.impairer {
+            Some(impairer) => impairer.finish()?,
+            None => Vec::new(),
+        };
+        if rules.is_empty() {
+            return Ok(Vec::new());
+        }
+        let argv = ["nft", "-j", "list", "table", "inet", TABLE].map(String::from);
+        let counts = counters(&nft(&argv)?)?;
+        Ok(rules
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| Applied {
+                rule: rule.describe(),
+                expected: rule.expected(),
+                matched: if impair::queued(rule) {
+                    acted.get(i).copied().unwrap_or(0)
+                } else {
+                    counts
+                        .iter()
+                        .find(|(name, _)| *name == format!("rule{}", i + 1))
+                        .map_or(0, |(_, n)| *n)
+                },
+            })
+            .collect())
+    }
 }
 
 /// Each commented rule's counter in `nft -j list table` output.
@@ -164,10 +248,11 @@ fn counters(json: &str) -> Result<Vec<(String, u64)>, String> {
         .collect())
 }
 
-/// Runs `nft` with a bounded wait; its stdout, or why it failed.
+/// Runs `nft` (or iptables) with a bounded wait; its stdout, or why it
+/// failed.
 fn nft(argv: &[String]) -> Result<String, String> {
-    let mut child = Child::spawn("nft", argv, None, None)
-        .map_err(|e| format!("{e}; install nftables (make deps)"))?;
+    let mut child = Child::spawn(&argv[0], argv, None, None)
+        .map_err(|e| format!("{e}; install nftables and iptables (make deps)"))?;
     let out = child
         .wait(Duration::from_secs(5), &|| false)
         .map_err(|e| e.to_string())?;
@@ -241,7 +326,7 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::suite::conditions::Action;
+    use crate::suite::conditions::Times;
 
     fn rule(segment: SegmentKind, nth: u32, times: Times) -> Rule {
         Rule {
@@ -250,6 +335,7 @@ mod tests {
             segment,
             nth,
             times,
+            delay_ms: None,
         }
     }
 
@@ -258,7 +344,7 @@ mod tests {
         let text = ruleset(&[rule(SegmentKind::Syn, 1, Times::Count(1))], 1712);
         assert!(text.contains("set rule1_budget { typeof numgen inc mod 2147483647; size 1;"));
         assert!(text.contains(
-            "tcp dport 1712 tcp flags & (syn | ack) == syn add @rule1_budget { numgen inc mod 2147483647 } counter drop"
+            "meta mark & 0xffff0000 != 0x17130000 tcp dport 1712 tcp flags & (syn | ack) == syn add @rule1_budget { numgen inc mod 2147483647 } counter drop"
         ));
         assert!(!text.contains("_pass"));
     }
@@ -270,6 +356,24 @@ mod tests {
         assert!(text.contains("meta length > 100 add @rule1_pass"));
         assert!(text.contains("meta length > 100 counter drop"));
         assert!(!text.contains("_budget"));
+    }
+
+    #[test]
+    fn a_queued_rule_goes_to_its_own_queue_with_a_budget_per_segment_acted_on() {
+        let mut swap = rule(SegmentKind::Data, 2, Times::Count(1));
+        swap.action = Action::Reorder;
+        let text = ruleset(&[rule(SegmentKind::Syn, 1, Times::Count(1)), swap], 1712);
+        assert!(text.contains("set rule2_budget { typeof numgen inc mod 2147483647; size 2;"));
+        assert!(
+            text.contains("counter meta mark set 0x17120001 comment \"rule2\""),
+            "{text}"
+        );
+        let commands = queue_commands(&[rule(SegmentKind::Syn, 1, Times::Count(1)), swap]);
+        assert_eq!(commands.len(), 2, "rule 2 only, IPv4 and IPv6");
+        assert_eq!(
+            commands[0].join(" "),
+            "iptables -w -t mangle -A PREROUTING -m mark --mark 0x17120001 -j NFQUEUE --queue-num 101"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! namespace can be used again), and cancellation.
 
 pub mod conditions;
+pub mod impair;
 pub mod network;
 pub(crate) mod port_lock;
 pub mod process;

@@ -170,14 +170,18 @@ pub fn run_pairing(
         .then_some(tutorial::DEFAULT_PORT));
     // The scenario's network conditions, in the namespace made for this
     // cell (see `matrix::workers`), before anything of the cell runs.
+    let mut conditions = None;
     if !scenario.conditions.is_empty() {
         let applied = match fixed_port {
             Some(port) => crate::exec::conditions::apply(&scenario.conditions, port, &dir),
             None => Err("network conditions need a namespace of the cell's own".into()),
         };
-        if let Err(e) = applied {
-            result.error = Some(e);
-            return Ok(Finishing::Done(result));
+        match applied {
+            Ok(active) => conditions = Some(active),
+            Err(e) => {
+                result.error = Some(e);
+                return Ok(Finishing::Done(result));
+            }
         }
     }
     let manifest_dir = manifest.path.parent().unwrap_or(Path::new("."));
@@ -292,10 +296,11 @@ pub fn run_pairing(
         scenario.outcome != Outcome::Unanswered,
     );
     result.timings.push(watch.lap("drain"));
-    if !scenario.conditions.rules.is_empty() {
-        match crate::exec::conditions::read_back(&scenario.conditions.rules) {
+    if let Some(active) = conditions {
+        match active.finish(&scenario.conditions.rules) {
+            Ok(applied) if applied.is_empty() => {}
             Ok(applied) => result.conditions = Some(applied),
-            Err(e) => errors.push(format!("the network rules' counters: {e}")),
+            Err(e) => errors.push(format!("the network rules: {e}")),
         }
     }
     if !errors.is_empty() {

@@ -46,14 +46,52 @@ impl Conditions {
     }
 }
 
-/// What a rule does to the segments it selects.
+/// What a rule does to the segments it selects. `drop` is nftables'
+/// alone; the others go through the harness's NFQUEUE verdict loop
+/// (`exec::impair`), which holds, copies or replaces the segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// Lost after the capture saw it, as on a lossy link: the segment is
     /// in the capture and never reaches the receiver.
     Drop,
+    /// Held for `delay_ms`, then delivered; segments behind it pass it.
+    Delay,
+    /// Delivered, then delivered again (the copy is in the capture too).
+    Duplicate,
+    /// Swapped with the next selected segment: the later one is delivered
+    /// first. Acts on two segments, `nth` and the one after.
+    Reorder,
+    /// Replaced by a RST from the same sender with the same sequence
+    /// number: the receiver's connection is reset in the middle of it.
+    Reset,
 }
+
+impl Action {
+    /// The verb reports use.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Drop => "drop",
+            Action::Delay => "delay",
+            Action::Duplicate => "duplicate",
+            Action::Reorder => "swap",
+            Action::Reset => "reset at",
+        }
+    }
+
+    /// Segments one application of the rule acts on.
+    pub fn segments_per_act(self) -> u32 {
+        if self == Action::Reorder {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+/// The longest `delay_ms` a rule may ask for: every wait is bounded, and a
+/// cell's programs wait at most 10 s.
+pub const MAX_DELAY_MS: u32 = 5000;
 
 /// Which way a selected segment travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -126,6 +164,8 @@ pub struct Rule {
     /// with `times = 1` loses the third data segment and no other.
     pub nth: u32,
     pub times: Times,
+    /// For `delay`: how long each selected segment is held.
+    pub delay_ms: Option<u32>,
 }
 
 impl Rule {
@@ -134,13 +174,46 @@ impl Rule {
     pub fn describe(&self) -> String {
         let what = self.segment.describe();
         let way = self.toward.describe();
+        let verb = self.action.verb();
+        let how = match self.delay_ms {
+            Some(ms) if self.action == Action::Delay => format!(" by {ms} ms"),
+            _ => String::new(),
+        };
+        if self.action == Action::Reorder {
+            return format!(
+                "swap the {} and {} {what}s {way}",
+                ordinal(self.nth),
+                ordinal(self.nth + 1)
+            );
+        }
         match (self.times, self.nth) {
-            (Times::All, 1) => format!("drop every {what} {way}"),
-            (Times::All, n) => format!("drop every {what} {way} from the {}", ordinal(n)),
-            (Times::Count(1), 1) => format!("drop the first {what} {way}"),
-            (Times::Count(1), n) => format!("drop the {} {what} {way}", ordinal(n)),
-            (Times::Count(t), 1) => format!("drop the first {t} {what}s {way}"),
-            (Times::Count(t), n) => format!("drop {t} {what}s {way} from the {}", ordinal(n)),
+            (Times::All, 1) => format!("{verb} every {what} {way}{how}"),
+            (Times::All, n) => format!("{verb} every {what} {way} from the {}{how}", ordinal(n)),
+            (Times::Count(1), 1) => format!("{verb} the first {what} {way}{how}"),
+            (Times::Count(1), n) => format!("{verb} the {} {what} {way}{how}", ordinal(n)),
+            (Times::Count(t), 1) => format!("{verb} the first {t} {what}s {way}{how}"),
+            (Times::Count(t), n) => {
+                format!("{verb} {t} {what}s {way} from the {}{how}", ordinal(n))
+            }
+        }
+    }
+
+    /// Segments the rule is to act on in a cell; `None` for every one.
+    pub fn expected(&self) -> Option<u32> {
+        match self.times {
+            Times::All => None,
+            Times::Count(n) => Some(n * self.action.segments_per_act()),
+        }
+    }
+
+    /// Segments nftables is to select for the rule; `None` for every one
+    /// from the nth. A reset selects every one from there (its loop holds
+    /// the sender's retransmissions until its RST has landed), however
+    /// many it acts on.
+    pub fn selected(&self) -> Option<u32> {
+        match self.action {
+            Action::Reset => None,
+            _ => self.expected(),
         }
     }
 }
@@ -178,6 +251,8 @@ struct RawRule {
     nth: Option<i64>,
     #[serde(default)]
     times: Option<toml::Value>,
+    #[serde(default)]
+    delay_ms: Option<i64>,
 }
 
 /// Validates a `[network]` table; the error names the key.
@@ -257,12 +332,44 @@ pub(crate) fn validate(
                 ))
             }
         };
+        let delay_ms = match (r.action, r.delay_ms) {
+            (Action::Delay, Some(ms)) if (1..=i64::from(MAX_DELAY_MS)).contains(&ms) => {
+                Some(ms as u32)
+            }
+            (Action::Delay, Some(ms)) => {
+                return Err((
+                    format!("{entry}.delay_ms"),
+                    format!("{ms} must be from 1 to {MAX_DELAY_MS} milliseconds"),
+                ))
+            }
+            (Action::Delay, None) => {
+                return Err((
+                    format!("{entry}.delay_ms"),
+                    "action = \"delay\" needs delay_ms, how long to hold each segment".into(),
+                ))
+            }
+            (_, Some(_)) => {
+                return Err((
+                    format!("{entry}.delay_ms"),
+                    "delay_ms goes with action = \"delay\" only".into(),
+                ))
+            }
+            (_, None) => None,
+        };
+        if matches!(r.action, Action::Reorder | Action::Reset) && times != Times::Count(1) {
+            return Err((
+                format!("{entry}.times"),
+                "action = \"reorder\" swaps one pair and \"reset\" resets once; leave times out"
+                    .into(),
+            ));
+        }
         rules.push(Rule {
             action: r.action,
             toward: r.direction,
             segment: r.segment,
             nth,
             times,
+            delay_ms,
         });
     }
     Ok(Conditions { sysctl, mtu, rules })

@@ -95,11 +95,23 @@ pub fn skip_reason(
             ));
         }
     }
-    if !scenario.conditions.rules.is_empty() && !crate::suite::manifest::on_path("nft") {
+    let rules = &scenario.conditions.rules;
+    let queued = rules
+        .iter()
+        .any(|r| r.action != crate::suite::conditions::Action::Drop);
+    let needed = [
+        ("nft", !rules.is_empty()),
+        ("iptables", queued),
+        ("ip6tables", queued),
+    ];
+    if let Some((tool, _)) = needed
+        .iter()
+        .find(|(tool, needed)| *needed && !crate::suite::manifest::on_path(tool))
+    {
         return Some((
             Skip::Unavailable,
             format!(
-                "scenario {} loses segments with nftables rules, but nft is not installed (run make deps)",
+                "scenario {} acts on segments with netfilter rules, but {tool} is not installed (run make deps)",
                 scenario.name
             ),
         ));

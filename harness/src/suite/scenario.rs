@@ -27,6 +27,10 @@ pub enum Outcome {
     /// `[network]` rule), the client retries as its kernel says, gives up
     /// and exits non-zero. No server runs.
     Unanswered,
+    /// Connected, then reset in the middle (a `[network]` rule replaces a
+    /// segment with a RST): both programs must end on their own, and how
+    /// they end is compared with the reference, not required to be 0.
+    Reset,
 }
 
 /// One scenario.
@@ -109,7 +113,7 @@ pub const DEFAULT_MESSAGE: &[u8] = b"Hello server!";
 impl Scenario {
     /// Whether a server runs at all.
     pub fn has_server(&self) -> bool {
-        self.outcome == Outcome::Delivered
+        matches!(self.outcome, Outcome::Delivered | Outcome::Reset)
     }
 
     pub fn load(path: &Path) -> Result<Scenario, DeclarationError> {
@@ -159,17 +163,19 @@ impl Scenario {
             }
         };
         let message = message(&raw.message).map_err(|p| fail("message", p))?;
-        let outcome = match raw.expect.outcome.as_deref() {
-            None | Some("delivered") => Outcome::Delivered,
-            Some("refused") => Outcome::Refused,
-            Some("unanswered") => Outcome::Unanswered,
-            Some(other) => {
-                return Err(fail(
+        let outcome =
+            match raw.expect.outcome.as_deref() {
+                None | Some("delivered") => Outcome::Delivered,
+                Some("refused") => Outcome::Refused,
+                Some("unanswered") => Outcome::Unanswered,
+                Some("reset") => Outcome::Reset,
+                Some(other) => return Err(fail(
                     "expect.outcome",
-                    format!("'{other}' must be \"delivered\", \"refused\" or \"unanswered\""),
-                ))
-            }
-        };
+                    format!(
+                        "'{other}' must be \"delivered\", \"refused\", \"unanswered\" or \"reset\""
+                    ),
+                )),
+            };
         let conditions = conditions::validate(raw.network, Path::new("/proc/sys"))
             .map_err(|(entry, problem)| fail(&entry, problem))?;
         let mut ignored = Vec::new();
@@ -260,7 +266,7 @@ fn message(raw: &RawMessage) -> Result<Vec<u8>, String> {
 /// must be one this scenario's outcome has.
 fn ignored_field(key: &str, outcome: Outcome) -> Result<IgnoredField, String> {
     let labels: &[&str] = match outcome {
-        Outcome::Delivered => &HANDSHAKE_LABELS,
+        Outcome::Delivered | Outcome::Reset => &HANDSHAKE_LABELS,
         Outcome::Refused => &REFUSED_LABELS,
         Outcome::Unanswered => &UNANSWERED_LABELS,
     };
@@ -274,6 +280,7 @@ fn ignored_field(key: &str, outcome: Outcome) -> Result<IgnoredField, String> {
                     Outcome::Delivered => "delivered",
                     Outcome::Refused => "refused",
                     Outcome::Unanswered => "unanswered",
+                    Outcome::Reset => "reset",
                 },
                 labels.join(", ")
             ));

@@ -69,12 +69,13 @@ pub enum CheckId {
     Exits,
     Refused,
     Unanswered,
+    ResetSeen,
     Conditions,
 }
 
 impl CheckId {
     /// Every check.
-    pub const ALL: [CheckId; 9] = [
+    pub const ALL: [CheckId; 10] = [
         CheckId::Capture,
         CheckId::Delivered,
         CheckId::Handshake,
@@ -83,6 +84,7 @@ impl CheckId {
         CheckId::Exits,
         CheckId::Refused,
         CheckId::Unanswered,
+        CheckId::ResetSeen,
         CheckId::Conditions,
     ];
 
@@ -106,6 +108,7 @@ impl CheckId {
             CheckId::Exits => "exits",
             CheckId::Refused => "refused",
             CheckId::Unanswered => "unanswered",
+            CheckId::ResetSeen => "reset",
             CheckId::Conditions => "conditions applied",
         }
     }
@@ -168,6 +171,63 @@ fn by_outcome(e: &Evidence<'_>) -> Vec<Check> {
             single_attempt(e.connections),
             client_fails(e.client),
         ],
+        Outcome::Reset => {
+            let established = e.connections.iter().find(|c| c.established());
+            vec![
+                capture(e),
+                handshake(established),
+                single_attempt(e.connections),
+                reset_to_server(established),
+                ended_on_their_own(e),
+            ]
+        }
+    }
+}
+
+/// The RST the scenario sends toward the server is in the capture.
+fn reset_to_server(conn: Option<&Connection>) -> Check {
+    let Some(conn) = conn else {
+        return fail(CheckId::ResetSeen, "no connection was established");
+    };
+    match conn
+        .close
+        .resets
+        .iter()
+        .find(|(_, d)| *d == Direction::ClientToServer)
+    {
+        Some((frame, _)) => pass(
+            CheckId::ResetSeen,
+            format!("RST client→server in frame {frame}"),
+        ),
+        None => fail(
+            CheckId::ResetSeen,
+            "no RST toward the server was captured: the connection was never reset",
+        ),
+    }
+}
+
+/// After a reset, each program must notice and end by itself: how it ends
+/// (its exit code) is compared with the reference's, not judged here.
+fn ended_on_their_own(e: &Evidence<'_>) -> Check {
+    let problems: Vec<String> = [("server", e.server), ("client", e.client)]
+        .into_iter()
+        .filter_map(|(who, out)| match out {
+            Some(o) if o.exit_code.is_some() || o.signal.is_some() => None,
+            _ => Some(format!("the {who} did not end on its own")),
+        })
+        .collect();
+    if problems.is_empty() {
+        let status = |o: Option<&Output>| o.map_or("-".into(), Output::status_text);
+        pass(
+            CheckId::Exits,
+            format!(
+                "server {}, client {} (compared with the reference's)",
+                status(e.server),
+                status(e.client)
+            ),
+        )
+    } else {
+        fail(CheckId::Exits, problems.join("; "))
     }
 }
 
@@ -184,10 +244,10 @@ fn conditions_applied(applied: &[Applied]) -> Check {
                 a.rule
             )),
             Some(n) if a.matched != u64::from(n) => problems.push(format!(
-                "\"{}\" dropped {} segment(s), expected {n}",
+                "\"{}\" acted on {} segment(s), expected {n}",
                 a.rule, a.matched
             )),
-            _ => done.push(format!("{} ({} dropped)", a.rule, a.matched)),
+            _ => done.push(format!("{}: {} segment(s)", a.rule, a.matched)),
         }
     }
     if problems.is_empty() {

@@ -8,6 +8,7 @@ use crate::calls::CellCalls;
 use crate::capture::CaptureStats;
 use crate::exec::process::Output;
 use crate::exec::timing::StageTime;
+use crate::policy::Field;
 use crate::suite::manifest::{Implementation, ServerStdout};
 use crate::suite::pairing::PairingId;
 use crate::suite::scenario::Scenario;
@@ -171,7 +172,16 @@ pub fn analyse(result: &mut PairingResult, record: &CellRecord<'_>, scenario: &S
         connections.iter(),
         scenario.outcome == crate::suite::scenario::Outcome::Refused,
     );
-    result.signature = compared.map(|(_, c)| signature::signature(c));
+    result.signature = compared.map(|(_, c)| {
+        let mut signature = signature::signature(c);
+        // How the programs ended belongs to the conversation's meaning: a
+        // port that fails differently after a loss or a reset differs.
+        signature.meaning.extend([
+            (Field::ServerExit, record.server.map(Output::status_text)),
+            (Field::ClientExit, record.client.map(Output::status_text)),
+        ]);
+        signature
+    });
     result.compared = compared
         .filter(|_| connections.len() > 1)
         .map(|(index, c)| {
