@@ -362,7 +362,10 @@ mod tests {
     fn a_queued_rule_goes_to_its_own_queue_with_a_budget_per_segment_acted_on() {
         let mut swap = rule(SegmentKind::Data, 2, Times::Count(1));
         swap.action = Action::Reorder;
-        let text = ruleset(&[rule(SegmentKind::Syn, 1, Times::Count(1)), swap], 1712);
+        let text = ruleset(
+            &[rule(SegmentKind::Syn, 1, Times::Count(1)), swap.clone()],
+            1712,
+        );
         assert!(text.contains("set rule2_budget { typeof numgen inc mod 2147483647; size 2;"));
         assert!(
             text.contains("counter meta mark set 0x17120001 comment \"rule2\""),

@@ -163,19 +163,20 @@ impl Scenario {
             }
         };
         let message = message(&raw.message).map_err(|p| fail("message", p))?;
-        let outcome =
-            match raw.expect.outcome.as_deref() {
-                None | Some("delivered") => Outcome::Delivered,
-                Some("refused") => Outcome::Refused,
-                Some("unanswered") => Outcome::Unanswered,
-                Some("reset") => Outcome::Reset,
-                Some(other) => return Err(fail(
+        let outcome = match raw.expect.outcome.as_deref() {
+            None | Some("delivered") => Outcome::Delivered,
+            Some("refused") => Outcome::Refused,
+            Some("unanswered") => Outcome::Unanswered,
+            Some("reset") => Outcome::Reset,
+            Some(other) => {
+                return Err(fail(
                     "expect.outcome",
                     format!(
                         "'{other}' must be \"delivered\", \"refused\", \"unanswered\" or \"reset\""
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let conditions = conditions::validate(raw.network, Path::new("/proc/sys"))
             .map_err(|(entry, problem)| fail(&entry, problem))?;
         let mut ignored = Vec::new();

@@ -885,7 +885,7 @@ mod tests {
         assert!(ok.passed, "{}", ok.detail);
         assert!(ok
             .detail
-            .contains("drop the first SYN to server (1 dropped)"));
+            .contains("drop the first SYN to server: 1 segment(s)"));
         let nothing = conditions_applied(&[applied(0, Some(1))]);
         assert!(!nothing.passed);
         assert!(
