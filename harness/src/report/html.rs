@@ -179,9 +179,16 @@ pub fn svg_ladder(conn: &Connection, marks: &Marks) -> String {
             pieces
         })
         .collect();
+    let annotations = annotate::Notes::of(conn);
     let notes: Vec<String> = shown
         .iter()
-        .map(|p| format!("{} · {}", p.segment.frame, annotate::describe(conn, p)))
+        .map(|p| {
+            format!(
+                "{} · {}",
+                p.segment.frame,
+                annotate::describe(conn, &annotations, p)
+            )
+        })
         .collect();
     let chars = |s: &str| s.chars().count();
     let client = format!("client {}", conn.client);

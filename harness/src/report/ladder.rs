@@ -303,6 +303,7 @@ fn render_marked(conn: &Connection, marks: &[Vec<bool>], paint: Paint, layout: L
             let _ = writeln!(out, "{:>5}  {client:<width$}{server}", "frame");
         }
     }
+    let notes = annotate::Notes::of(conn);
     for (i, (p, text, width)) in rows.iter().enumerate() {
         if let Some(elided) = conn.elided.filter(|e| e.at == i) {
             // A long connection read under a bounded retention: its middle
@@ -321,14 +322,14 @@ fn render_marked(conn: &Connection, marks: &[Vec<bool>], paint: Paint, layout: L
                 "{:>5}  {:>9.6}  {arrow}  {}",
                 p.segment.frame,
                 time.as_secs_f64(),
-                annotate::describe(conn, p)
+                annotate::describe(conn, &notes, p)
             ),
             Layout::Compact => writeln!(out, "{:>5}  {arrow}", p.segment.frame),
             Layout::Narrow => writeln!(
                 out,
                 "{:>5}  {arrow}  {}",
                 p.segment.frame,
-                annotate::describe(conn, p)
+                annotate::describe(conn, &notes, p)
             ),
         };
     }

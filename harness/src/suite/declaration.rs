@@ -32,6 +32,27 @@ pub fn read(path: &Path, flag: &str) -> Result<String, DeclarationError> {
     })
 }
 
+/// serde's type names (`i64`, `u16`, `a sequence`) as a person writing
+/// TOML knows them.
+fn in_words(message: &str) -> String {
+    let mut out = message.to_string();
+    for (rust, words) in [
+        ("i64", "a whole number"),
+        ("i32", "a whole number"),
+        ("u64", "a whole number"),
+        ("u32", "a whole number"),
+        ("u16", "a whole number"),
+        ("u8", "a whole number"),
+        ("usize", "a whole number"),
+        ("f64", "a number"),
+        ("a sequence", "an array"),
+        ("a map", "a table"),
+    ] {
+        out = out.replace(&format!("expected {rust}"), &format!("expected {words}"));
+    }
+    out
+}
+
 /// Parses TOML into `T`, turning a syntax or shape error into one line with
 /// its line number.
 pub fn parse_toml<T: serde::de::DeserializeOwned>(
@@ -42,11 +63,32 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
         let line = e
             .span()
             .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        let message = e.message().trim().replace('\n', " ");
+        let message = in_words(&e.message().trim().replace('\n', " "));
         DeclarationError::new(
             path,
             line.map_or("syntax".to_string(), |l| format!("line {l}")),
             message,
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Port {
+        port: Option<i64>,
+        list: Option<Vec<String>>,
+    }
+
+    #[test]
+    fn a_type_error_names_no_rust_type() {
+        let e = parse_toml::<Port>(Path::new("s.toml"), "port = \"1712\"").unwrap_err();
+        assert!(e.problem.contains("expected a whole number"), "{e}");
+        assert!(!e.problem.contains("i64"), "{e}");
+        let e = parse_toml::<Port>(Path::new("s.toml"), "list = 3").unwrap_err();
+        assert!(e.problem.contains("expected an array"), "{e}");
+    }
 }
