@@ -6,16 +6,17 @@
 //! [`Limits::wait`] and reported as such. Each program also gets a
 //! parent-death signal, so none outlives a killed harness.
 
-use std::io::{Read, Write};
+use std::ffi::OsString;
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::cases::{Case, Moment, Role, Stdout};
+use crate::exec::process::{Child, Launch};
+use crate::exec::spawn::StdoutTo;
 
 /// A program with the reference's command line: its argument vector
 /// before the case's arguments.
@@ -173,45 +174,16 @@ pub fn with_bytes(text: &str) -> std::ffi::OsString {
 /// A pipe whose read end is closed: writing to it fails with EPIPE (or
 /// SIGPIPE, which the program starts with at its default, as from a shell).
 fn broken_pipe() -> std::io::Result<OwnedFd> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both were just opened and are owned here; the read end is
-    // closed at once.
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read, write) = pipe_pair()?;
     drop(read);
     Ok(write)
 }
 
 /// A free port on 127.0.0.1 for a server case's `{port}`.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_or(0, |a| a.port())
-}
-
-/// Bytes a reader thread has read so far, shared with the runner.
-type Sink = Arc<Mutex<Vec<u8>>>;
-
-fn read_into(mut from: impl Read + Send + 'static, sink: Sink) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        loop {
-            match from.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => sink
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-}
-
-fn holds(sink: &Sink, test: impl Fn(&[u8]) -> bool) -> bool {
-    test(&sink.lock().unwrap_or_else(|e| e.into_inner()))
+fn free_port() -> std::io::Result<u16> {
+    TcpListener::bind("127.0.0.1:0")?
+        .local_addr()
+        .map(|a| a.port())
 }
 
 /// Whether a thread of `pid` is blocked in `syscall` on descriptor `fd`,
@@ -281,14 +253,12 @@ fn wait_for(deadline: Instant, mut ready: impl FnMut() -> bool) -> bool {
     ready()
 }
 
-/// Kills the program's process group and reaps it.
-fn kill_group(child: &mut Child) {
-    // SAFETY: signals the group this child leads.
-    unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
-    let _ = child.wait();
-}
-
 /// Runs `case` with `program`; never panics, never waits unbounded.
+///
+/// The program is started like every other the harness starts
+/// (`exec::process`): its own process group, a parent-death signal, no
+/// descriptor of the harness's but 0, 1 and 2, and a group that is killed
+/// only while its leader is unreaped.
 pub fn run(
     program: &Program,
     role: Role,
@@ -296,128 +266,114 @@ pub fn run(
     fixtures: &Fixtures,
     limits: Limits,
 ) -> Outcome {
-    let port = match role {
-        Role::Server => free_port(),
-        Role::Client => fixtures.reading_port,
-    };
-    let args: Vec<std::ffi::OsString> = case
-        .args
-        .iter()
-        .map(|a| {
-            with_bytes(
-                &a.replace("{port}", &port.to_string())
-                    .replace("{stalled_port}", &fixtures.stalled_port.to_string())
-                    .replace("{big_file}", &fixtures.big_file.display().to_string()),
-            )
-        })
-        .collect();
-    let moment = case.signal.map(|(_, _, m)| m);
     let failed = |problem: String| Outcome {
         status: "not run".into(),
         stdout: String::new(),
         stderr: String::new(),
         problem: Some(problem),
     };
-    let Some(first) = program.argv.first() else {
-        return failed("no command".into());
+    let port = match role {
+        Role::Server => match free_port() {
+            Ok(port) => port,
+            Err(e) => return failed(format!("cannot find a free port on 127.0.0.1: {e}")),
+        },
+        Role::Client => fixtures.reading_port,
     };
-    let mut command = Command::new(first);
-    command
-        .args(&program.argv[1..])
-        .args(&args)
-        .envs(&case.env)
-        .current_dir(&fixtures.root)
-        .stderr(Stdio::piped())
-        .process_group(0);
-    command.stdin(match (&case.stdin, moment) {
-        (Some(_), _) | (None, Some(Moment::ReadingStdin)) => Stdio::piped(),
-        _ => Stdio::null(),
-    });
-    let mut held_pipe = None;
+    let argv: Vec<OsString> = program
+        .argv
+        .iter()
+        .map(OsString::from)
+        .chain(case.args.iter().map(|a| {
+            with_bytes(
+                &a.replace("{port}", &port.to_string())
+                    .replace("{stalled_port}", &fixtures.stalled_port.to_string())
+                    .replace("{big_file}", &fixtures.big_file.display().to_string()),
+            )
+        }))
+        .collect();
+    if program.argv.is_empty() {
+        return failed("no command".into());
+    }
+    let moment = case.signal.map(|(_, _, m)| m);
+    let env: Vec<(OsString, OsString)> = case
+        .env
+        .iter()
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+        .collect();
+    // Standard input: the case's text, or a pipe held open while the
+    // program reads it, or nothing.
+    let mut stdin_writer = None;
+    let stdin = match (&case.stdin, moment) {
+        (Some(_), _) | (None, Some(Moment::ReadingStdin)) => match pipe_pair() {
+            Ok((read, write)) => {
+                stdin_writer = Some(std::fs::File::from(write));
+                Some(std::fs::File::from(read))
+            }
+            Err(e) => return failed(format!("cannot make a pipe for stdin: {e}")),
+        },
+        _ => None,
+    };
+    let mut launch = Launch {
+        cwd: Some(&fixtures.root),
+        stdin,
+        env: &env,
+        ..Launch::default()
+    };
+    let mut filler = 0;
     match (case.stdout, moment) {
         (_, Some(Moment::BeforeReady)) => match full_pipe() {
             Ok((read, write, filled)) => {
-                command.stdout(Stdio::from(write));
-                held_pipe = Some((read, filled));
+                launch.stdout = StdoutTo::File(std::fs::File::from(write));
+                launch.hold_stdout = Some(std::fs::File::from(read));
+                filler = filled;
             }
             Err(e) => return failed(format!("cannot make a full pipe: {e}")),
         },
-        (Stdout::Pipe, _) => {
-            command.stdout(Stdio::piped());
-        }
+        (Stdout::Pipe, _) => {}
         (Stdout::Full, _) => match std::fs::OpenOptions::new().write(true).open("/dev/full") {
-            Ok(full) => {
-                command.stdout(full);
-            }
+            Ok(full) => launch.stdout = StdoutTo::File(full),
             Err(e) => return failed(format!("cannot open /dev/full: {e}")),
         },
-        (Stdout::Closed, _) => {
-            command.stdout(Stdio::null());
-        }
+        (Stdout::Closed, _) => launch.stdout = StdoutTo::Closed,
         (Stdout::Broken, _) => match broken_pipe() {
-            Ok(write) => {
-                command.stdout(Stdio::from(write));
-            }
+            Ok(write) => launch.stdout = StdoutTo::File(std::fs::File::from(write)),
             Err(e) => return failed(format!("cannot make a broken pipe: {e}")),
         },
     }
-    let close_stdout = case.stdout == Stdout::Closed;
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            if close_stdout {
-                libc::close(1);
-            }
-            Ok(())
-        });
-    }
-    let spawned = command.spawn();
-    // The command holds the write end of a filled pipe: let go of it, or
-    // its reader would never see the end.
-    drop(command);
-    let mut child = match spawned {
+    let mut child = match Child::launch(&program.implementation, &argv, launch) {
         Ok(c) => c,
-        Err(e) => return failed(format!("cannot start {first}: {e}")),
+        Err(e) => return failed(e.to_string()),
     };
-    let pid = child.id();
-    let stdout: Sink = Arc::default();
-    let stderr: Sink = Arc::default();
-    let mut readers = Vec::new();
-    if let Some(out) = child.stdout.take() {
-        readers.push(read_into(out, stdout.clone()));
+    if let Some(text) = &case.stdin {
+        // Written whole, then closed: the program reads to its end.
+        if let Some(mut pipe) = stdin_writer.take() {
+            let _ = pipe.write_all(text.as_bytes());
+        }
     }
-    if let Some(err) = child.stderr.take() {
-        readers.push(read_into(err, stderr.clone()));
-    }
-    let mut stdin = child.stdin.take();
-    if let (Some(text), Some(pipe)) = (&case.stdin, stdin.as_mut()) {
-        let _ = pipe.write_all(text.as_bytes());
-        stdin = None;
-    }
-
+    let pid = child.pid() as u32;
     let deadline = Instant::now() + limits.wait;
     let mut problem = None;
     let mut connection = None;
     let mut peer_port = None;
+    let line_printed = |c: &Child| c.stdout_holds(|b| b.contains(&b'\n'));
     if let Some((signal, name, moment)) = case.signal {
         let came = match moment {
             Moment::BeforeReady => wait_for(deadline, || blocked_in(pid, libc::SYS_write, 1)),
-            Moment::Listening => wait_for(deadline, || holds(&stdout, |b| b.contains(&b'\n'))),
+            Moment::Listening => wait_for(deadline, || line_printed(&child)),
             Moment::ReadingStdin => wait_for(deadline, || blocked_in(pid, libc::SYS_read, 0)),
             Moment::MidTransfer => match role {
                 Role::Client => wait_for(deadline, || {
                     fixtures.stalled_queued() >= MID_TRANSFER_QUEUED
                 }),
                 Role::Server => {
-                    wait_for(deadline, || holds(&stdout, |b| b.contains(&b'\n')))
+                    wait_for(deadline, || line_printed(&child))
                         && match TcpStream::connect(("127.0.0.1", port)) {
                             Ok(mut s) => {
                                 peer_port = s.local_addr().ok().map(|a| a.port());
                                 let _ = s.write_all(b"Hello server!");
                                 connection = Some(s);
                                 wait_for(deadline, || {
-                                    holds(&stdout, |b| {
+                                    child.stdout_holds(|b| {
                                         b.windows(8).any(|w| w == b"MESSAGE:")
                                             && b.ends_with(b"\n\n")
                                     })
@@ -429,8 +385,7 @@ pub fn run(
             },
         };
         if came {
-            // SAFETY: signals our own child.
-            unsafe { libc::kill(pid as i32, signal) };
+            child.signal(signal);
         } else {
             problem = Some(format!(
                 "the moment never came within {:?}; killed (sending SIG{name} was moot)",
@@ -439,55 +394,35 @@ pub fn run(
         }
     }
     // The filled pipe is read from now on: the program may go on writing.
-    let mut filler = 0;
-    if let Some((read, filled)) = held_pipe.take() {
-        filler = filled;
-        readers.push(read_into(std::fs::File::from(read), stdout.clone()));
-    }
-    let exit_deadline = Instant::now() + limits.wait;
-    let status = if problem.is_some() {
-        kill_group(&mut child);
-        None
+    child.release_stdout();
+    let output = if problem.is_some() {
+        child.kill()
     } else {
-        let mut status = None;
-        wait_for(exit_deadline, || {
-            status = child.try_wait().ok().flatten();
-            status.is_some()
-        });
-        if status.is_none() {
-            kill_group(&mut child);
-            problem = Some(format!(
-                "still running {:?} after {}; killed with its process group",
-                limits.wait,
-                if case.signal.is_some() {
-                    "the signal"
-                } else {
-                    "it started"
-                }
-            ));
+        match child.wait(limits.wait, &|| false) {
+            Ok(output) => output,
+            Err(_) => {
+                problem = Some(format!(
+                    "still running {:?} after {}; killed with its process group",
+                    limits.wait,
+                    if case.signal.is_some() {
+                        "the signal"
+                    } else {
+                        "it started"
+                    }
+                ));
+                child.kill()
+            }
         }
-        status
     };
-    drop(stdin);
+    drop(stdin_writer);
     drop(connection);
-    // A stray grandchild could hold a pipe open: the group was killed above
-    // only on a timeout, so kill it now too (a no-op when all are gone).
-    // SAFETY: the group this child led.
-    unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
-    for reader in readers {
-        let _ = reader.join();
-    }
     fixtures.release_stalled();
-    let status_text = match status {
-        Some(s) => match (s.code(), s.signal()) {
-            (Some(code), _) => format!("exit {code}"),
-            (None, Some(signal)) => format!("killed by {}", signal_name(signal)),
-            _ => "ended somehow".into(),
-        },
-        None => "killed by the harness".into(),
+    let status_text = match (output.exit_code, output.signal) {
+        _ if problem.is_some() && output.exit_code.is_none() => "killed by the harness".into(),
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(signal)) => format!("killed by {}", signal_name(signal)),
+        _ => "ended somehow".into(),
     };
-    let stdout = stdout.lock().unwrap_or_else(|e| e.into_inner());
-    let stderr = stderr.lock().unwrap_or_else(|e| e.into_inner());
     // What differs by run, not by program: its name, the port it was
     // given, the port the harness connected from.
     let own = program.own_name();
@@ -513,15 +448,26 @@ pub fn run(
         NOT_COMPARED_BEFORE_READY.to_string()
     } else {
         normalise(&String::from_utf8_lossy(
-            &stdout[filler.min(stdout.len())..],
+            &output.stdout[filler.min(output.stdout.len())..],
         ))
     };
     Outcome {
         status: status_text,
         problem,
         stdout,
-        stderr: normalise(&String::from_utf8_lossy(&stderr)),
+        stderr: normalise(&String::from_utf8_lossy(&output.stderr)),
     }
+}
+
+/// A pipe, both ends close-on-exec (the program gets its end as 0 or 1).
+fn pipe_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both were just opened and are owned here.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 #[cfg(test)]

@@ -75,8 +75,28 @@ pub struct Child {
     /// output into lines and only keep it: a server that prints megabytes
     /// after its ready line costs a copy, not a string per line.
     lines_wanted: Arc<AtomicBool>,
+    /// While set, the collector leaves stdout unread.
+    stdout_held: Arc<AtomicBool>,
     readers: Vec<JoinHandle<()>>,
     status: Option<ExitStatus>,
+}
+
+/// How to start a program beyond its command line: every way the harness
+/// starts one (a cell's server and client, `ip`, `nft`, a command-line
+/// case) is one of these.
+#[derive(Default)]
+pub struct Launch<'a> {
+    pub cwd: Option<&'a Path>,
+    /// Standard input; `None` is `/dev/null`.
+    pub stdin: Option<std::fs::File>,
+    pub stdout: spawn::StdoutTo,
+    /// Variables set on top of the harness's environment.
+    pub env: &'a [(std::ffi::OsString, std::ffi::OsString)],
+    pub netns: Option<std::os::fd::BorrowedFd<'a>>,
+    /// A stdout pipe the collector leaves unread until
+    /// [`Child::release_stdout`]: a program writing to it blocks once the
+    /// pipe is full.
+    pub hold_stdout: Option<std::fs::File>,
 }
 
 impl Child {
@@ -100,6 +120,33 @@ impl Child {
         stdin: Option<&Path>,
         netns: Option<std::os::fd::BorrowedFd<'_>>,
     ) -> Result<Child, WaitError> {
+        let stdin = stdin
+            .map(|path| {
+                std::fs::File::open(path).map_err(|e| WaitError::Spawn {
+                    name: name.to_string(),
+                    reason: format!("cannot open {} for stdin: {e}", path.display()),
+                })
+            })
+            .transpose()?;
+        let argv: Vec<std::ffi::OsString> = argv.iter().map(Into::into).collect();
+        Child::launch(
+            name,
+            &argv,
+            Launch {
+                cwd,
+                stdin,
+                netns,
+                ..Launch::default()
+            },
+        )
+    }
+
+    /// Starts `argv` as `how` says.
+    pub fn launch(
+        name: &str,
+        argv: &[std::ffi::OsString],
+        how: Launch<'_>,
+    ) -> Result<Child, WaitError> {
         let spawn_err = |reason: String| WaitError::Spawn {
             name: name.to_string(),
             reason,
@@ -107,32 +154,33 @@ impl Child {
         let program = argv
             .first()
             .ok_or_else(|| spawn_err("empty command line".into()))?;
-        let stdin = stdin
-            .map(|path| {
-                std::fs::File::open(path).map_err(|e| {
-                    spawn_err(format!("cannot open {} for stdin: {e}", path.display()))
-                })
-            })
-            .transpose()?;
         let spawned = spawn::spawn(spawn::Request {
             argv,
-            cwd,
-            stdin,
-            netns,
+            cwd: how.cwd,
+            stdin: how.stdin,
+            stdout: how.stdout,
+            env: how.env,
+            netns: how.netns,
         })
-        .map_err(|e| spawn_err(format!("{program}: {e}")))?;
+        .map_err(|e| spawn_err(format!("{}: {e}", program.to_string_lossy())))?;
 
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let (line_tx, lines) = mpsc::channel();
         let lines_wanted = Arc::new(AtomicBool::new(true));
+        let stdout_held = Arc::new(AtomicBool::new(how.hold_stdout.is_some()));
         let readers = vec![collect(
             [
-                (spawned.stdout, Arc::clone(&stdout), Pipe::Stdout),
-                (spawned.stderr, Arc::clone(&stderr), Pipe::Stderr),
+                (
+                    spawned.stdout.or(how.hold_stdout),
+                    Arc::clone(&stdout),
+                    Pipe::Stdout,
+                ),
+                (Some(spawned.stderr), Arc::clone(&stderr), Pipe::Stderr),
             ],
             line_tx,
             Arc::clone(&lines_wanted),
+            Arc::clone(&stdout_held),
         )];
         Ok(Child {
             name: name.to_string(),
@@ -142,9 +190,34 @@ impl Child {
             stderr,
             lines,
             lines_wanted,
+            stdout_held,
             readers,
             status: None,
         })
+    }
+
+    /// The process id, for looking at the running program in /proc.
+    pub fn pid(&self) -> libc::pid_t {
+        self.pid
+    }
+
+    /// Sends `signal` to the program (not its group), unless it has
+    /// already been reaped, when its pid may be another's.
+    pub fn signal(&self, signal: libc::c_int) {
+        if self.status.is_none() {
+            // SAFETY: our unreaped child: its pid is still its own.
+            unsafe { libc::kill(self.pid, signal) };
+        }
+    }
+
+    /// Whether what the program has written to stdout so far passes `test`.
+    pub fn stdout_holds(&self, test: impl Fn(&[u8]) -> bool) -> bool {
+        self.stdout.lock().map(|b| test(&b)).unwrap_or(false)
+    }
+
+    /// Starts reading a stdout held by [`Launch::hold_stdout`].
+    pub fn release_stdout(&self) {
+        self.stdout_held.store(false, Ordering::Relaxed);
     }
 
     /// Waits for the first line on `pipe` for which `is_ready` returns a value.
@@ -268,7 +341,9 @@ impl Child {
     /// [`Child::kill`]; a second call would get the status and no output.
     fn output(&mut self) -> Output {
         // The pipes close when the process exits; join the readers so no
-        // output written just before exit is lost.
+        // output written just before exit is lost (a held stdout is read
+        // now, or its reader would wait for ever).
+        self.release_stdout();
         for reader in self.readers.drain(..) {
             let _ = reader.join();
         }
@@ -314,29 +389,40 @@ type Sink = Arc<Mutex<Vec<u8>>>;
 /// thread's start and stack each, for every program of every cell), and
 /// sends each whole line to `lines` while `wanted` says a line is still
 /// wanted.
+///
+/// While `stdout_held` is set, stdout is left unread (the caller's full
+/// pipe), and the wait is cut into slices to look at the flag again.
 fn collect(
-    pipes: [(std::fs::File, Sink, Pipe); 2],
+    pipes: [(Option<std::fs::File>, Sink, Pipe); 2],
     lines: mpsc::Sender<(Pipe, String)>,
     wanted: Arc<AtomicBool>,
+    stdout_held: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
     use std::os::fd::AsRawFd;
     std::thread::spawn(move || {
         // A pipe holds 64 KiB: one read can take all a program wrote.
         let mut chunk = vec![0u8; 64 * 1024];
-        let mut open = pipes.map(|(file, sink, pipe)| Some((file, sink, pipe, Vec::new())));
+        let mut open =
+            pipes.map(|(file, sink, pipe)| file.map(|file| (file, sink, pipe, Vec::new())));
         while open.iter().any(Option::is_some) {
+            let held = stdout_held.load(Ordering::Relaxed);
             let mut pollfds: Vec<libc::pollfd> = open
                 .iter()
                 .map(|p| libc::pollfd {
-                    // A closed slot is skipped by poll (negative fd).
-                    fd: p.as_ref().map_or(-1, |(file, ..)| file.as_raw_fd()),
+                    // A closed or held slot is skipped by poll (negative fd).
+                    fd: p
+                        .as_ref()
+                        .filter(|(_, _, pipe, _)| !(held && *pipe == Pipe::Stdout))
+                        .map_or(-1, |(file, ..)| file.as_raw_fd()),
                     events: libc::POLLIN,
                     revents: 0,
                 })
                 .collect();
             // SAFETY: valid pollfds for the duration of the call; no
-            // timeout, as the pipes close when the program's group is gone.
-            let ready = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as _, -1) };
+            // timeout but while stdout is held, as the pipes close when
+            // the program's group is gone.
+            let timeout = if held { 5 } else { -1 };
+            let ready = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as _, timeout) };
             if ready < 0 {
                 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
                     continue;

@@ -47,20 +47,38 @@ use std::time::Duration;
 
 /// What to start, and with which descriptors.
 pub struct Request<'a> {
-    pub argv: &'a [String],
+    /// Any bytes but NUL: a command-line case passes arguments that are
+    /// not UTF-8.
+    pub argv: &'a [OsString],
     pub cwd: Option<&'a Path>,
     /// Standard input; `None` is `/dev/null`.
     pub stdin: Option<File>,
+    /// Where standard output goes.
+    pub stdout: StdoutTo,
+    /// Variables set on top of the harness's environment.
+    pub env: &'a [(OsString, OsString)],
     /// The network namespace to run in, instead of the calling thread's.
     pub netns: Option<BorrowedFd<'a>>,
 }
 
+/// Where a program's standard output goes.
+#[derive(Debug, Default)]
+pub enum StdoutTo {
+    /// A pipe the caller reads ([`Spawned::stdout`]).
+    #[default]
+    Pipe,
+    /// A file or pipe end the caller opened (`/dev/full`, a broken pipe).
+    File(File),
+    /// No descriptor 1 at all: the program's first socket may take it.
+    Closed,
+}
+
 /// A started program: its pid, a pidfd to wait on, and the read ends of
-/// its stdout and stderr.
+/// its stdout (when it is a pipe) and stderr.
 pub struct Spawned {
     pub pid: libc::pid_t,
     pub pidfd: Option<OwnedFd>,
-    pub stdout: File,
+    pub stdout: Option<File>,
     pub stderr: File,
 }
 
@@ -72,7 +90,7 @@ struct ChildPlan {
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
     cwd: *const libc::c_char,
-    /// Descriptors to become 0, 1 and 2.
+    /// Descriptors to become 0, 1 and 2; -1 leaves that one closed.
     stdio: [RawFd; 3],
     netns: RawFd,
     /// Where the child writes its errno if it cannot exec (close-on-exec,
@@ -95,9 +113,11 @@ pub fn spawn(request: Request<'_>) -> io::Result<Spawned> {
     let argv: Vec<CString> = request
         .argv
         .iter()
-        .map(|a| cstring(OsString::from(a)))
+        .map(|a| cstring(a.clone()))
         .collect::<io::Result<_>>()?;
     let envp: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| !request.env.iter().any(|(set, _)| set == k))
+        .chain(request.env.iter().cloned())
         .map(|(k, v)| {
             let mut pair = k;
             pair.push("=");
@@ -116,7 +136,15 @@ pub fn spawn(request: Request<'_>) -> io::Result<Spawned> {
         Some(file) => OwnedFd::from(file),
         None => OwnedFd::from(File::open("/dev/null")?),
     };
-    let (stdout_read, stdout_write) = pipe()?;
+    // -1: descriptor 1 is closed in the child.
+    let (stdout_read, stdout_write) = match request.stdout {
+        StdoutTo::Pipe => {
+            let (read, write) = pipe()?;
+            (Some(read), Some(write))
+        }
+        StdoutTo::File(file) => (None, Some(OwnedFd::from(file))),
+        StdoutTo::Closed => (None, None),
+    };
     let (stderr_read, stderr_write) = pipe()?;
     let (error_read, error_write) = pipe()?;
 
@@ -127,7 +155,7 @@ pub fn spawn(request: Request<'_>) -> io::Result<Spawned> {
         cwd: cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
         stdio: [
             stdin.as_raw_fd(),
-            stdout_write.as_raw_fd(),
+            stdout_write.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
             stderr_write.as_raw_fd(),
         ],
         netns: request.netns.map_or(-1, |fd| fd.as_raw_fd()),
@@ -177,7 +205,7 @@ pub fn spawn(request: Request<'_>) -> io::Result<Spawned> {
     Ok(Spawned {
         pid,
         pidfd: pidfd_open(pid),
-        stdout: File::from(stdout_read),
+        stdout: stdout_read.map(File::from),
         stderr: File::from(stderr_read),
     })
 }
@@ -238,6 +266,10 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         }
         for (target, &fd) in plan.stdio.iter().enumerate() {
             let target = target as RawFd;
+            if fd < 0 {
+                libc::close(target);
+                continue;
+            }
             let moved = if fd == target {
                 // Already in place: only the close-on-exec flag must go.
                 libc::fcntl(fd, libc::F_SETFD, 0)
@@ -390,11 +422,13 @@ mod tests {
     use std::io::Read;
 
     fn start(words: &[&str], cwd: Option<&Path>) -> io::Result<Spawned> {
-        let argv: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        let argv: Vec<OsString> = words.iter().map(OsString::from).collect();
         spawn(Request {
             argv: &argv,
             cwd,
             stdin: None,
+            stdout: StdoutTo::Pipe,
+            env: &[],
             netns: None,
         })
     }
@@ -449,7 +483,12 @@ mod tests {
     fn run(words: &[&str], cwd: Option<&Path>) -> (i32, String) {
         let mut spawned = start(words, cwd).expect("spawns");
         let mut out = String::new();
-        spawned.stdout.read_to_string(&mut out).unwrap();
+        spawned
+            .stdout
+            .as_mut()
+            .expect("a pipe")
+            .read_to_string(&mut out)
+            .unwrap();
         let status = reap(spawned.pid).unwrap();
         (libc::WEXITSTATUS(status), out)
     }

@@ -192,3 +192,47 @@ fn a_backward_use_and_a_circle_are_caught() {
         "{problems:?}"
     );
 }
+
+/// What only `exec/` may do: start a process (or fork), or signal a
+/// process group. Anywhere else it would be a second launcher with its own
+/// rules for waiting and killing, as `cmdline/runner.rs` once was (it
+/// killed a group after reaping its leader, when the id could be
+/// another's).
+const LAUNCHING: &[&str] = &[
+    "process::Command",
+    "Command::new(",
+    "pre_exec",
+    "killpg",
+    "libc::fork",
+];
+
+fn launches(files: &[(String, String)]) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(path, _)| !path.starts_with("exec/"))
+        .flat_map(|(path, text)| {
+            LAUNCHING
+                .iter()
+                .filter(|word| text.contains(*word))
+                .map(move |word| format!("{path}: {word} (start programs through exec::process)"))
+        })
+        .collect()
+}
+
+#[test]
+fn only_exec_starts_or_kills_programs() {
+    let mut files = Vec::new();
+    library_sources(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        "",
+        &mut files,
+    );
+    let problems = launches(&files);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // Negative control: the runner as it was is caught.
+    let old = [(
+        "cmdline/runner.rs".to_string(),
+        "let mut command = Command::new(first); unsafe { libc::killpg(pid, 9) }".to_string(),
+    )];
+    assert_eq!(launches(&old).len(), 2, "{:?}", launches(&old));
+}
