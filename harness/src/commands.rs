@@ -52,6 +52,7 @@ pub fn inspect(
 pub fn command_line_cases(args: cli::CliArgs, width: Width) -> Result<u8, Error> {
     let (json, quiet) = (args.json, args.quiet || args.json);
     let config = args.resolve()?;
+    harness::run::create_artifacts(&config.artifacts)?;
     let progress = |cell: &harness::cmdline::CaseCell| {
         if !quiet {
             eprintln!(

@@ -165,9 +165,15 @@ fn report_outcome(
         return Ok(code);
     }
     if !written.errors.is_empty() {
+        let full = written.errors.iter().any(|e| e.contains("No space left"));
         return Err(Error::usage(format!(
-            "{}; free some space or pass --artifacts DIR",
-            written.errors.join("; ")
+            "{}; {}",
+            written.errors.join("; "),
+            if full {
+                "free some space or pass --artifacts DIR"
+            } else {
+                "pass --artifacts DIR with a folder you can write"
+            }
         )));
     }
     Ok(code)

@@ -202,16 +202,43 @@ impl RunOutcome {
     }
 }
 
-/// Creates the artifacts folder; its absolute path, which the reports
+/// Creates the artifacts folder and makes sure a file can be written in
+/// it, before any cell runs: a folder that exists but cannot be written
+/// (`/sys/kernel`, a read-only mount) is an environment error, exit 2,
+/// not a matrix of failed cells. Its absolute path, which the reports
 /// print and every relative path in them starts from.
 pub fn create_artifacts(dir: &Path) -> Result<PathBuf, Error> {
     std::fs::create_dir_all(dir).map_err(|e| {
         Error::usage(format!(
-            "cannot create the artifacts directory {}: {e}; pass --artifacts DIR",
-            dir.display()
+            "cannot create the artifacts directory {}: {e}; {}",
+            dir.display(),
+            remedy(&e)
         ))
     })?;
+    let probe = dir.join(format!(".harness-write-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)
+        .map_err(|e| {
+            Error::usage(format!(
+                "cannot write into the artifacts directory {}: {e}; {}",
+                dir.display(),
+                remedy(&e)
+            ))
+        })?;
+    let _ = std::fs::remove_file(&probe);
     Ok(dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()))
+}
+
+/// What to do about a file that could not be written: free space when the
+/// disk is full, another folder otherwise.
+pub fn remedy(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => "free some space or pass --artifacts DIR",
+        _ => "pass --artifacts DIR with a folder you can write",
+    }
 }
 
 /// The baseline `mode` names, read before anything runs.

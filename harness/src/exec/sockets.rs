@@ -195,6 +195,9 @@ pub fn list() -> io::Result<Vec<Leftover>> {
     Ok(all)
 }
 
+/// How long one receive from sock_diag may wait.
+const RECEIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A `NETLINK_SOCK_DIAG` socket, in the namespace of the thread that
 /// opened it.
 struct Diag {
@@ -215,9 +218,30 @@ impl Diag {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: fd was just created and is owned by nothing else.
-        Ok(Diag {
+        let diag = Diag {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        };
+        // Every wait is bounded: a kernel that never answers (or an
+        // answer lost to a full buffer) is an error after this long, not
+        // a worker stuck in recv for ever.
+        let timeout = libc::timeval {
+            tv_sec: RECEIVE_TIMEOUT.as_secs() as libc::time_t,
+            tv_usec: 0,
+        };
+        // SAFETY: SO_RCVTIMEO takes a timeval of this size.
+        let r = unsafe {
+            libc::setsockopt(
+                diag.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&timeout as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(diag)
     }
 
     /// Sends one request: a header and an `inet_diag_req_v2`.
@@ -273,6 +297,12 @@ impl Diag {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
+                }
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("sock_diag did not answer within {RECEIVE_TIMEOUT:?}"),
+                    ));
                 }
                 return Err(e);
             }
@@ -354,4 +384,27 @@ fn netlink_error(payload: &[u8]) -> io::Error {
         .map(|b| i32::from_ne_bytes(b.try_into().expect("4 bytes")))
         .unwrap_or(-libc::EPROTO);
     io::Error::from_raw_os_error(-code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A receive nothing answers ends with an error within its bound,
+    /// never blocks for ever (no request is sent, so the kernel is
+    /// silent).
+    #[test]
+    fn a_receive_the_kernel_never_answers_times_out() {
+        let (done, wait) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let diag = Diag::open().expect("a sock_diag socket");
+            let _ = done.send(diag.receive(|_, _| Ok(true)));
+        });
+        let outcome = wait
+            .recv_timeout(RECEIVE_TIMEOUT * 3)
+            .expect("the receive returned within its bound");
+        let error = outcome.expect_err("nothing was received");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut, "{error}");
+        assert!(error.to_string().contains("did not answer"), "{error}");
+    }
 }

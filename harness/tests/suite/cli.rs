@@ -405,3 +405,53 @@ fn cells_of_a_missing_rust_program_are_unavailable_not_failed() {
         "{rust}"
     );
 }
+
+/// A folder that exists but cannot be written is an environment error
+/// before any cell runs (exit 2, the right remedy, no report announced),
+/// for `run` and `cli` alike; never a matrix of failed cells.
+#[test]
+fn an_unwritable_artifacts_folder_is_exit_2_before_any_cell() {
+    // A read-only bind of a fresh folder would need a mount; a folder of
+    // the user's own with its write bit off does the same for a non-root
+    // user, and sysfs refuses even root.
+    let dir = if unsafe { libc::geteuid() } == 0 {
+        std::path::PathBuf::from("/sys/kernel")
+    } else {
+        let dir = tempfile::tempdir().unwrap().keep();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o500))
+            .unwrap();
+        dir
+    };
+    let dir = dir.to_str().unwrap();
+    for args in [
+        vec![
+            "run",
+            "--scenario",
+            "hello",
+            "--server",
+            "python",
+            "--client",
+            "python",
+        ],
+        vec!["cli"],
+    ] {
+        let mut args = args;
+        args.extend(["--artifacts", dir]);
+        let out = harness(&args);
+        let e = one_line_error(&out);
+        assert!(
+            e.contains("cannot write into the artifacts directory"),
+            "{e}"
+        );
+        assert!(
+            e.contains("pass --artifacts DIR with a folder you can write"),
+            "{e}"
+        );
+        assert!(!e.contains("free some space"), "{e}");
+        assert!(
+            out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
