@@ -117,13 +117,47 @@ pub enum ReadError {
     Malformed { frames: usize, detail: String },
     #[error("a record after frame {frames} claims more than {} MiB; no frame is that large", MAX_RECORD >> 20)]
     TooLarge { frames: usize },
-    #[error("reading failed after frame {frames}")]
-    Io { frames: usize },
+    #[error("reading failed after frame {frames}: {cause}")]
+    Io { frames: usize, cause: String },
+}
+
+/// The last error the underlying reader returned, kept for the message:
+/// pcap-parser reports a failed read without its cause, and "reading
+/// failed" is no help when the cause is "Is a directory".
+#[derive(Clone, Default)]
+struct LastError(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl LastError {
+    fn take(&self) -> String {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut e| e.take())
+            .unwrap_or_else(|| "the reader gave no reason".into())
+    }
+}
+
+/// A reader that records its errors in a [`LastError`].
+struct Remembering<R> {
+    inner: R,
+    last: LastError,
+}
+
+impl<R: Read> Read for Remembering<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            if let Ok(mut last) = self.last.0.lock() {
+                *last = Some(e.to_string());
+            }
+        })
+    }
 }
 
 /// A capture file being read, one frame at a time.
 pub struct CaptureFile {
     reader: Box<dyn PcapReaderIterator + Send>,
+    /// Why the last read failed, as the system said it.
+    last: LastError,
     buffer_size: usize,
     format: Format,
     /// The current section's interfaces, by pcapng interface ID; classic
@@ -155,12 +189,21 @@ impl CaptureFile {
     }
 
     pub fn from_reader(reader: impl Read + Send + 'static) -> Result<CaptureFile, ReadError> {
+        let last = LastError::default();
+        let reader = Remembering {
+            inner: reader,
+            last: last.clone(),
+        };
         let reader = pcap_parser::create_reader(INITIAL_BUFFER, reader).map_err(|e| match e {
             PcapError::Eof => ReadError::Empty,
-            PcapError::ReadError => ReadError::Io { frames: 0 },
+            PcapError::ReadError => ReadError::Io {
+                frames: 0,
+                cause: last.take(),
+            },
             _ => ReadError::NotACapture,
         })?;
         let mut file = CaptureFile {
+            last,
             reader,
             buffer_size: INITIAL_BUFFER,
             format: Format::Pcapng,
@@ -225,7 +268,12 @@ impl CaptureFile {
                 Err(PcapError::Incomplete(_)) => self.refill()?,
                 Err(PcapError::BufferTooSmall) => self.grow()?,
                 Err(PcapError::UnexpectedEof) => return Err(ReadError::Truncated { frames }),
-                Err(PcapError::ReadError) => return Err(ReadError::Io { frames }),
+                Err(PcapError::ReadError) => {
+                    return Err(ReadError::Io {
+                        frames,
+                        cause: self.last.take(),
+                    })
+                }
                 Err(other) => {
                     let detail = match other {
                         PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
@@ -245,6 +293,7 @@ impl CaptureFile {
         let before = self.reader.data().len();
         self.reader.refill().map_err(|_| ReadError::Io {
             frames: self.frames,
+            cause: self.last.take(),
         })?;
         if self.reader.data().len() == before && !self.reader.reader_exhausted() {
             self.grow()?;
@@ -262,6 +311,7 @@ impl CaptureFile {
         self.reader.grow(self.buffer_size);
         self.reader.refill().map_err(|_| ReadError::Io {
             frames: self.frames,
+            cause: self.last.take(),
         })
     }
 }

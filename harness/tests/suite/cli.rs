@@ -455,3 +455,12 @@ fn an_unwritable_artifacts_folder_is_exit_2_before_any_cell() {
         );
     }
 }
+
+/// `inspect` of something that cannot be read says what the system said
+/// ("Is a directory"), not only that reading failed.
+#[test]
+fn inspect_of_a_directory_says_it_is_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = one_line_error(&harness(&["inspect", dir.path().to_str().unwrap()]));
+    assert!(e.contains("Is a directory"), "{e}");
+}
