@@ -227,7 +227,8 @@ impl Manifest {
                     }
                     (true, Some(argv)) => {
                         for arg in argv {
-                            check_placeholders(arg).map_err(|p| fail(&entry, format!("unknown placeholder {{{p}}} in the {role} command; known: {}", known_placeholders())))?;
+                            check_placeholders(arg)
+                                .map_err(|p| fail(&entry, format!("the {role} command: {p}")))?;
                         }
                     }
                     (false, None) => {}
@@ -255,15 +256,7 @@ impl Manifest {
                         "`stdin` feeds the client, but 'client' is not in roles".into(),
                     ));
                 }
-                check_placeholders(stdin).map_err(|p| {
-                    fail(
-                        &entry,
-                        format!(
-                            "unknown placeholder {{{p}}} in `stdin`; known: {}",
-                            known_placeholders()
-                        ),
-                    )
-                })?;
+                check_placeholders(stdin).map_err(|p| fail(&entry, format!("`stdin`: {p}")))?;
             }
             let stdout = match raw_impl.stdout.as_deref() {
                 None => ServerStdout::Unchecked,
@@ -302,15 +295,7 @@ impl Manifest {
                         ));
                     }
                     for arg in argv {
-                        check_placeholders(arg).map_err(|p| {
-                            fail(
-                                &at,
-                                format!(
-                                    "unknown placeholder {{{p}}}; known: {}",
-                                    known_placeholders()
-                                ),
-                            )
-                        })?;
+                        check_placeholders(arg).map_err(|p| fail(&at, p))?;
                     }
                 }
             }
@@ -482,21 +467,74 @@ fn known_placeholders() -> String {
         .join(" ")
 }
 
-/// Returns the first unknown placeholder name in `arg`.
-fn check_placeholders(arg: &str) -> Result<(), String> {
-    let mut rest = arg;
-    while let Some(start) = rest.find('{') {
-        let after = &rest[start + 1..];
-        let Some(end) = after.find('}') else {
-            return Err(after.to_string());
-        };
-        let name = &after[..end];
-        if !PLACEHOLDERS.iter().any(|(p, _)| *p == name) {
-            return Err(name.to_string());
+/// One piece of a command template: text as written, or a placeholder.
+#[derive(Debug, PartialEq, Eq)]
+enum Piece<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    Placeholder(&'static str),
+}
+
+/// Reads a template: `{name}` is a placeholder, `{{` and `}}` are a
+/// literal brace (`awk 'BEGIN{{print 1}}'`). The one reading both the
+/// check and the expansion use, so they never disagree.
+fn pieces(arg: &str) -> Result<Vec<Piece<'_>>, String> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut chars = arg.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '{' if chars.peek().map(|(_, c)| *c) == Some('{') => {
+                chars.next();
+                text.push('{');
+            }
+            '}' if chars.peek().map(|(_, c)| *c) == Some('}') => {
+                chars.next();
+                text.push('}');
+            }
+            '}' => {
+                return Err(format!(
+                    "a '}}' at character {} closes no placeholder; write }}}} for a literal brace",
+                    at + 1
+                ))
+            }
+            '{' => {
+                let rest = &arg[at + 1..];
+                let Some(end) = rest
+                    .find(['}', '{'])
+                    .filter(|e| rest[*e..].starts_with('}'))
+                else {
+                    return Err(format!(
+                        "the '{{' at character {} is never closed; write {{{{ for a literal brace",
+                        at + 1
+                    ));
+                };
+                let name = &rest[..end];
+                let Some((known, _)) = PLACEHOLDERS.iter().find(|(p, _)| *p == name) else {
+                    return Err(format!(
+                        "unknown placeholder {{{name}}}; known: {} (write {{{{ for a literal brace)",
+                        known_placeholders()
+                    ));
+                };
+                if !text.is_empty() {
+                    out.push(Piece::Text(std::mem::take(&mut text).into()));
+                }
+                out.push(Piece::Placeholder(known));
+                for _ in 0..name.chars().count() + 1 {
+                    chars.next();
+                }
+            }
+            c => text.push(c),
         }
-        rest = &after[end + 1..];
     }
-    Ok(())
+    if !text.is_empty() {
+        out.push(Piece::Text(text.into()));
+    }
+    Ok(out)
+}
+
+/// Whether `arg` is a template that reads: its problem otherwise.
+fn check_placeholders(arg: &str) -> Result<(), String> {
+    pieces(arg).map(|_| ())
 }
 
 /// Values for the placeholders of one command.
@@ -524,22 +562,31 @@ pub fn expand(template: &[String], subs: &Substitutions<'_>) -> Vec<String> {
     template.iter().map(|arg| expand_one(arg, subs)).collect()
 }
 
-/// Fills in one template string, such as a `stdin` path.
+/// Fills in one template string, such as a `stdin` path. Templates are
+/// checked when the manifest is read; one that does not read is left as
+/// written.
 pub fn expand_one(arg: &str, subs: &Substitutions<'_>) -> String {
-    let v6 = subs.host.contains(':');
-    let bracketed = if v6 {
-        format!("[{}]", subs.host)
-    } else {
-        subs.host.to_string()
+    let Ok(pieces) = pieces(arg) else {
+        return arg.to_string();
     };
-    arg.replace("{root}", &subs.root.display().to_string())
-        .replace("{bin}", &subs.bin.display().to_string())
-        .replace("{manifest_dir}", &subs.manifest_dir.display().to_string())
-        .replace("{host_bracketed}", &bracketed)
-        .replace("{host}", subs.host)
-        .replace("{ip_version}", if v6 { "6" } else { "4" })
-        .replace("{port}", &subs.port.to_string())
-        .replace("{message_file}", &subs.message_file.display().to_string())
+    let v6 = subs.host.contains(':');
+    pieces
+        .into_iter()
+        .map(|piece| match piece {
+            Piece::Text(text) => text.into_owned(),
+            Piece::Placeholder(name) => match name {
+                "root" => subs.root.display().to_string(),
+                "bin" => subs.bin.display().to_string(),
+                "manifest_dir" => subs.manifest_dir.display().to_string(),
+                "host_bracketed" if v6 => format!("[{}]", subs.host),
+                "host_bracketed" | "host" => subs.host.to_string(),
+                "ip_version" => (if v6 { "6" } else { "4" }).to_string(),
+                "port" => subs.port.to_string(),
+                "message_file" => subs.message_file.display().to_string(),
+                other => format!("{{{other}}}"),
+            },
+        })
+        .collect()
 }
 
 /// Whether `program` can be run: the lookup the spawner makes.
@@ -654,7 +701,45 @@ stdout = "transcript"
             "stdout = \"transcript\"\nstdin = \"{mesage_file}\"",
         ))
         .unwrap_err();
-        assert!(e.problem.contains("{mesage_file} in `stdin`"), "{e}");
+        assert!(
+            e.problem
+                .contains("`stdin`: unknown placeholder {mesage_file}"),
+            "{e}"
+        );
+    }
+
+    /// An unclosed brace is named as such (not as an unknown placeholder
+    /// that then appears among the known ones), and `{{ }}` write a brace.
+    #[test]
+    fn braces_unclosed_stray_and_literal() {
+        let e = check_placeholders("--port={port").unwrap_err();
+        assert!(
+            e.contains("the '{' at character 8 is never closed; write {{ for a literal brace"),
+            "{e}"
+        );
+        assert!(!e.contains("unknown placeholder"), "{e}");
+        let e = check_placeholders("{port {host}").unwrap_err();
+        assert!(e.contains("character 1 is never closed"), "{e}");
+        let e = check_placeholders("a}b").unwrap_err();
+        assert!(
+            e.contains("a '}' at character 2 closes no placeholder"),
+            "{e}"
+        );
+        let awk = "BEGIN{{print {port}}}";
+        assert!(check_placeholders(awk).is_ok());
+        let subs = Substitutions {
+            root: Path::new("/r"),
+            bin: Path::new("/b"),
+            manifest_dir: Path::new("/m"),
+            host: "::1",
+            port: 1712,
+            message_file: Path::new("/msg"),
+        };
+        assert_eq!(expand_one(awk, &subs), "BEGIN{print 1712}");
+        assert_eq!(
+            expand_one("{host_bracketed}:{port} {ip_version} {{host}}", &subs),
+            "[::1]:1712 6 {host}"
+        );
     }
 
     #[test]
