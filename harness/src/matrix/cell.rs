@@ -24,6 +24,7 @@ use crate::exec::process::{Child, Output, WaitError};
 use crate::exec::timing::{StageTime, Stopwatch};
 use crate::exec::Cancel;
 use crate::suite::manifest::{self, Implementation, Manifest, ServerStdout, Substitutions};
+use crate::suite::message::Message;
 use crate::suite::scenario::{Outcome, Scenario};
 use crate::verdict::result::{analyse, CellRecord, PairingResult};
 use std::rc::Rc;
@@ -76,16 +77,16 @@ pub const MESSAGE_FILE: &str = "message.bin";
 
 /// Writes a scenario's message into its folder, once per run and before
 /// any of its cells: the cells link to it.
-pub fn write_scenario_message(scenario_dir: &Path, message: &[u8]) -> std::io::Result<()> {
+pub fn write_scenario_message(scenario_dir: &Path, message: &Message) -> std::io::Result<()> {
     std::fs::create_dir_all(scenario_dir)?;
-    std::fs::write(scenario_dir.join(MESSAGE_FILE), message)
+    message.write_to(&scenario_dir.join(MESSAGE_FILE))
 }
 
 /// Puts the message at `cell_file`: a hard link to the scenario's copy
 /// when that holds this message, else a file of its own. A cell folder
 /// stays complete on its own, and a run of 1 MiB messages does not write
 /// each one again (nor, on ext4, pay a new inode per cell).
-fn place_message(cell_file: &Path, message: &[u8]) -> std::io::Result<()> {
+fn place_message(cell_file: &Path, message: &Message) -> std::io::Result<()> {
     match std::fs::remove_file(cell_file) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
@@ -94,17 +95,16 @@ fn place_message(cell_file: &Path, message: &[u8]) -> std::io::Result<()> {
         .parent()
         .and_then(Path::parent)
         .map(|scenario_dir| scenario_dir.join(MESSAGE_FILE));
-    // The length is checked so a copy left by an older run into the same
-    // folder is never taken for this one's; write_scenario_message
-    // rewrites it at the start of every run.
-    if let Some(shared) =
-        shared.filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() == message.len() as u64))
-    {
+    // Its bytes are checked (length, then content) so that a copy left by
+    // an older run into the same folder is never taken for this one's,
+    // even one of the same length; write_scenario_message rewrites it at
+    // the start of every run.
+    if let Some(shared) = shared.filter(|f| message.is_in(f)) {
         if std::fs::hard_link(&shared, cell_file).is_ok() {
             return Ok(());
         }
     }
-    std::fs::write(cell_file, message)
+    message.write_to(cell_file)
 }
 
 /// One cell about to run: what it runs and where its artifacts go.
@@ -806,11 +806,12 @@ mod tests {
     fn a_cells_message_links_to_its_scenarios() {
         let root = tempfile::tempdir().unwrap();
         let scenario = root.path().join("large");
-        write_scenario_message(&scenario, b"hello").unwrap();
+        let hello = Message::from(&b"hello"[..]);
+        write_scenario_message(&scenario, &hello).unwrap();
         let cell = scenario.join("python__rust");
         std::fs::create_dir_all(&cell).unwrap();
         let file = cell.join(MESSAGE_FILE);
-        place_message(&file, b"hello").unwrap();
+        place_message(&file, &hello).unwrap();
         assert_eq!(std::fs::read(&file).unwrap(), b"hello");
         let (a, b) = (
             std::fs::metadata(&file).unwrap(),
@@ -818,23 +819,26 @@ mod tests {
         );
         assert_eq!((a.ino(), a.nlink()), (b.ino(), 2));
         // Placed again (a rerun into the same folder): still one link.
-        place_message(&file, b"hello").unwrap();
+        place_message(&file, &hello).unwrap();
         assert_eq!(std::fs::metadata(&file).unwrap().nlink(), 2);
     }
 
     /// A scenario copy that is not this message (left by an older run) is
-    /// never taken: the cell gets a file of its own with the right bytes.
+    /// never taken, even one of the same length: the cell gets a file of
+    /// its own with the right bytes.
     #[test]
     fn a_stale_scenario_message_is_not_linked() {
-        let root = tempfile::tempdir().unwrap();
-        let scenario = root.path().join("hello");
-        write_scenario_message(&scenario, b"an older, longer message").unwrap();
-        let cell = scenario.join("rust__rust");
-        std::fs::create_dir_all(&cell).unwrap();
-        let file = cell.join(MESSAGE_FILE);
-        std::fs::write(&file, b"old cell copy").unwrap();
-        place_message(&file, b"Hello server!").unwrap();
-        assert_eq!(std::fs::read(&file).unwrap(), b"Hello server!");
-        assert_eq!(std::fs::metadata(&file).unwrap().nlink(), 1);
+        for stale in [&b"an older, longer message"[..], &b"Hello server?"[..]] {
+            let root = tempfile::tempdir().unwrap();
+            let scenario = root.path().join("hello");
+            write_scenario_message(&scenario, &Message::from(stale)).unwrap();
+            let cell = scenario.join("rust__rust");
+            std::fs::create_dir_all(&cell).unwrap();
+            let file = cell.join(MESSAGE_FILE);
+            std::fs::write(&file, b"old cell copy").unwrap();
+            place_message(&file, &Message::from(&b"Hello server!"[..])).unwrap();
+            assert_eq!(std::fs::read(&file).unwrap(), b"Hello server!");
+            assert_eq!(std::fs::metadata(&file).unwrap().nlink(), 1);
+        }
     }
 }

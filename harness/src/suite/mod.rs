@@ -6,6 +6,7 @@
 pub(crate) mod conditions;
 pub(crate) mod declaration;
 pub mod manifest;
+pub mod message;
 pub(crate) mod pairing;
 pub(crate) mod plan;
 pub(crate) mod scenario;

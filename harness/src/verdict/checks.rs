@@ -8,6 +8,7 @@ use crate::capture::CaptureStats;
 use crate::exec::conditions::Applied;
 use crate::exec::process::Output;
 use crate::suite::manifest::ServerStdout;
+use crate::suite::message::Message;
 use crate::suite::scenario::Outcome;
 use wire::conversation::{Connection, Direction, Phase};
 
@@ -40,7 +41,7 @@ fn fail(name: CheckId, detail: impl Into<String>) -> Check {
 
 /// Everything the checks look at for one pairing.
 pub struct Evidence<'a> {
-    pub message: &'a [u8],
+    pub message: &'a Message,
     /// What the scenario expects: delivery, or a refused connection.
     pub outcome: Outcome,
     pub connections: &'a [Connection],
@@ -383,14 +384,6 @@ fn capture(e: &Evidence<'_>) -> Check {
     }
 }
 
-/// Index of the first differing byte, or the shorter length.
-fn first_difference(a: &[u8], b: &[u8]) -> usize {
-    a.iter()
-        .zip(b)
-        .position(|(x, y)| x != y)
-        .unwrap_or(a.len().min(b.len()))
-}
-
 fn delivered(e: &Evidence<'_>, conn: Option<&Connection>) -> Check {
     let Some(conn) = conn else {
         return fail(CheckId::Delivered, "no connection was established");
@@ -417,11 +410,13 @@ fn delivered(e: &Evidence<'_>, conn: Option<&Connection>) -> Check {
     }
     // Compared by length and digest: a stream longer than a cell keeps is
     // not held whole, and its kept bytes locate the difference when they can.
-    let same = stream.prefix == e.message.len() as u64
-        && stream.digest == wire::conversation::digest(e.message);
+    let same = stream.prefix == e.message.len() as u64 && stream.digest == e.message.digest();
     if !cut && !same {
         let kept = &stream.bytes;
-        let at = first_difference(kept, e.message);
+        let at = e
+            .message
+            .first_difference(kept)
+            .unwrap_or(kept.len().min(e.message.len()));
         let whole = kept.len() as u64 == stream.prefix;
         let where_ = if whole || at < kept.len() {
             format!("first difference at byte {at}")
@@ -462,14 +457,13 @@ fn delivered(e: &Evidence<'_>, conn: Option<&Connection>) -> Check {
         }
     };
     if let Some(got) = printed {
-        if got != e.message {
+        if let Some(at) = e.message.first_difference(&got) {
             return fail(
                 CheckId::Delivered,
                 format!(
-                    "the server printed {} bytes, expected {} (first difference at byte {})",
+                    "the server printed {} bytes, expected {} (first difference at byte {at})",
                     got.len(),
                     e.message.len(),
-                    first_difference(&got, e.message)
                 ),
             );
         }
@@ -700,7 +694,7 @@ mod tests {
     /// A delivered scenario's evidence in which both programs exited 0
     /// and the capture is whole.
     fn evidence<'a>(
-        message: &'a [u8],
+        message: &'a Message,
         connections: &'a [Connection],
         out: &'a Output,
     ) -> Evidence<'a> {
@@ -722,7 +716,8 @@ mod tests {
         let (segments, _) = dissect_all(LinkType::Ethernet, frames);
         let connections = build(&segments);
         let out = ok_output();
-        let e = evidence(b"Hello server!", &connections, &out);
+        let hello = Message::from(&b"Hello server!"[..]);
+        let e = evidence(&hello, &connections, &out);
         run_all(&e)
             .into_iter()
             .find(|c| c.name == name)
@@ -766,8 +761,10 @@ mod tests {
         let connections = builder.finish();
         assert_eq!(connections[0].client_stream.bytes, b"Hello");
         let out = ok_output();
-        let delivered =
-            |message: &[u8]| delivered(&evidence(message, &connections, &out), connections.first());
+        let delivered = |message: &[u8]| {
+            let message = Message::from(message);
+            delivered(&evidence(&message, &connections, &out), connections.first())
+        };
         assert!(delivered(b"Hello server!").passed);
         let later = delivered(b"Hello server?");
         assert!(!later.passed);
@@ -942,7 +939,7 @@ mod tests {
         let connections = build(&segments);
         let out = ok_output();
         let mut e = Evidence {
-            message: b"Hello server!",
+            message: &Message::from(&b"Hello server!"[..]),
             connections: &connections,
             server: Some(&out),
             client: Some(&out),
@@ -977,7 +974,7 @@ mod tests {
             stderr: b"client: error: boom\n".to_vec(),
         };
         let e = Evidence {
-            message: b"Hello server!",
+            message: &Message::from(&b"Hello server!"[..]),
             connections: &connections,
             server: Some(&ok),
             client: Some(&bad),

@@ -464,3 +464,33 @@ fn inspect_of_a_directory_says_it_is_one() {
     let e = one_line_error(&harness(&["inspect", dir.path().to_str().unwrap()]));
     assert!(e.contains("Is a directory"), "{e}");
 }
+
+/// A scenario of a gigabyte costs nothing to read: `--list` (and any
+/// usage error) never builds its message. Measured by GNU time as the
+/// harness's peak memory, which held the whole gigabyte before.
+#[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "GNU time's %M is Linux's")]
+fn a_gigabyte_scenario_is_listed_without_building_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("huge.toml"),
+        "description = \"a gigabyte\"\n[message]\ngenerate = \"pattern\"\nsize = 1073741824\n",
+    )
+    .unwrap();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "peak-kib %M"])
+        .arg(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", "--list", "--scenarios", dir.path().to_str().unwrap()])
+        .current_dir(workspace_root())
+        .output()
+        .expect("GNU time (make deps installs it)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let peak: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-kib "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak in: {stderr}"));
+    assert!(peak < 256 * 1024, "peak {peak} KiB: the message was built");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("huge"));
+}
