@@ -121,7 +121,7 @@ impl Pool {
     fn next_cell(
         &mut self,
         watch: &mut Stopwatch,
-    ) -> Result<(Rc<LiveCapture>, Vec<StageTime>, Option<String>), String> {
+    ) -> Result<PooledCell, String> {
         let mut timings = Vec::new();
         let mut made = "namespace made";
         let mut leaked = None;
@@ -130,7 +130,11 @@ impl Pool {
             match sockets::clear_time_wait() {
                 Ok(left) if left.is_empty() && leaks.is_empty() => {
                     timings.push(watch.lap("namespace reused"));
-                    return Ok((Rc::clone(capture), timings, None));
+                    return Ok(PooledCell {
+                        capture: Rc::clone(capture),
+                        timings,
+                        leaked: None,
+                    });
                 }
                 _ if !leaks.is_empty() => {
                     leaked = Some(format!(
@@ -156,8 +160,21 @@ impl Pool {
             Rc::new(LiveCapture::start(&self.config, &self.filter).map_err(|e| e.to_string())?);
         timings.push(watch.lap("capture opened"));
         self.capture = Some(Rc::clone(&capture));
-        Ok((capture, timings, leaked))
+        Ok(PooledCell {
+            capture,
+            timings,
+            leaked,
+        })
     }
+}
+
+/// A cell's place in its worker's namespace: the capture to take a window
+/// of, the time the namespace took, and what the leak guard found.
+struct PooledCell {
+    capture: Rc<LiveCapture>,
+    timings: Vec<StageTime>,
+    /// An earlier cell's conditions found in the namespace, in words.
+    leaked: Option<String>,
 }
 
 /// Gives the calling thread the network its next cell runs on. A cell
