@@ -118,10 +118,7 @@ impl Pool {
     /// A condition of an earlier cell found in the namespace is the
     /// cell's error (the harness failed to keep cells apart), and the
     /// cell then runs in a fresh namespace.
-    fn next_cell(
-        &mut self,
-        watch: &mut Stopwatch,
-    ) -> Result<PooledCell, String> {
+    fn next_cell(&mut self, watch: &mut Stopwatch) -> Result<PooledCell, String> {
         let mut timings = Vec::new();
         let mut made = "namespace made";
         let mut leaked = None;
@@ -321,16 +318,16 @@ pub fn run_matrix(
                             })
                         };
                         let network = match &mut pool {
-                            Some(pool) if !conditioned || leak_for_test => pool
-                                .next_cell(&mut watch)
-                                .map(|(capture, timings, leaked)| {
+                            Some(pool) if !conditioned || leak_for_test => {
+                                pool.next_cell(&mut watch).map(|cell| {
                                     (
                                         CellNetwork::Namespace,
-                                        CaptureSource::Pooled(capture),
-                                        timings,
-                                        leaked,
+                                        CaptureSource::Pooled(cell.capture),
+                                        cell.timings,
+                                        cell.leaked,
                                     )
-                                }),
+                                })
+                            }
                             Some(pool) => {
                                 pool.retire();
                                 own_network(&mut watch)
