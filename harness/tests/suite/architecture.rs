@@ -25,22 +25,56 @@ fn layer_of(stage: &str) -> Option<usize> {
     LAYERS.iter().position(|row| row.contains(&stage))
 }
 
-/// `crate::NAME` and `crate::NAME::ITEM` paths a file uses.
-fn used_paths(text: &str) -> Vec<(String, Option<String>)> {
+/// The module paths a file uses, absolute from the crate root: each
+/// `crate::A::B` as `[A, B]`, and each `super::` chain resolved from the
+/// file's own module (`verdict/checks.rs` is `verdict::checks`, so its
+/// `super::super::report` is `[report]`), so that no spelling of a path
+/// gets past the rules. `module` is the file's module path.
+fn used_modules(module: &[&str], text: &str) -> Vec<Vec<String>> {
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    // The identifiers after a `::`-joined prefix: `A::B::c` gives [A, B, c].
+    let path_after = |mut rest: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let name = ident(rest);
+            if name.is_empty() {
+                break;
+            }
+            rest = &rest[name.len()..];
+            out.push(name);
+            match rest.strip_prefix("::") {
+                Some(more) => rest = more,
+                None => break,
+            }
+        }
+        out
+    };
     let mut out = Vec::new();
     for (i, _) in text.match_indices("crate::") {
-        let rest = &text[i + "crate::".len()..];
-        let ident = |s: &str| -> String {
-            s.chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect()
-        };
-        let stage = ident(rest);
-        let item = rest[stage.len()..]
-            .strip_prefix("::")
-            .map(ident)
-            .filter(|s| !s.is_empty());
-        out.push((stage, item));
+        // `harness::crate::` never occurs; `$crate::` in a macro does.
+        if text[..i].ends_with('$') {
+            continue;
+        }
+        out.push(path_after(&text[i + "crate::".len()..]));
+    }
+    for (i, _) in text.match_indices("super::") {
+        if text[..i].ends_with("super::") {
+            continue; // inside a chain already counted from its start
+        }
+        let mut rest = &text[i..];
+        let mut up = 0;
+        while let Some(more) = rest.strip_prefix("super::") {
+            up += 1;
+            rest = more;
+        }
+        let base = module.len().saturating_sub(up);
+        let mut path: Vec<String> = module[..base].iter().map(|m| m.to_string()).collect();
+        path.extend(path_after(rest));
+        out.push(path);
     }
     out
 }
@@ -54,18 +88,26 @@ fn violations(files: &[(String, String)]) -> Vec<String> {
         let parts: Vec<&str> = path.trim_end_matches(".rs").split('/').collect();
         let stage = parts[0];
         let file = parts.get(1).copied().unwrap_or("mod");
+        // `stage/mod.rs` is the module `stage`.
+        let module: Vec<&str> = parts.iter().copied().filter(|p| *p != "mod").collect();
         let Some(own) = layer_of(stage) else {
             problems.push(format!(
                 "{path}: stage '{stage}' is not in LAYERS; add it where it belongs"
             ));
             continue;
         };
-        for (used, item) in used_paths(text) {
+        for used_path in used_modules(&module, text) {
+            let Some(used) = used_path.first().cloned() else {
+                continue;
+            };
             if used == stage {
-                if let Some(item) = item {
-                    uses.entry((stage.into(), file.into()))
-                        .or_default()
-                        .insert(item);
+                // A sibling file, by its name (`super::*` names nothing).
+                if let Some(item) = used_path.get(1).filter(|_| parts.len() > 1) {
+                    if *item != file {
+                        uses.entry((stage.into(), file.into()))
+                            .or_default()
+                            .insert(item.clone());
+                    }
                 }
                 continue;
             }
@@ -77,18 +119,6 @@ fn violations(files: &[(String, String)]) -> Vec<String> {
                 None => problems.push(format!(
                     "{path}: uses crate::{used}, which is not in LAYERS"
                 )),
-            }
-        }
-        for (i, _) in text.match_indices("super::") {
-            let item: String = text[i + "super::".len()..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            // `super::*` in a file's own tests names nothing.
-            if parts.len() > 1 && !item.is_empty() {
-                uses.entry((stage.into(), file.into()))
-                    .or_default()
-                    .insert(item);
             }
         }
     }
@@ -174,7 +204,15 @@ fn a_backward_use_and_a_circle_are_caught() {
         file("verdict/a.rs", "use super::b::X;"),
         file("verdict/b.rs", "use crate::verdict::a::Y;"),
         file("capture/live.rs", "use crate::exec::Cancel;"),
+        // The spelling that once got past: a chain of super::.
+        file("verdict/grade.rs", "use super::super::report::terminal;"),
     ]);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("verdict/grade.rs: uses crate::report")),
+        "{problems:?}"
+    );
     assert!(
         problems
             .iter()
