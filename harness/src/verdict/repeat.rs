@@ -19,6 +19,10 @@ pub struct FlakyCell {
     /// Each verdict seen (as the baseline writes it) and the runs, counted
     /// from 1, that gave it.
     pub verdicts: BTreeMap<String, Vec<usize>>,
+    /// Why, for each verdict: the reason its first run gave (a failed
+    /// check, a difference), so a flake that shows once in 200 runs can be
+    /// understood from the report alone.
+    pub reasons: BTreeMap<String, String>,
 }
 
 /// What `summary.json` says about the repeats.
@@ -37,6 +41,8 @@ pub struct Repeats {
     first: BTreeMap<PairingId, String>,
     /// Per cell: each verdict seen and the runs that gave it.
     seen: BTreeMap<PairingId, BTreeMap<String, Vec<usize>>>,
+    /// Per cell: each verdict's reason, from the first run that gave it.
+    reasons: BTreeMap<PairingId, BTreeMap<String, String>>,
 }
 
 impl Repeats {
@@ -55,6 +61,13 @@ impl Repeats {
                 .or_insert_with(|| verdict.clone());
             if *first != verdict {
                 same = false;
+            }
+            if let Some(reason) = why(cell) {
+                self.reasons
+                    .entry(cell.id.clone())
+                    .or_default()
+                    .entry(verdict.clone())
+                    .or_insert(reason);
             }
             self.seen
                 .entry(cell.id.clone())
@@ -81,6 +94,7 @@ impl Repeats {
             .map(|(id, verdicts)| FlakyCell {
                 id: id.clone(),
                 verdicts: verdicts.clone(),
+                reasons: self.reasons.get(id).cloned().unwrap_or_default(),
             })
             .collect()
     }
@@ -104,7 +118,10 @@ impl Repeats {
             let seen: Vec<String> = f
                 .verdicts
                 .iter()
-                .map(|(v, runs)| format!("{v} in runs {}", compact(runs)))
+                .map(|(v, runs)| match f.reasons.get(v) {
+                    Some(why) => format!("{v} in runs {} ({why})", compact(runs)),
+                    None => format!("{v} in runs {}", compact(runs)),
+                })
                 .collect();
             out.push_str(&format!(
                 "  {} {}: {}\n",
@@ -115,6 +132,21 @@ impl Repeats {
         }
         out
     }
+}
+
+/// Why a cell got its verdict, in a line: its reason, or the fields that
+/// differ.
+fn why(cell: &Cell) -> Option<String> {
+    cell.reason.clone().or_else(|| {
+        (!cell.differences.is_empty()).then(|| {
+            let fields: Vec<String> = cell
+                .differences
+                .iter()
+                .map(|d| format!("{}.{}: {} ≠ {}", d.segment, d.field, d.actual, d.reference))
+                .collect();
+            fields.join("; ")
+        })
+    })
 }
 
 /// "1-3, 5, 7-9"
