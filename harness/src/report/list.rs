@@ -75,7 +75,10 @@ pub fn render(manifest: &Manifest, scenarios: &[Scenario], at: &Locations<'_>) -
         let unsupported: Vec<&str> = manifest
             .implementations
             .iter()
-            .filter(|i| i.unsupported_reason(&s.name, &s.requires).is_some())
+            .filter(|i| {
+                i.unsupported_reason(&s.name, &s.requires, !s.conditions.is_empty())
+                    .is_some()
+            })
             .map(|i| i.name.as_str())
             .collect();
         rows.push(vec![

@@ -73,6 +73,12 @@ struct RawImplementation {
     known_differences: BTreeMap<String, String>,
     #[serde(default)]
     command_line: Option<RawCommandLine>,
+    #[serde(default = "yes")]
+    conditions: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -135,6 +141,10 @@ pub struct Implementation {
     pub features: BTreeSet<String>,
     /// Globs of the scenarios it takes part in; `None` is all of them.
     pub scenarios: Option<Vec<glob::Pattern>>,
+    /// Whether it takes part in scenarios with a `[network]` table
+    /// (default yes); a third-party peer kept as a reference point for
+    /// the perfect loopback says no, and its cells there are UNSUPPORTED.
+    pub conditions: bool,
     /// Programs that must be on PATH; if one is missing the cells say
     /// "unavailable" rather than "failed".
     pub requires: Vec<String>,
@@ -322,6 +332,7 @@ impl Manifest {
                 stdout,
                 features: raw_impl.features.into_iter().collect(),
                 scenarios,
+                conditions: raw_impl.conditions,
                 requires: raw_impl.requires,
                 known_differences: raw_impl.known_differences,
                 command_line: raw_impl
@@ -443,7 +454,18 @@ impl Implementation {
     }
 
     /// Why it cannot take part in a scenario needing `features`, if it cannot.
-    pub fn unsupported_reason(&self, scenario: &str, features: &[String]) -> Option<String> {
+    pub fn unsupported_reason(
+        &self,
+        scenario: &str,
+        features: &[String],
+        conditioned: bool,
+    ) -> Option<String> {
+        if conditioned && !self.conditions {
+            return Some(format!(
+                "{} takes no part in scenarios with network conditions (conditions = false)",
+                self.name
+            ));
+        }
         if let Some(globs) = &self.scenarios {
             if !globs.iter().any(|g| g.matches(scenario)) {
                 return Some(format!("{} does not take part in '{scenario}'", self.name));
@@ -759,16 +781,16 @@ stdout = "transcript"
         ))
         .unwrap();
         let py = m.get("py").unwrap();
-        assert!(py.unsupported_reason("hello", &["ipv6".into()]).is_none());
+        assert!(py.unsupported_reason("hello", &["ipv6".into()], false).is_none());
         assert!(py
-            .unsupported_reason("large", &[])
+            .unsupported_reason("large", &[], false)
             .unwrap()
             .contains("does not take part"));
         let plain = parse(GOOD).unwrap();
         assert!(plain
             .get("py")
             .unwrap()
-            .unsupported_reason("ipv6", &["ipv6".into()])
+            .unsupported_reason("ipv6", &["ipv6".into()], false)
             .unwrap()
             .contains("does not declare ipv6"));
     }

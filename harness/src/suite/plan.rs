@@ -117,7 +117,11 @@ pub fn skip_reason(
         ));
     }
     implementation
-        .unsupported_reason(&scenario.name, &scenario.requires)
+        .unsupported_reason(
+            &scenario.name,
+            &scenario.requires,
+            !scenario.conditions.is_empty(),
+        )
         .map(|r| (Skip::Unsupported, r))
 }
 
