@@ -110,7 +110,14 @@ impl Fixtures {
         });
         let dir = tempfile::tempdir()?;
         let big_file = dir.path().join("big.bin");
-        std::fs::write(&big_file, vec![b'x'; BIG_FILE])?;
+        // Written a chunk at a time: held whole, it was 64 MiB of the
+        // harness's memory for as long as the fixtures lived.
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&big_file)?);
+        let chunk = [b'x'; 64 * 1024];
+        for _ in 0..BIG_FILE / chunk.len() {
+            file.write_all(&chunk)?;
+        }
+        file.flush()?;
         Ok(Fixtures {
             reading_port,
             stalled_port,

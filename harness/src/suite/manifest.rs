@@ -53,16 +53,16 @@ struct RawManifest {
 struct RawImplementation {
     name: String,
     language: String,
-    roles: Vec<String>,
+    roles: Vec<ManifestRole>,
     server: Option<Vec<String>>,
     client: Option<Vec<String>>,
     ready: Option<String>,
     #[serde(default)]
-    ready_stream: Option<String>,
+    ready_stream: Pipe,
     #[serde(default)]
     stdin: Option<String>,
     #[serde(default)]
-    stdout: Option<String>,
+    stdout: ServerStdout,
     #[serde(default)]
     features: Vec<String>,
     #[serde(default)]
@@ -90,15 +90,25 @@ struct RawCommandLine {
 
 /// One of a child's two output pipes: where an implementation prints its
 /// ready line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Pipe {
+    #[default]
     Stdout,
     Stderr,
 }
 
+/// A part an implementation plays, as the manifest names it: serde
+/// refuses any other word, with the line and the words it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ManifestRole {
+    Server,
+    Client,
+}
+
 /// What a server's stdout holds, and so what the harness can check in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerStdout {
     /// The reference transcript: a FROM/MESSAGE block per recv chunk.
@@ -106,20 +116,8 @@ pub enum ServerStdout {
     /// Exactly the bytes received, as `nc -l` or `socat … STDOUT` print them.
     Received,
     /// Anything; only the wire is checked.
+    #[default]
     Unchecked,
-}
-
-impl ServerStdout {
-    const NAMES: &'static str = "\"transcript\", \"received\" or \"unchecked\"";
-
-    fn parse(name: &str) -> Option<ServerStdout> {
-        match name {
-            "transcript" => Some(ServerStdout::Transcript),
-            "received" => Some(ServerStdout::Received),
-            "unchecked" => Some(ServerStdout::Unchecked),
-            _ => None,
-        }
-    }
 }
 
 /// One declared program.
@@ -209,15 +207,12 @@ impl Manifest {
                     "duplicate name; each implementation needs its own".into(),
                 ));
             }
-            for role in &raw_impl.roles {
-                if role != "server" && role != "client" {
-                    return Err(fail(
-                        &entry,
-                        format!("unknown role '{role}'; roles are \"server\" and \"client\""),
-                    ));
-                }
-            }
-            let has_role = |r: &str| raw_impl.roles.iter().any(|x| x == r);
+            let has_role = |r: &str| {
+                raw_impl.roles.iter().any(|x| match x {
+                    ManifestRole::Server => r == "server",
+                    ManifestRole::Client => r == "client",
+                })
+            };
             for (role, command) in [("server", &raw_impl.server), ("client", &raw_impl.client)] {
                 match (has_role(role), command) {
                     (true, None) => {
@@ -249,16 +244,7 @@ impl Manifest {
                 (_, Some(pattern)) => Some(Regex::new(pattern).map_err(|e| fail(&entry, format!("`ready` is not a valid regex: {e}")))?),
                 (false, None) => None,
             };
-            let ready_stream = match raw_impl.ready_stream.as_deref() {
-                None | Some("stdout") => Pipe::Stdout,
-                Some("stderr") => Pipe::Stderr,
-                Some(other) => {
-                    return Err(fail(
-                        &entry,
-                        format!("ready_stream '{other}' must be \"stdout\" or \"stderr\""),
-                    ))
-                }
-            };
+            let ready_stream = raw_impl.ready_stream;
             if let Some(stdin) = &raw_impl.stdin {
                 if !has_role("client") {
                     return Err(fail(
@@ -268,15 +254,7 @@ impl Manifest {
                 }
                 check_placeholders(stdin).map_err(|p| fail(&entry, format!("`stdin`: {p}")))?;
             }
-            let stdout = match raw_impl.stdout.as_deref() {
-                None => ServerStdout::Unchecked,
-                Some(name) => ServerStdout::parse(name).ok_or_else(|| {
-                    fail(
-                        &entry,
-                        format!("stdout '{name}' must be {}", ServerStdout::NAMES),
-                    )
-                })?,
-            };
+            let stdout = raw_impl.stdout;
             let scenarios = match raw_impl.scenarios {
                 None => None,
                 Some(globs) => Some(
@@ -690,7 +668,13 @@ stdout = "transcript"
             "roles = [\"server\", \"clinet\"]",
         ))
         .unwrap_err();
-        assert!(e.problem.contains("unknown role 'clinet'"), "{e}");
+        // Typed: serde names the word, the words it takes, and the line.
+        assert!(e.entry.starts_with("line "), "{e}");
+        assert!(
+            e.problem
+                .contains("unknown variant `clinet`, expected `server` or `client`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -713,7 +697,22 @@ stdout = "transcript"
     #[test]
     fn unknown_stdout_kind_is_named() {
         let e = parse(&GOOD.replace("stdout = \"transcript\"", "stdout = \"raw\"")).unwrap_err();
-        assert!(e.problem.contains("stdout 'raw' must be"), "{e}");
+        assert!(e.entry.starts_with("line "), "{e}");
+        assert!(
+            e.problem.contains("unknown variant `raw`")
+                && e.problem.contains("`transcript`, `received`, `unchecked`"),
+            "{e}"
+        );
+        let e = parse(&GOOD.replace(
+            "stdout = \"transcript\"",
+            "stdout = \"transcript\"\nready_stream = \"stdrr\"",
+        ))
+        .unwrap_err();
+        assert!(
+            e.problem
+                .contains("unknown variant `stdrr`, expected `stdout` or `stderr`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -781,7 +780,9 @@ stdout = "transcript"
         ))
         .unwrap();
         let py = m.get("py").unwrap();
-        assert!(py.unsupported_reason("hello", &["ipv6".into()], false).is_none());
+        assert!(py
+            .unsupported_reason("hello", &["ipv6".into()], false)
+            .is_none());
         assert!(py
             .unsupported_reason("large", &[], false)
             .unwrap()
