@@ -455,34 +455,33 @@ impl Injector {
         let Some(socket) = &sockets[usize::from(!v4)] else {
             return Err("no IPv6 raw socket".into());
         };
-        // SAFETY: sendto from a live buffer to a zeroed, filled sockaddr
-        // of the right family and length.
-        let sent = unsafe {
+        // The destination, of the packet's own family.
+        // SAFETY: an all-zero sockaddr_storage is valid, and it has room
+        // for either family's address, written through its own type.
+        let (to, len) = unsafe {
+            let mut to: libc::sockaddr_storage = std::mem::zeroed();
             if v4 {
-                let mut to: libc::sockaddr_in = std::mem::zeroed();
-                to.sin_family = libc::AF_INET as libc::sa_family_t;
-                to.sin_addr.s_addr = u32::from_ne_bytes([out[16], out[17], out[18], out[19]]);
-                libc::sendto(
-                    socket.as_raw_fd(),
-                    out.as_ptr().cast(),
-                    out.len(),
-                    0,
-                    (&to as *const libc::sockaddr_in).cast(),
-                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                )
+                let sin = &mut *(&mut to as *mut _ as *mut libc::sockaddr_in);
+                sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                sin.sin_addr.s_addr = u32::from_ne_bytes([out[16], out[17], out[18], out[19]]);
+                (to, std::mem::size_of::<libc::sockaddr_in>())
             } else {
-                let mut to: libc::sockaddr_in6 = std::mem::zeroed();
-                to.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-                to.sin6_addr.s6_addr.copy_from_slice(&out[24..40]);
-                libc::sendto(
-                    socket.as_raw_fd(),
-                    out.as_ptr().cast(),
-                    out.len(),
-                    0,
-                    (&to as *const libc::sockaddr_in6).cast(),
-                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                )
+                let sin6 = &mut *(&mut to as *mut _ as *mut libc::sockaddr_in6);
+                sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sin6.sin6_addr.s6_addr.copy_from_slice(&out[24..40]);
+                (to, std::mem::size_of::<libc::sockaddr_in6>())
             }
+        };
+        // SAFETY: sendto from a live buffer to the address just filled in.
+        let sent = unsafe {
+            libc::sendto(
+                socket.as_raw_fd(),
+                out.as_ptr().cast(),
+                out.len(),
+                0,
+                (&to as *const libc::sockaddr_storage).cast(),
+                len as libc::socklen_t,
+            )
         };
         if sent < 0 {
             return Err(std::io::Error::last_os_error().to_string());
