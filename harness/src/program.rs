@@ -54,3 +54,12 @@ mod tests {
         );
     }
 }
+
+/// Where a system tool is (nft, iptables): on PATH, or in /usr/sbin,
+/// where Debian puts them and where a user's PATH may not look.
+pub fn system_tool(name: &str) -> Option<std::path::PathBuf> {
+    find(std::ffi::OsStr::new(name), None).or_else(|| {
+        let sbin = std::path::Path::new("/usr/sbin").join(name);
+        sbin.is_file().then_some(sbin)
+    })
+}

@@ -251,7 +251,11 @@ fn counters(json: &str) -> Result<Vec<(String, u64)>, String> {
 /// Runs `nft` (or iptables) with a bounded wait; its stdout, or why it
 /// failed.
 fn nft(argv: &[String]) -> Result<String, String> {
-    let mut child = Child::spawn(&argv[0], argv, None, None)
+    let mut argv = argv.to_vec();
+    if let Some(found) = crate::program::system_tool(&argv[0]) {
+        argv[0] = found.display().to_string();
+    }
+    let mut child = Child::spawn("nft", &argv, None, None)
         .map_err(|e| format!("{e}; install nftables and iptables (make deps)"))?;
     let out = child
         .wait(Duration::from_secs(5), &|| false)

@@ -243,6 +243,12 @@ pub fn run_matrix(
     let (conditioned, plain): (Vec<usize>, Vec<usize>) = runnable
         .iter()
         .partition(|&&i| !leak_for_test && !scenarios[cells[i].scenario].conditions.is_empty());
+    // Longest wait first: a black hole's seconds start with the run, not
+    // at its end.
+    let mut conditioned = conditioned;
+    conditioned.sort_by_key(|&i| {
+        std::cmp::Reverse(scenarios[cells[i].scenario].conditions.expected_wait_ms())
+    });
     let lanes = [plain, conditioned];
     let workers = [
         jobs.max(1).min(lanes[0].len()),

@@ -33,6 +33,23 @@ impl Conditions {
         self.sysctl.is_empty() && self.mtu.is_none() && self.rules.is_empty()
     }
 
+    /// Roughly how long a cell under these conditions waits on timers:
+    /// a lost SYN or SYN/ACK costs the kernel's initial retransmission
+    /// timeout (1 s), a delay its length. For ordering, never for a
+    /// verdict: cells that wait longest start first, so that no worker
+    /// is left waiting on a timer at the end of a run.
+    pub fn expected_wait_ms(&self) -> u64 {
+        self.rules
+            .iter()
+            .map(|r| match (r.action, r.segment, r.times) {
+                (Action::Drop, SegmentKind::Syn, Times::All) => 4000,
+                (Action::Drop, SegmentKind::Syn | SegmentKind::SynAck, _) => 1000,
+                (Action::Delay, _, _) => u64::from(r.delay_ms.unwrap_or(0)),
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// One line for reports: "net.ipv4.tcp_timestamps=0; drop 1 SYN to server".
     pub fn describe(&self) -> String {
         let mut parts: Vec<String> = self

@@ -106,7 +106,7 @@ pub fn skip_reason(
     ];
     if let Some((tool, _)) = needed
         .iter()
-        .find(|(tool, needed)| *needed && !crate::suite::manifest::on_path(tool))
+        .find(|(tool, needed)| *needed && crate::program::system_tool(tool).is_none())
     {
         return Some((
             Skip::Unavailable,
