@@ -26,7 +26,7 @@ use super::cell::{
 
 /// Workers for cells with network conditions, per job: they mostly wait
 /// on retransmission timers.
-const TIMER_WORKERS_PER_JOB: usize = 4;
+const TIMER_WORKERS_PER_JOB: usize = 3;
 
 /// Set (to anything) only by the leak guard's negative control: cells with
 /// network conditions then run in their worker's reused namespace, so the
