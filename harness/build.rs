@@ -32,6 +32,7 @@ const PROBES: &[(&str, Probe)] = &[
     ("nft", || {
         on_path("nft") || Path::new("/usr/sbin/nft").exists()
     }),
+    ("gnu_time", || Path::new("/usr/bin/time").exists()),
 ];
 
 fn main() {

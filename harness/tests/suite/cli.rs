@@ -469,7 +469,10 @@ fn inspect_of_a_directory_says_it_is_one() {
 /// usage error) never builds its message. Measured by GNU time as the
 /// harness's peak memory, which held the whole gigabyte before.
 #[test]
-#[cfg_attr(missing_gnu_time, ignore = "needs GNU time at /usr/bin/time: run make deps")]
+#[cfg_attr(
+    missing_gnu_time,
+    ignore = "needs GNU time at /usr/bin/time: run make deps"
+)]
 fn a_gigabyte_scenario_is_listed_without_building_its_message() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
