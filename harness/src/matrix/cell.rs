@@ -541,10 +541,7 @@ impl Finishing {
             Finishing::Done(result) => result,
             Finishing::Pending(p) => &mut p.result,
         };
-        result.error = Some(match result.error.take() {
-            Some(e) => format!("{e}; {error}"),
-            None => error,
-        });
+        result.add_error(error);
         self
     }
 
@@ -657,11 +654,7 @@ impl PendingFinish {
         }
         result.timings.push(watch.lap("save capture.pcap"));
         if !save_errors.is_empty() {
-            let joined = format!("artifacts not saved: {}", save_errors.join("; "));
-            result.error = Some(match result.error.take() {
-                Some(e) => format!("{e}; {joined}"),
-                None => joined,
-            });
+            result.add_error(format!("artifacts not saved: {}", save_errors.join("; ")));
         }
         analyse(
             result,
@@ -693,11 +686,7 @@ impl PendingFinish {
         match savefile::save_pcapng(&path, &section, &[interface]) {
             Ok(()) => result.pcapng_file = Some(format!("{}/capture.pcapng", result.dir)),
             Err(e) => {
-                let message = format!("artifacts not saved: {}: {e}", path.display());
-                result.error = Some(match result.error.take() {
-                    Some(earlier) => format!("{earlier}; {message}"),
-                    None => message,
-                });
+                result.add_error(format!("artifacts not saved: {}: {e}", path.display()));
             }
         }
         result.timings.push(watch.lap("save capture.pcapng"));
@@ -742,11 +731,7 @@ fn read_calls(result: &mut PairingResult, dir: &Path, server_ran: bool, client_r
         }
     }
     if !problems.is_empty() {
-        let joined = problems.join("; ");
-        result.error = Some(match result.error.take() {
-            Some(e) => format!("{e}; {joined}"),
-            None => joined,
-        });
+        result.add_error(problems.join("; "));
     }
 }
 

@@ -65,6 +65,7 @@ pub fn render(manifest: &Manifest, scenarios: &[Scenario], at: &Locations<'_>) -
         "sends",
         "on",
         "expects",
+        "network",
         "reference",
         "unsupported by",
         "description",
@@ -89,6 +90,11 @@ pub fn render(manifest: &Manifest, scenarios: &[Scenario], at: &Locations<'_>) -
                 None => s.host.clone(),
             },
             format!("{:?}", s.outcome).to_lowercase(),
+            if s.conditions.is_empty() {
+                "-".into()
+            } else {
+                s.conditions.describe()
+            },
             reference_of(manifest, s).to_string(),
             if unsupported.is_empty() {
                 "-".into()

@@ -88,6 +88,16 @@ impl PairingResult {
         }
     }
 
+    /// Adds `error` to what went wrong, after anything already there: a
+    /// cell keeps every reason, in the order they came.
+    pub fn add_error(&mut self, error: impl Into<String>) {
+        let error = error.into();
+        self.error = Some(match self.error.take() {
+            Some(earlier) => format!("{earlier}; {error}"),
+            None => error,
+        });
+    }
+
     pub fn passed_checks(&self) -> bool {
         self.error.is_none() && self.checks.iter().all(|c| c.passed)
     }
