@@ -98,6 +98,7 @@ fields! {
     ServerExit => "server exit", Meaning, "how the server ended (exit code or signal): 0 whenever all went well, and after a reset or a loss the reference's way of failing";
     ClientExit => "client exit", Meaning, "how the client ended: a refused, unanswered or reset connection must fail the way the reference fails";
     SynsSent => "SYNs sent", Meaning, "the connection attempt's SYN and its retransmissions until it was answered or abandoned: the kernel retransmits on a fixed schedule, so a lost SYN gives the same count on every run, and a client that gives up early sends fewer";
+    OtherClients => "other clients", Meaning, "with several clients against one server (`clients` in [network]), each further client's fate: queued and then reset when the server closed without accepting it, or its SYN dropped by the full backlog and retried; with how it exited and what it printed";
     Isn => "isn", Ignored, "random by design (RFC 6528)";
     Ports => "ports", Ignored, "ephemeral";
     TsValues => "ts values", Ignored, "clock-derived and randomly offset";

@@ -31,6 +31,15 @@ pub fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Where a system tool is (nft, iptables): on PATH, or in /usr/sbin,
+/// where Debian puts them and where a user's PATH may not look.
+pub fn system_tool(name: &str) -> Option<std::path::PathBuf> {
+    find(std::ffi::OsStr::new(name), None).or_else(|| {
+        let sbin = std::path::Path::new("/usr/sbin").join(name);
+        sbin.is_file().then_some(sbin)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,13 +62,4 @@ mod tests {
             Some(PathBuf::from("/bin/./sh"))
         );
     }
-}
-
-/// Where a system tool is (nft, iptables): on PATH, or in /usr/sbin,
-/// where Debian puts them and where a user's PATH may not look.
-pub fn system_tool(name: &str) -> Option<std::path::PathBuf> {
-    find(std::ffi::OsStr::new(name), None).or_else(|| {
-        let sbin = std::path::Path::new("/usr/sbin").join(name);
-        sbin.is_file().then_some(sbin)
-    })
 }

@@ -67,7 +67,7 @@ impl Notes {
                             notes.insert(
                                 earlier.segment.frame,
                                 format!(
-                                    "lost before the {}: never acknowledged, sent again in frame {}",
+                                    "not received by the {}: never acknowledged, sent again in frame {}",
                                     side(match p.direction {
                                         Direction::ClientToServer => Direction::ServerToClient,
                                         Direction::ServerToClient => Direction::ClientToServer,
@@ -260,7 +260,7 @@ mod tests {
         let comments = comments(&build(&segments));
         assert_eq!(
             comments[&1],
-            "handshake 1/3: SYN; lost before the server: never acknowledged, sent again in frame 2"
+            "handshake 1/3: SYN; not received by the server: never acknowledged, sent again in frame 2"
         );
         assert_eq!(
             comments[&2],

@@ -2,8 +2,10 @@
 //! waits ([`process`], started by [`spawn`]), the network a cell runs in
 //! ([`network`]: its own namespace, a veth pair, or a port lock from
 //! [`port_lock`] when neither is possible; [`sockets`] tells whether a
-//! namespace can be used again), and cancellation.
+//! namespace can be used again), the conditions a scenario sets in it
+//! ([`conditions`], [`impair`], [`backlog`]), and cancellation.
 
+pub mod backlog;
 pub mod conditions;
 pub mod impair;
 pub mod network;

@@ -210,6 +210,20 @@ impl Child {
         }
     }
 
+    /// Sends `signal` to the program and everything it started (its
+    /// process group: a wrapper script and the server it runs alike), unless
+    /// it has been reaped.
+    pub fn signal_group(&self, signal: libc::c_int) {
+        if self.status.is_none() {
+            spawn::signal_group(self.pid, signal);
+        }
+    }
+
+    /// Whether the program has exited (it is not reaped by asking).
+    pub fn has_exited(&self) -> bool {
+        self.status.is_some() || spawn::has_exited(self.pid).unwrap_or(false)
+    }
+
     /// Whether what the program has written to stdout so far passes `test`.
     pub fn stdout_holds(&self, test: impl Fn(&[u8]) -> bool) -> bool {
         self.stdout.lock().map(|b| test(&b)).unwrap_or(false)

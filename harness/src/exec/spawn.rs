@@ -383,8 +383,14 @@ pub fn has_exited(pid: libc::pid_t) -> io::Result<bool> {
 /// Sends SIGKILL to every process in the group `pid` leads (the program,
 /// if it still runs, and whatever it started). Only for an unreaped child.
 pub fn kill_group(pid: libc::pid_t) {
+    signal_group(pid, libc::SIGKILL);
+}
+
+/// Sends `signal` to every process in the group `pid` leads. Only for an
+/// unreaped child.
+pub fn signal_group(pid: libc::pid_t, signal: libc::c_int) {
     // SAFETY: the group is our unreaped child's, so its id is not reused.
-    unsafe { libc::kill(-pid, libc::SIGKILL) };
+    unsafe { libc::kill(-pid, signal) };
 }
 
 /// Blocks until `pid` has exited and returns its raw wait status.

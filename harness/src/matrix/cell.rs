@@ -18,6 +18,7 @@ use wire::savefile;
 use crate::calls::{strace, Recorded, Side};
 use crate::capture::annotate;
 use crate::capture::{self, CaptureConfig, CaptureError, Captured, LiveCapture, Window};
+use crate::exec::backlog::{self, ListenCounters, Settled};
 use crate::exec::network::{self, Isolation, Topology, VethCell};
 use crate::exec::port_lock;
 use crate::exec::process::{Child, Output, WaitError};
@@ -202,6 +203,7 @@ pub fn run_pairing(
             captured: capture.finish(),
             server_out,
             client_out: None,
+            more_clients: Vec::new(),
             teardown_seen: false,
             server_stdout,
         }
@@ -248,36 +250,89 @@ pub fn run_pairing(
     };
 
     let subs = substitutions(port);
-    let argv = traced(
-        "client",
-        manifest::expand(client.client.as_deref().unwrap_or_default(), &subs),
-    );
+    let client_argv = manifest::expand(client.client.as_deref().unwrap_or_default(), &subs);
     let stdin = client
         .stdin
         .as_deref()
         .map(|template| PathBuf::from(manifest::expand_one(template, &subs)));
-    let name = format!("{} client", client.name);
-    let mut client_child = match Child::spawn_in(
-        &name,
-        &argv,
-        Some(&env.root),
-        stdin.as_deref(),
-        client_netns,
-    ) {
-        Ok(c) => c,
-        Err(e) => {
-            result.error = Some(e.to_string());
-            let server_out = server_child.as_mut().map(Child::kill);
-            return Ok(Finishing::Done(finish_early(result, live, server_out)));
-        }
-    };
     let mut errors = Vec::new();
-    let client_out = client_child
-        .wait(env.timeouts.exit, &|| env.cancel.is_cancelled())
-        .unwrap_or_else(|e| {
-            errors.push(e.to_string());
-            client_child.kill()
-        });
+    // With several clients the server is held still while they connect,
+    // so its backlog fills the same way on every run (`exec::backlog`).
+    let held = server_child
+        .as_ref()
+        .filter(|_| scenario.conditions.holds_server());
+    if let Some(server) = held {
+        server.signal_group(libc::SIGSTOP);
+    }
+    let mut client_children = Vec::new();
+    for index in 0..scenario.conditions.clients {
+        // The first client is the one compared (and traced); the others
+        // are there to fill the backlog, and are compared by their fate.
+        let (name, argv) = match index {
+            0 => (
+                format!("{} client", client.name),
+                traced("client", client_argv.clone()),
+            ),
+            n => (
+                format!("{} client {}", client.name, n + 1),
+                client_argv.clone(),
+            ),
+        };
+        let before = match held.map(|_| ListenCounters::read()) {
+            Some(Err(e)) => {
+                errors.push(format!("cannot read the kernel's listen counters: {e}"));
+                None
+            }
+            Some(Ok(counters)) => Some(counters),
+            None => None,
+        };
+        let child = match Child::spawn_in(
+            &name,
+            &argv,
+            Some(&env.root),
+            stdin.as_deref(),
+            client_netns,
+        ) {
+            Ok(c) => c,
+            Err(e) if index == 0 => {
+                result.error = Some(e.to_string());
+                let server_out = server_child.as_mut().map(Child::kill);
+                return Ok(Finishing::Done(finish_early(result, live, server_out)));
+            }
+            Err(e) => {
+                errors.push(e.to_string());
+                break;
+            }
+        };
+        if let Some(before) = before {
+            if backlog::wait_settled(&before, &child, &env.cancel) == Settled::TimedOut {
+                errors.push(format!(
+                    "{name} had neither connected nor been dropped after {} s, so the backlog did not fill as the scenario says",
+                    backlog::SETTLE_BOUND.as_secs()
+                ));
+            }
+        }
+        client_children.push(child);
+    }
+    if let Some(server) = held {
+        server.signal_group(libc::SIGCONT);
+    }
+    // One deadline for all of them: they run at once.
+    let deadline = Instant::now() + env.timeouts.exit;
+    let mut client_outs: Vec<Output> = client_children
+        .iter_mut()
+        .map(|child| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            child
+                .wait(left, &|| env.cancel.is_cancelled())
+                .unwrap_or_else(|e| {
+                    errors.push(e.to_string());
+                    child.kill()
+                })
+        })
+        .collect();
+    let client_out = client_outs.remove(0);
+    let more_clients = client_outs;
     result.timings.push(watch.lap("client run"));
     let server_out = server_child.as_mut().map(|child| {
         child
@@ -321,6 +376,7 @@ pub fn run_pairing(
         captured,
         server_out,
         client_out: Some(client_out),
+        more_clients,
         teardown_seen,
         server_stdout,
     })))
@@ -530,6 +586,9 @@ pub struct PendingFinish {
     captured: Result<Captured, CaptureError>,
     server_out: Option<Output>,
     client_out: Option<Output>,
+    /// The clients after the first, in the order they started (a scenario
+    /// with `clients` > 1).
+    more_clients: Vec<Output>,
     teardown_seen: bool,
     server_stdout: ServerStdout,
 }
@@ -608,6 +667,7 @@ impl PendingFinish {
             captured,
             server_out,
             client_out,
+            more_clients,
             teardown_seen,
             server_stdout,
         } = self;
@@ -615,7 +675,15 @@ impl PendingFinish {
         let dir = dir.as_path();
         let mut watch = Stopwatch::start();
         let mut save_errors = Vec::new();
-        for (who, out) in [("server", &server_out), ("client", &client_out)] {
+        let more = more_clients
+            .iter()
+            .enumerate()
+            .map(|(i, out)| (format!("client-{}", i + 2), Some(out)));
+        let outputs = [
+            ("server".to_string(), server_out.as_ref()),
+            ("client".to_string(), client_out.as_ref()),
+        ];
+        for (who, out) in outputs.into_iter().chain(more) {
             if let Some(out) = out {
                 let exit = format!("{}\n", out.status_text());
                 let writes = [
@@ -663,6 +731,7 @@ impl PendingFinish {
                 frames: &frames,
                 server: server_out.as_ref(),
                 client: client_out.as_ref(),
+                more_clients: &more_clients,
                 stats,
                 teardown_seen,
                 server_stdout,

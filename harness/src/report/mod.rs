@@ -26,7 +26,7 @@ use crate::verdict::grade::Counts;
 
 /// The version of summary.json's shape (docs/summary-schema.md); bumped
 /// when a field is removed or changes meaning (new fields may appear).
-pub const SUMMARY_SCHEMA: u32 = 5;
+pub const SUMMARY_SCHEMA: u32 = 6;
 
 /// The JSON Schema of `summary.json` (draft 2020-12), generated from the
 /// types that write it; committed as `docs/summary.schema.json`, which a

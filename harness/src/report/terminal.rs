@@ -153,6 +153,23 @@ pub fn render_scenario(
             );
         }
     }
+    // With several clients, what became of each of the others: queued and
+    // reset, or dropped by the full backlog and retried.
+    if scenario.conditions.clients > 1 {
+        let attempts = reference_cell
+            .and_then(|c| c.run.as_ref())
+            .map(|r| crate::verdict::checks::attempts(&r.connections).collect::<Vec<_>>())
+            .unwrap_or_default();
+        for (i, conn) in attempts.iter().enumerate().skip(1) {
+            let _ = writeln!(
+                out,
+                "\nClient {}'s connection ({}):\n",
+                i + 1,
+                crate::verdict::checks::fate(conn)
+            );
+            out.push_str(&crate::report::ladder::render_fit(conn, width));
+        }
+    }
     // Its socket calls beside the wire, where the scenario records them.
     if let Some(run) = reference_cell.and_then(|c| c.run.as_ref()) {
         let conn = run

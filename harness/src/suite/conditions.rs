@@ -16,8 +16,12 @@ use std::collections::BTreeMap;
 /// `times = "all"`.
 pub const MAX_TIMES: u32 = 1000;
 
+/// The most clients a scenario may start against its one server: enough
+/// to overflow any small backlog, few enough that a cell stays short.
+pub const MAX_CLIENTS: u32 = 8;
+
 /// A scenario's network conditions, validated.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Conditions {
     /// `net.*` keys and the values written to them, in the cell's
     /// namespace only.
@@ -25,12 +29,35 @@ pub struct Conditions {
     /// The loopback's MTU in the cell's namespace (65536 by default).
     pub mtu: Option<u32>,
     pub rules: Vec<Rule>,
+    /// How many clients connect to the one server (1 by default). With
+    /// more than one, the server is held still (SIGSTOP) from its ready
+    /// line until every client's connect has settled, as a busy server
+    /// would be, so its backlog fills the same way on every run; the
+    /// clients start one after another, each once the last one's connect
+    /// was queued or its SYN dropped (`exec::backlog`).
+    pub clients: u32,
+}
+
+impl Default for Conditions {
+    fn default() -> Self {
+        Conditions {
+            sysctl: Vec::new(),
+            mtu: None,
+            rules: Vec::new(),
+            clients: 1,
+        }
+    }
 }
 
 impl Conditions {
     /// Whether the scenario runs on the kernel's defaults.
     pub fn is_empty(&self) -> bool {
-        self.sysctl.is_empty() && self.mtu.is_none() && self.rules.is_empty()
+        self.sysctl.is_empty() && self.mtu.is_none() && self.rules.is_empty() && self.clients == 1
+    }
+
+    /// Whether the server is held while several clients connect.
+    pub fn holds_server(&self) -> bool {
+        self.clients > 1
     }
 
     /// Roughly how long a cell under these conditions waits on timers:
@@ -39,15 +66,19 @@ impl Conditions {
     /// verdict: cells that wait longest start first, so that no worker
     /// is left waiting on a timer at the end of a run.
     pub fn expected_wait_ms(&self) -> u64 {
-        self.rules
-            .iter()
-            .map(|r| match (r.action, r.segment, r.times) {
-                (Action::Drop, SegmentKind::Syn, Times::All) => 4000,
-                (Action::Drop, SegmentKind::Syn | SegmentKind::SynAck, _) => 1000,
-                (Action::Delay, _, _) => u64::from(r.delay_ms.unwrap_or(0)),
-                _ => 0,
-            })
-            .sum()
+        // A client whose SYN the full backlog dropped retries after 1 s.
+        let backlog = if self.holds_server() { 1000 } else { 0 };
+        backlog
+            + self
+                .rules
+                .iter()
+                .map(|r| match (r.action, r.segment, r.times) {
+                    (Action::Drop, SegmentKind::Syn, Times::All) => 4000,
+                    (Action::Drop, SegmentKind::Syn | SegmentKind::SynAck, _) => 1000,
+                    (Action::Delay, _, _) => u64::from(r.delay_ms.unwrap_or(0)),
+                    _ => 0,
+                })
+                .sum::<u64>()
     }
 
     /// One line for reports: "net.ipv4.tcp_timestamps=0; drop 1 SYN to server".
@@ -58,6 +89,12 @@ impl Conditions {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         parts.extend(self.mtu.map(|m| format!("lo mtu {m}")));
+        if self.holds_server() {
+            parts.push(format!(
+                "{} clients, one after another, against the server held still",
+                self.clients
+            ));
+        }
         parts.extend(self.rules.iter().map(Rule::describe));
         parts.join("; ")
     }
@@ -256,6 +293,8 @@ pub(crate) struct RawNetwork {
     mtu: Option<i64>,
     #[serde(default, rename = "rule")]
     rules: Vec<RawRule>,
+    #[serde(default)]
+    clients: Option<i64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -320,6 +359,16 @@ pub(crate) fn validate(
             return Err((
                 "network.mtu".into(),
                 format!("{m} is out of range; an MTU is 68 (IPv4's least) to 65535"),
+            ))
+        }
+    };
+    let clients = match raw.clients {
+        None => 1,
+        Some(n) if (1..=i64::from(MAX_CLIENTS)).contains(&n) => n as u32,
+        Some(n) => {
+            return Err((
+                "network.clients".into(),
+                format!("{n} is out of range; give 1 to {MAX_CLIENTS} clients"),
             ))
         }
     };
@@ -389,7 +438,12 @@ pub(crate) fn validate(
             delay_ms,
         });
     }
-    Ok(Conditions { sysctl, mtu, rules })
+    Ok(Conditions {
+        sysctl,
+        mtu,
+        rules,
+        clients,
+    })
 }
 
 #[cfg(test)]

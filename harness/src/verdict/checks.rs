@@ -47,6 +47,9 @@ pub struct Evidence<'a> {
     pub connections: &'a [Connection],
     pub server: Option<&'a Output>,
     pub client: Option<&'a Output>,
+    /// The clients after the first, in the order they started (a scenario
+    /// with `[network] clients` > 1).
+    pub more_clients: &'a [Output],
     /// What the server's stdout holds (nothing is read when no server ran).
     pub server_stdout: ServerStdout,
     pub stats: Option<CaptureStats>,
@@ -72,11 +75,12 @@ pub enum CheckId {
     Unanswered,
     ResetSeen,
     Conditions,
+    Backlog,
 }
 
 impl CheckId {
     /// Every check.
-    pub const ALL: [CheckId; 10] = [
+    pub const ALL: [CheckId; 11] = [
         CheckId::Capture,
         CheckId::Delivered,
         CheckId::Handshake,
@@ -87,6 +91,7 @@ impl CheckId {
         CheckId::Unanswered,
         CheckId::ResetSeen,
         CheckId::Conditions,
+        CheckId::Backlog,
     ];
 
     /// The checks of a delivered scenario, in the order they are reported.
@@ -111,6 +116,7 @@ impl CheckId {
             CheckId::Unanswered => "unanswered",
             CheckId::ResetSeen => "reset",
             CheckId::Conditions => "conditions applied",
+            CheckId::Backlog => "backlog overflowed",
         }
     }
 }
@@ -141,6 +147,9 @@ impl serde::Serialize for CheckId {
 
 pub fn run_all(e: &Evidence<'_>) -> Vec<Check> {
     let mut checks = by_outcome(e);
+    if !e.more_clients.is_empty() {
+        checks.push(backlog_overflowed(e.connections, 1 + e.more_clients.len()));
+    }
     if let Some(applied) = e.conditions {
         checks.push(conditions_applied(applied));
     }
@@ -155,7 +164,7 @@ fn by_outcome(e: &Evidence<'_>) -> Vec<Check> {
                 capture(e),
                 delivered(e, established),
                 handshake(established),
-                single_attempt(e.connections),
+                single_attempt(e.connections, 1 + e.more_clients.len()),
                 orderly_close(established),
                 exits(e),
             ]
@@ -163,13 +172,13 @@ fn by_outcome(e: &Evidence<'_>) -> Vec<Check> {
         Outcome::Refused => vec![
             capture(e),
             refused(e.connections),
-            single_attempt(e.connections),
+            single_attempt(e.connections, 1 + e.more_clients.len()),
             client_fails(e.client),
         ],
         Outcome::Unanswered => vec![
             capture(e),
             unanswered(e.connections),
-            single_attempt(e.connections),
+            single_attempt(e.connections, 1 + e.more_clients.len()),
             client_fails(e.client),
         ],
         Outcome::Reset => {
@@ -177,7 +186,7 @@ fn by_outcome(e: &Evidence<'_>) -> Vec<Check> {
             vec![
                 capture(e),
                 handshake(established),
-                single_attempt(e.connections),
+                single_attempt(e.connections, 1 + e.more_clients.len()),
                 reset_to_server(established),
                 ended_on_their_own(e),
             ]
@@ -562,32 +571,26 @@ fn handshake(conn: Option<&Connection>) -> Check {
     )
 }
 
-/// One connection attempt. A SYN retransmitted (same connection, same
-/// ISN) after a loss is the same attempt, named but not counted again; a
-/// second connection is a second attempt.
-fn single_attempt(connections: &[Connection]) -> Check {
-    let attempts: Vec<String> = connections
-        .iter()
-        .filter(|c| c.syn_count() > 0)
-        .map(|c| {
-            let outcome = if c.refused() {
-                "refused"
-            } else if c.established() {
-                "established"
-            } else {
-                "unanswered"
-            };
-            match c.syn_count() {
-                1 => format!("{} ({outcome})", c.label()),
-                n => format!(
-                    "{} ({outcome}; its SYN sent {n} times: retransmissions of one attempt)",
-                    c.label()
-                ),
-            }
+/// One connection attempt per client. A SYN retransmitted (same
+/// connection, same ISN) after a loss is the same attempt, named but not
+/// counted again; a second connection from one client is a second attempt.
+fn single_attempt(connections: &[Connection], clients: usize) -> Check {
+    let attempts: Vec<String> = attempts(connections)
+        .map(|c| match c.syn_count() {
+            1 => format!("{} ({})", c.label(), outcome(c)),
+            n => format!(
+                "{} ({}; its SYN sent {n} times: retransmissions of one attempt)",
+                c.label(),
+                outcome(c)
+            ),
         })
         .collect();
+    let expected = match clients {
+        1 => "1".to_string(),
+        n => format!("{n}, one per client"),
+    };
     match attempts.len() {
-        1 => pass(CheckId::SingleAttempt, attempts[0].clone()),
+        n if n == clients => pass(CheckId::SingleAttempt, attempts.join("; ")),
         0 => fail(
             CheckId::SingleAttempt,
             "no connection attempt (no SYN) was captured",
@@ -595,10 +598,72 @@ fn single_attempt(connections: &[Connection]) -> Check {
         n => fail(
             CheckId::SingleAttempt,
             format!(
-                "{n} connection attempts, expected 1: {}",
+                "{n} connection attempts, expected {expected}: {}",
                 attempts.join("; ")
             ),
         ),
+    }
+}
+
+/// The connections that are attempts (a SYN was seen), in the order they
+/// began: with several clients started one after another, client k's is
+/// the k-th.
+pub fn attempts(connections: &[Connection]) -> impl Iterator<Item = &Connection> {
+    connections.iter().filter(|c| c.syn_count() > 0)
+}
+
+/// How an attempt was answered, in a word.
+fn outcome(c: &Connection) -> &'static str {
+    if c.refused() {
+        "refused"
+    } else if c.established() {
+        "established"
+    } else {
+        "unanswered"
+    }
+}
+
+/// How an attempt ended, as the meaning of a client's connection: how it
+/// was answered, whether the server reset it, and how many SYNs it took.
+pub fn fate(c: &Connection) -> String {
+    let reset = c
+        .close
+        .resets
+        .iter()
+        .any(|(_, d)| *d == Direction::ServerToClient);
+    let mut fate = outcome(c).to_string();
+    if c.established() && reset {
+        fate.push_str(", then reset by the server");
+    }
+    if c.syn_count() > 1 {
+        fate.push_str(&format!(" after its SYN was sent {} times", c.syn_count()));
+    }
+    fate
+}
+
+/// With several clients against a server held still, the backlog must
+/// overflow: some client's first SYN goes unanswered (the kernel drops a
+/// SYN for a full accept queue) and is sent again. Otherwise the scenario
+/// did not test what it says, or the server's backlog is larger than the
+/// reference's.
+fn backlog_overflowed(connections: &[Connection], clients: usize) -> Check {
+    let dropped: Vec<String> = attempts(connections)
+        .enumerate()
+        .filter(|(_, c)| c.syn_count() > 1)
+        .map(|(i, c)| format!("client {}: {}", i + 1, fate(c)))
+        .collect();
+    if dropped.is_empty() {
+        fail(
+            CheckId::Backlog,
+            format!(
+                "every client's first SYN was answered: the server queued all {clients} while it was held, so its backlog is larger than the scenario expects (listen(1) queues 2 on Linux)"
+            ),
+        )
+    } else {
+        pass(
+            CheckId::Backlog,
+            format!("the backlog was full: {}", dropped.join("; ")),
+        )
     }
 }
 
@@ -703,6 +768,7 @@ mod tests {
             connections,
             server: Some(out),
             client: Some(out),
+            more_clients: &[],
             outcome: Outcome::Delivered,
             server_stdout: ServerStdout::Unchecked,
             stats: Some(CaptureStats::default()),
@@ -943,6 +1009,7 @@ mod tests {
             connections: &connections,
             server: Some(&out),
             client: Some(&out),
+            more_clients: &[],
             outcome: Outcome::Delivered,
             server_stdout: ServerStdout::Unchecked,
             stats: Some(CaptureStats {
@@ -978,6 +1045,7 @@ mod tests {
             connections: &connections,
             server: Some(&ok),
             client: Some(&bad),
+            more_clients: &[],
             outcome: Outcome::Delivered,
             server_stdout: ServerStdout::Unchecked,
             stats: Some(CaptureStats::default()),
@@ -995,6 +1063,33 @@ mod tests {
                     .contains("client ended with exit 1: client: error: boom"),
             "{}",
             c.detail
+        );
+    }
+
+    /// With three clients, one connection is too few attempts, and a
+    /// capture in which every SYN was answered did not overflow a backlog:
+    /// both checks fail and say why.
+    #[test]
+    fn several_clients_need_an_attempt_each_and_a_dropped_syn() {
+        let frames = fixtures::tutorial(LinkType::Ethernet);
+        let (segments, _) = dissect_all(LinkType::Ethernet, &frames);
+        let connections = build(&segments);
+        let attempt = single_attempt(&connections, 3);
+        assert!(!attempt.passed);
+        assert!(
+            attempt
+                .detail
+                .starts_with("1 connection attempts, expected 3, one per client"),
+            "{}",
+            attempt.detail
+        );
+        assert!(single_attempt(&connections, 1).passed);
+        let backlog = backlog_overflowed(&connections, 3);
+        assert!(!backlog.passed);
+        assert!(
+            backlog.detail.contains("the server queued all 3"),
+            "{}",
+            backlog.detail
         );
     }
 }

@@ -109,6 +109,8 @@ pub struct CellRecord<'a> {
     pub frames: &'a [Frame],
     pub server: Option<&'a Output>,
     pub client: Option<&'a Output>,
+    /// The clients after the first (a scenario with `clients` > 1).
+    pub more_clients: &'a [Output],
     /// libpcap's counters; `None` when the capture did not stop cleanly.
     pub stats: Option<CaptureStats>,
     /// Whether the teardown was seen before the drain deadline.
@@ -161,6 +163,35 @@ pub fn connections_from_file(path: &std::path::Path, port: u16) -> Vec<Connectio
     connections
 }
 
+/// What became of each client after the first, as one value compared with
+/// the reference's: its connection's fate on the wire (client k's is the
+/// k-th attempt, as they start one after another), how it exited and what
+/// it printed. "client 2: established, then reset by the server, exit 0,
+/// printed "Sending data..."; client 3: refused after its SYN was sent 2
+/// times, exit 1, printed nothing".
+fn other_clients(connections: &[Connection], more: &[Output]) -> String {
+    let mut attempts = checks::attempts(connections).skip(1);
+    more.iter()
+        .enumerate()
+        .map(|(i, out)| {
+            let fate = attempts
+                .next()
+                .map_or_else(|| "no connection attempt".to_string(), checks::fate);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let printed = match stdout.trim_end() {
+                "" => "nothing".to_string(),
+                text => format!("{text:?}"),
+            };
+            format!(
+                "client {}: {fate}, {}, printed {printed}",
+                i + 2,
+                out.status_text()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Dissects what a cell captured, runs the checks and takes the signature
 /// that is compared with the reference.
 pub fn analyse(result: &mut PairingResult, record: &CellRecord<'_>, scenario: &Scenario) {
@@ -171,6 +202,7 @@ pub fn analyse(result: &mut PairingResult, record: &CellRecord<'_>, scenario: &S
         connections: &connections,
         server: record.server,
         client: record.client,
+        more_clients: record.more_clients,
         server_stdout: record.server_stdout,
         stats: record.stats,
         teardown_seen: record.teardown_seen,
@@ -190,6 +222,12 @@ pub fn analyse(result: &mut PairingResult, record: &CellRecord<'_>, scenario: &S
             (Field::ServerExit, record.server.map(Output::status_text)),
             (Field::ClientExit, record.client.map(Output::status_text)),
         ]);
+        if !record.more_clients.is_empty() {
+            signature.meaning.push((
+                Field::OtherClients,
+                Some(other_clients(&connections, record.more_clients)),
+            ));
+        }
         signature
     });
     result.compared = compared

@@ -7,7 +7,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::util::{
-    deviant_client, harness_json, harness_json_with_env, manifest_with, workspace_root,
+    deviant_client, deviant_server, harness_json, harness_json_with_env, manifest_with,
+    workspace_root,
 };
 
 fn cells<'a>(summary: &'a Value, scenario: &str) -> Vec<&'a Value> {
@@ -102,6 +103,90 @@ fn a_client_that_gives_up_early_is_caught_only_under_loss() {
             .find(|m| m[0] == "SYNs sent")
             .unwrap()[1]
     );
+}
+
+/// Three clients against a server held still: the reference's listen(1)
+/// queues two and drops the third's SYN, the same clients on every run.
+/// A server with a larger backlog (listen(128)) is identical on a
+/// perfect loopback and in the one-client scenarios' wire; under the
+/// backlog it queues all three: the `backlog overflowed` check fails, and
+/// the other clients' fates differ from the reference's.
+#[test]
+#[cfg_attr(missing_root, ignore = "needs root to make a network namespace")]
+#[cfg_attr(missing_nft, ignore = "needs nft (nftables): run make deps")]
+fn a_server_with_a_larger_backlog_is_caught_by_the_backlog_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest_with(dir.path(), &deviant_server("deep", "backlog128"));
+    let (_, summary) = harness_json(
+        &[
+            "run",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--scenario",
+            "backlog",
+            "--server",
+            "deep",
+            "--client",
+            "python",
+            "--no-baseline",
+        ],
+        &dir.path().join("artifacts"),
+    );
+    let show = |c: &Value| serde_json::to_string_pretty(c).unwrap();
+    let by_server = |server: &str| {
+        cells(&summary, "backlog")
+            .into_iter()
+            .find(|c| c["server"] == server)
+            .unwrap_or_else(|| panic!("no backlog cell for {server}"))
+    };
+
+    let reference = by_server("python");
+    assert_eq!(reference["verdict"], "PASS", "{}", show(reference));
+    let overflowed = check(reference, "backlog overflowed").expect("the check is there");
+    assert!(
+        overflowed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("client 3: refused after its SYN was sent 2 times"),
+        "{}",
+        show(reference)
+    );
+    let others = |c: &Value| {
+        c["signature"]["meaning"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m[0] == "other clients")
+            .map(|m| m[1].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no other clients: {}", show(c)))
+    };
+    assert_eq!(
+        others(reference),
+        "client 2: established, then reset by the server, exit 0, printed \"Sending data...\"; \
+         client 3: refused after its SYN was sent 2 times, exit 1, printed nothing"
+    );
+    for artifact in ["client-2.stdout", "client-3.exit", "client-3.stderr"] {
+        let path = dir
+            .path()
+            .join("artifacts")
+            .join(reference["dir"].as_str().unwrap())
+            .join(artifact);
+        assert!(path.is_file(), "{} missing", path.display());
+    }
+
+    let deep = by_server("deep");
+    assert_eq!(deep["verdict"], "FAIL", "{}", show(deep));
+    let overflowed = check(deep, "backlog overflowed").unwrap();
+    assert_eq!(overflowed["passed"], false, "{}", show(deep));
+    assert!(
+        overflowed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the server queued all 3"),
+        "{}",
+        show(deep)
+    );
+    assert_ne!(others(deep), others(reference));
 }
 
 /// A rule that never acts (here: data to the client, which the tutorial's
@@ -233,6 +318,14 @@ fn bad_network_conditions_are_refused_with_the_key_named() {
             "this kernel has no such setting",
         ),
         ("mtu = 40", "network.mtu: 40 is out of range"),
+        (
+            "clients = 0",
+            "network.clients: 0 is out of range; give 1 to 8",
+        ),
+        (
+            "clients = 9",
+            "network.clients: 9 is out of range; give 1 to 8",
+        ),
         (
             "[[network.rule]]\naction = \"drop\"\ndirection = \"to-server\"\nsegment = \"syn-ak\"",
             "unknown variant `syn-ak`",
