@@ -21,6 +21,9 @@ const PROBES: &[(&str, Probe)] = &[
     ("root", is_root),
     ("setpriv", || on_path("setpriv")),
     ("tshark", || on_path("tshark")),
+    ("tcpdump", || {
+        on_path("tcpdump") || Path::new("/usr/sbin/tcpdump").exists()
+    }),
     ("chromium", || {
         ["chromium", "chromium-browser", "google-chrome"]
             .iter()

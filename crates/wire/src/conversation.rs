@@ -61,12 +61,15 @@ pub struct Stream {
     /// [`digest`] of every in-order byte up to the first gap, kept or
     /// not: a long stream is compared by this and its length, not held.
     pub digest: u64,
-    /// Byte ranges `[start, end)` (offsets into the stream) never seen.
-    pub gaps: Vec<(u32, u32)>,
-    /// Payload bytes that were sent more than once.
-    pub retransmitted: u32,
+    /// Byte ranges `[start, end)` (offsets into the stream, 64-bit:
+    /// unwrapped from the 32-bit sequence space) never seen.
+    pub gaps: Vec<(u64, u64)>,
+    /// Payload bytes that were sent more than once, including bytes sent
+    /// again from before the first captured segment of a connection the
+    /// capture joined mid-stream.
+    pub retransmitted: u64,
     /// Payload bytes that lay beyond the snapshot length and were not captured.
-    pub uncaptured: u32,
+    pub uncaptured: u64,
     /// Distinct payload bytes in sequence space, captured or not: the
     /// stream's length even when a snaplen cut the payload.
     pub length: u64,
@@ -672,12 +675,14 @@ fn place(conn: &mut Connection, segment: Segment) {
     conn.last_frame = segment.frame;
     let mut segment = segment;
     if segment.payload_len > 0 {
-        // Data starts one past the SYN, which occupies relative seq 0.
-        let offset = (rel_seq + u32::from(flags.syn)).wrapping_sub(1);
+        // Data starts one past the SYN, which occupies relative seq 0:
+        // the stream's byte 0 is at ISN + 1 (or the first seq seen).
+        let first_data = segment.seq + u32::from(flags.syn);
         let (reassembly, stream) = match direction {
             Direction::ClientToServer => (&mut conn.client_reassembly, &mut conn.client_stream),
             Direction::ServerToClient => (&mut conn.server_reassembly, &mut conn.server_stream),
         };
+        let offset = reassembly.offset_of(own + 1, first_data);
         let payload = std::mem::take(&mut segment.payload);
         reassembly.push(
             stream,
@@ -717,27 +722,44 @@ fn handshake_ack(conn: &Connection, direction: Direction, segment: &Segment, rel
         && !conn.progress.client_sent_after_syn
 }
 
-/// One direction's bytes being put in order as segments arrive. Offsets
-/// are relative seq minus 1: the first data byte follows the SYN.
+/// One direction's bytes being put in order as segments arrive.
+///
+/// Offsets are 64-bit positions in the stream (0 is the first data byte,
+/// one past the SYN), unwrapped from the 32-bit sequence space: a stream
+/// past 4 GiB keeps counting up, and a sequence number is placed in the
+/// 2³² window nearest the stream's end, by serial-number arithmetic, as
+/// Wireshark does. Bytes before offset 0 (a connection the capture joined
+/// mid-stream, whose sender retransmits what it sent before the capture
+/// began) are counted as retransmitted, never as a gap of 4 GiB.
 #[derive(Debug, Clone, Default)]
 struct Reassembly {
     /// Offset just past the in-order bytes (and past any gap declared).
-    end: u32,
+    end: u64,
     /// Payload bytes sent in all, retransmissions included.
     sent: u64,
     /// Pieces beyond `end`, waiting for the gap before them to fill:
     /// offset → (captured bytes, length on the wire).
-    held: BTreeMap<u32, (Vec<u8>, u32)>,
+    held: BTreeMap<u64, (Vec<u8>, u32)>,
     held_bytes: usize,
     hasher: Hasher,
 }
 
 impl Reassembly {
+    /// The stream offset of the byte at `seq`, where byte 0 is at
+    /// `origin`: the offset nearest the stream's end whose low 32 bits
+    /// are `seq - origin`. Negative for bytes before the stream's start.
+    fn offset_of(&self, origin: SeqNum, seq: SeqNum) -> i64 {
+        let end_seq = origin + self.end as u32;
+        // Serial-number distance from the end, within ±2³¹.
+        let ahead = (seq - end_seq) as i32;
+        self.end as i64 + i64::from(ahead)
+    }
+
     fn push(
         &mut self,
         stream: &mut Stream,
         retention: &Retention,
-        offset: u32,
+        offset: i64,
         captured: Vec<u8>,
         len: u32,
     ) {
@@ -745,7 +767,22 @@ impl Reassembly {
         // Saturating: a malformed capture can claim anything.
         stream.uncaptured = stream
             .uncaptured
-            .saturating_add(len.saturating_sub(captured.len() as u32));
+            .saturating_add(u64::from(len.saturating_sub(captured.len() as u32)));
+        // Bytes before the stream's start were sent before the capture
+        // began: this is their retransmission. Only what lies from 0 on is
+        // placed; the rest is in `sent` and so counts as retransmitted.
+        let (offset, captured, len) = match u64::try_from(offset) {
+            Ok(offset) => (offset, captured, len),
+            Err(_) => {
+                let before = offset.unsigned_abs();
+                if before >= u64::from(len) {
+                    return;
+                }
+                let skip = before as usize;
+                let kept = captured.get(skip..).unwrap_or_default().to_vec();
+                (0, kept, len - before as u32)
+            }
+        };
         if offset <= self.end {
             self.apply(stream, retention, offset, &captured, len);
         } else {
@@ -781,14 +818,14 @@ impl Reassembly {
         &mut self,
         stream: &mut Stream,
         retention: &Retention,
-        offset: u32,
+        offset: u64,
         captured: &[u8],
         len: u32,
     ) {
         if offset > self.end {
             stream.gaps.push((self.end, offset));
         }
-        let piece_end = offset.saturating_add(len);
+        let piece_end = offset + u64::from(len);
         if piece_end > self.end {
             let skip = self.end.saturating_sub(offset) as usize;
             // Only a stream captured whole is kept and hashed byte for byte.
@@ -810,9 +847,9 @@ impl Reassembly {
         }
         self.held_bytes = 0;
         stream.digest = self.hasher.0.digest();
-        let missing: u64 = stream.gaps.iter().map(|(a, b)| u64::from(b - a)).sum();
-        let unique = u64::from(self.end).saturating_sub(missing);
-        stream.retransmitted = self.sent.saturating_sub(unique) as u32;
+        let missing: u64 = stream.gaps.iter().map(|(a, b)| b - a).sum();
+        let unique = self.end.saturating_sub(missing);
+        stream.retransmitted = self.sent.saturating_sub(unique);
         stream.length = unique;
     }
 }
@@ -898,6 +935,137 @@ mod tests {
         let c = &connections(&frames)[0];
         assert_eq!(c.client_stream.gaps, [(0, 6)]);
         assert!(c.client_stream.bytes.is_empty());
+    }
+
+    /// A stream whose sequence numbers wrap past 2³² between two pieces,
+    /// which arrive out of order: one stream, no gap.
+    #[test]
+    fn a_stream_across_the_wrap_of_sequence_space_is_whole() {
+        let isn = u32::MAX - 4;
+        let data = |offset: u32, payload: &[u8]| {
+            fixtures::frame(
+                LinkType::Ethernet,
+                &Spec {
+                    seq: isn.wrapping_add(1).wrapping_add(offset),
+                    ack: Some(SERVER_ISN + 1),
+                    payload,
+                    ..Spec::default()
+                },
+            )
+        };
+        let frames = [
+            fixtures::frame(
+                LinkType::Ethernet,
+                &Spec {
+                    seq: isn,
+                    syn: true,
+                    ..Spec::default()
+                },
+            ),
+            fixtures::frame(
+                LinkType::Ethernet,
+                &Spec {
+                    from_client: false,
+                    seq: SERVER_ISN,
+                    ack: Some(isn.wrapping_add(1)),
+                    syn: true,
+                    ..Spec::default()
+                },
+            ),
+            data(10, b"0123456789"),
+            data(0, b"abcdefghij"),
+        ];
+        let c = &connections(&frames)[0];
+        assert!(
+            c.client_stream.gaps.is_empty(),
+            "{:?}",
+            c.client_stream.gaps
+        );
+        assert_eq!(c.client_stream.bytes, b"abcdefghij0123456789");
+        assert_eq!(c.client_stream.length, 20);
+        assert_eq!(c.client_stream.retransmitted, 0);
+    }
+
+    /// A capture that joined mid-stream, where the sender retransmits bytes
+    /// it sent before the first captured segment: those bytes are
+    /// retransmitted, not a gap of nearly 4 GiB. 40 bytes sent, 20 of them
+    /// in the stream from where the capture began.
+    #[test]
+    fn a_retransmission_from_before_a_mid_stream_capture_is_not_a_gap() {
+        let start = 5_000u32;
+        let data = |seq: u32, payload: &[u8]| {
+            fixtures::frame(
+                LinkType::Ethernet,
+                &Spec {
+                    seq,
+                    ack: Some(SERVER_ISN + 1),
+                    payload,
+                    ..Spec::default()
+                },
+            )
+        };
+        let frames = [
+            data(start, b"KLMNOPQRSTUVWXYZ0123"),
+            data(start - 10, b"ABCDEFGHIJKLMNOPQRST"),
+        ];
+        let c = &connections(&frames)[0];
+        assert!(c.joined_mid_stream);
+        let stream = &c.client_stream;
+        assert!(stream.gaps.is_empty(), "{:?}", stream.gaps);
+        assert_eq!(stream.length, 20);
+        assert_eq!(stream.retransmitted, 20);
+        assert_eq!(stream.bytes, b"KLMNOPQRSTUVWXYZ0123");
+    }
+
+    /// A headers-only capture of a 5 GiB transfer: the sequence space
+    /// wraps more than once, and the length, the retransmitted and the
+    /// uncaptured counts are 64-bit, never saturated at 4 GiB.
+    #[test]
+    fn a_stream_past_four_gigabytes_keeps_counting() {
+        const SEGMENT: u32 = 65_000;
+        let payload = vec![0u8; SEGMENT as usize];
+        let mut cut = fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                seq: CLIENT_ISN + 1,
+                ack: Some(SERVER_ISN + 1),
+                payload: &payload,
+                ..Spec::default()
+            },
+        );
+        cut.data.truncate(cut.data.len() - payload.len());
+        let (template, errors) = dissect_all(LinkType::Ethernet, &[cut]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let template = &template[0];
+        assert_eq!(template.payload_len, SEGMENT);
+        let frames = fixtures::tutorial(LinkType::Ethernet);
+        let (handshake, _) = dissect_all(LinkType::Ethernet, &frames[..3]);
+        let mut builder = ConversationBuilder::default();
+        for segment in handshake {
+            builder.push(segment);
+        }
+        let total: u64 = 5 << 30;
+        let count = total.div_ceil(u64::from(SEGMENT));
+        for i in 0..count {
+            let mut segment = template.clone();
+            segment.seq = SeqNum(CLIENT_ISN + 1) + (i * u64::from(SEGMENT)) as u32;
+            segment.frame = 4 + i as usize;
+            builder.push(segment.clone());
+            // Every 1000th segment sent twice: 1000 × 65,000 bytes again.
+            if i % 1000 == 999 {
+                builder.push(segment);
+            }
+        }
+        let c = &builder.finish()[0];
+        let stream = &c.client_stream;
+        assert!(stream.gaps.is_empty(), "{:?}", &stream.gaps[..1]);
+        assert_eq!(stream.length, count * u64::from(SEGMENT));
+        assert!(stream.length > total);
+        assert_eq!(stream.retransmitted, (count / 1000) * u64::from(SEGMENT));
+        assert_eq!(
+            stream.uncaptured,
+            (count + count / 1000) * u64::from(SEGMENT)
+        );
     }
 
     #[test]

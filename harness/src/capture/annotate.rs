@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use wire::conversation::{Connection, Direction, Phase, Placed};
+use wire::seq::SeqNum;
 
 fn side(direction: Direction) -> &'static str {
     match direction {
@@ -31,7 +32,9 @@ impl Notes {
         let mut first: HashMap<Key, &Placed> = HashMap::new();
         // The highest acknowledgement each way has seen from the other
         // (relative, so 1 acknowledges a SYN).
-        let mut acked = [0u32; 2];
+        // Compared in sequence space (serial-number order), so a stream
+        // past 4 GiB, whose relative numbers wrap, is still read right.
+        let mut acked = [SeqNum(0); 2];
         // The last pure ACK each way, and how many times it was repeated.
         let mut last_ack: [Option<(u32, u16, usize, usize)>; 2] = [None, None];
         let mut notes = HashMap::new();
@@ -42,7 +45,9 @@ impl Notes {
             let other = 1 - way;
             let len = p.segment.payload_len;
             if f.ack && !f.rst {
-                acked[other] = acked[other].max(p.rel_ack);
+                if acked[other].is_before(SeqNum(p.rel_ack)) {
+                    acked[other] = SeqNum(p.rel_ack);
+                }
             }
             if len > 0 || f.syn || f.fin {
                 let key = (way == 1, p.rel_seq, len, f.syn, f.fin);
@@ -62,8 +67,9 @@ impl Notes {
                         );
                         // Not acknowledged by the time it was sent again:
                         // the first copy never reached the receiver.
-                        let end = p.rel_seq + len + u32::from(f.syn) + u32::from(f.fin);
-                        if acked[way] < end && !notes.contains_key(&earlier.segment.frame) {
+                        let end = SeqNum(p.rel_seq) + len + u32::from(f.syn) + u32::from(f.fin);
+                        if acked[way].is_before(end) && !notes.contains_key(&earlier.segment.frame)
+                        {
                             notes.insert(
                                 earlier.segment.frame,
                                 format!(

@@ -11,4 +11,5 @@ mod golden;
 mod matrix;
 mod namespaces;
 mod parity;
+mod sequence_space;
 mod versions;
