@@ -44,10 +44,8 @@ impl Notes {
             let way = index(p.direction);
             let other = 1 - way;
             let len = p.segment.payload_len;
-            if f.ack && !f.rst {
-                if acked[other].is_before(SeqNum(p.rel_ack)) {
-                    acked[other] = SeqNum(p.rel_ack);
-                }
+            if f.ack && !f.rst && acked[other].is_before(SeqNum(p.rel_ack)) {
+                acked[other] = SeqNum(p.rel_ack);
             }
             if len > 0 || f.syn || f.fin {
                 let key = (way == 1, p.rel_seq, len, f.syn, f.fin);

@@ -210,12 +210,32 @@ impl Child {
         }
     }
 
-    /// Sends `signal` to the program and everything it started (its
-    /// process group: a wrapper script and the server it runs alike), unless
-    /// it has been reaped.
-    pub fn signal_group(&self, signal: libc::c_int) {
+    /// Stops the program and everything it started (its process group: a
+    /// wrapper script and the server it runs alike) with SIGSTOP, and waits
+    /// up to `bound` until each of them has actually stopped: `kill`
+    /// returns before the signal is acted on, and a server woken in
+    /// `accept` by a connection takes it before it stops. False if they
+    /// did not all stop in time (or the program was reaped).
+    pub fn stop(&self, bound: Duration) -> bool {
+        if self.status.is_some() {
+            return false;
+        }
+        spawn::signal_group(self.pid, libc::SIGSTOP);
+        let deadline = Instant::now() + bound;
+        while Instant::now() < deadline {
+            if spawn::group_stopped(self.pid) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        false
+    }
+
+    /// Lets a program stopped by [`Child::stop`] go on (SIGCONT to its
+    /// group).
+    pub fn resume(&self) {
         if self.status.is_none() {
-            spawn::signal_group(self.pid, signal);
+            spawn::signal_group(self.pid, libc::SIGCONT);
         }
     }
 

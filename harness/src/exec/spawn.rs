@@ -393,6 +393,42 @@ pub fn signal_group(pid: libc::pid_t, signal: libc::c_int) {
     unsafe { libc::kill(-pid, signal) };
 }
 
+/// Whether every process in the group `pgid` is stopped (state `T`, or
+/// `t` under a tracer such as strace), read from `/proc`; false while any
+/// still runs, or when none is found.
+pub fn group_stopped(pgid: libc::pid_t) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    let mut members = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid pgrp …": comm may hold spaces and
+        // parentheses, so the fields are read after its last ')'.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let (Some(state), _, Some(group)) = (fields.next(), fields.next(), fields.next()) else {
+            continue;
+        };
+        if group.parse::<libc::pid_t>() != Ok(pgid) {
+            continue;
+        }
+        members += 1;
+        if !matches!(state, "T" | "t" | "Z" | "X") {
+            return false;
+        }
+    }
+    members > 0
+}
+
 /// Blocks until `pid` has exited and returns its raw wait status.
 pub fn reap(pid: libc::pid_t) -> Option<libc::c_int> {
     let mut status = 0;

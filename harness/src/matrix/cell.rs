@@ -262,7 +262,12 @@ pub fn run_pairing(
         .as_ref()
         .filter(|_| scenario.conditions.holds_server());
     if let Some(server) = held {
-        server.signal_group(libc::SIGSTOP);
+        if !server.stop(backlog::SETTLE_BOUND) {
+            errors.push(format!(
+                "the server did not stop within {} s of SIGSTOP, so it may have accepted a client before the backlog filled",
+                backlog::SETTLE_BOUND.as_secs()
+            ));
+        }
     }
     let mut client_children = Vec::new();
     for index in 0..scenario.conditions.clients {
@@ -315,7 +320,7 @@ pub fn run_pairing(
         client_children.push(child);
     }
     if let Some(server) = held {
-        server.signal_group(libc::SIGCONT);
+        server.resume();
     }
     // One deadline for all of them: they run at once.
     let deadline = Instant::now() + env.timeouts.exit;
