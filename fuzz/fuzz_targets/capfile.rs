@@ -9,13 +9,14 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use wire::capfile::{CaptureFile, Next};
 use wire::conversation::ConversationBuilder;
-use wire::dissect::{dissect, Frame};
+use wire::dissect::{Dissector, Frame};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(mut file) = CaptureFile::from_reader(std::io::Cursor::new(data.to_vec())) else {
         return;
     };
     let mut builder = ConversationBuilder::with_retention(harness::verdict::survey::RETENTION);
+    let mut dissector = Dissector::default();
     let mut frame = Frame {
         timestamp: Duration::ZERO,
         wire_len: 0,
@@ -27,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
             Next::End => break,
             Next::Unreadable(_) => {}
             Next::Frame(link) => {
-                if let Ok(Some(segment)) = dissect(link, file.frames(), &frame) {
+                if let Ok(Some(segment)) = dissector.dissect(link, file.frames(), &frame) {
                     builder.push(segment);
                 }
             }

@@ -1,4 +1,5 @@
-//! One frame of any link type: a segment, "not TCP", or an error with the
+//! One frame of any link type, through every tag, label and tunnel the
+//! dissector decapsulates: a segment, "not TCP", or an error with the
 //! frame number; never a panic. The first byte picks the link type, the
 //! second whether the frame was cut by a snaplen (wire length larger).
 #![no_main]
@@ -8,7 +9,7 @@ use std::time::Duration;
 use wire::dissect::{dissect, Frame, LinkType};
 use libfuzzer_sys::fuzz_target;
 
-const LINKS: [LinkType; 8] = [
+const LINKS: [LinkType; 10] = [
     LinkType::Ethernet,
     LinkType::LinuxSll,
     LinkType::LinuxSll2,
@@ -17,6 +18,8 @@ const LINKS: [LinkType; 8] = [
     LinkType::Ipv6,
     LinkType::Null,
     LinkType::Loop,
+    LinkType::Fddi,
+    LinkType::Nflog,
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -231,6 +231,9 @@ pub struct Connection {
     /// No SYN opened it in the capture: the capture started after the
     /// handshake, and the client was told from the server by the ports.
     pub joined_mid_stream: bool,
+    /// The tunnels its first segment came through, in words ("VXLAN, VNI
+    /// 42 10.0.0.1 → 10.0.0.2"); `None` when none.
+    pub tunnel: Option<String>,
 }
 
 impl Connection {
@@ -264,6 +267,15 @@ impl Connection {
     /// Opened: a SYN/ACK came back.
     pub fn established(&self) -> bool {
         self.server_isn.is_some()
+    }
+
+    /// Whether `syn` is this attempt's SYN sent again after it was reset
+    /// before it opened: the same client, the same ISN.
+    fn is_retried_by(&self, syn: &Segment) -> bool {
+        !self.established()
+            && !self.close.resets.is_empty()
+            && syn.src == self.client
+            && self.client_isn == Some(syn.seq)
     }
 
     /// Frees every payload byte: the segments' and the reassembled
@@ -335,8 +347,13 @@ impl Connection {
         self.segments.extend(self.tail.drain(..));
     }
 
+    /// "client → server", and the tunnels it came through when it did:
+    /// "10.0.0.1:80 → … (inside VXLAN, VNI 42 192.0.2.1 → 192.0.2.2)".
     pub fn label(&self) -> String {
-        format!("{} → {}", self.client, self.server)
+        match &self.tunnel {
+            Some(tunnel) => format!("{} → {} (inside {tunnel})", self.client, self.server),
+            None => format!("{} → {}", self.client, self.server),
+        }
     }
 }
 
@@ -444,6 +461,15 @@ impl ConversationBuilder {
                 .copied()
         });
         let number = match existing {
+            // A SYN retried with the same ISN after the attempt was
+            // refused (as a Windows client retries) is the same attempt,
+            // as tshark has it: one stream, its SYN sent again.
+            Some(i) if fresh_syn && connections[&i].is_retried_by(&segment) => {
+                if let Some(c) = connections.get_mut(&i) {
+                    c.close = Close::default();
+                }
+                i
+            }
             Some(i) if !(fresh_syn && connections[&i].close.complete) => i,
             _ => {
                 if !fresh_syn
@@ -500,6 +526,7 @@ impl ConversationBuilder {
                         last_frame: 0,
                         close: Close::default(),
                         joined_mid_stream,
+                        tunnel: segment.tunnel.clone(),
                     },
                 );
                 self.open.insert((client, server), self.numbered);
@@ -1066,6 +1093,46 @@ mod tests {
             stream.uncaptured,
             (count + count / 1000) * u64::from(SEGMENT)
         );
+    }
+
+    /// A SYN retried with the same ISN after a RST (as Windows retries a
+    /// refused connect) is the same attempt, as tshark counts streams; a
+    /// SYN with another ISN is a new one.
+    #[test]
+    fn a_syn_retried_after_a_reset_with_the_same_isn_is_one_attempt() {
+        let refused = fixtures::refused_attempt(LinkType::Ethernet);
+        let twice: Vec<_> = refused.iter().chain(&refused).cloned().collect();
+        let conns = connections(&twice);
+        assert_eq!(conns.len(), 1);
+        assert_eq!(conns[0].syn_count(), 2);
+        assert!(conns[0].refused());
+        // Retried, then answered.
+        let mut answered = refused.clone();
+        answered.push(refused[0].clone());
+        answered.push(fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                from_client: false,
+                syn: true,
+                seq: 900,
+                ack: Some(6),
+                ..Spec::default()
+            },
+        ));
+        let conns = connections(&answered);
+        assert_eq!(conns.len(), 1);
+        assert!(conns[0].established() && !conns[0].refused());
+        // Another ISN: another attempt.
+        let mut other = refused.clone();
+        other.push(fixtures::frame(
+            LinkType::Ethernet,
+            &Spec {
+                syn: true,
+                seq: 77,
+                ..Spec::default()
+            },
+        ));
+        assert_eq!(connections(&other).len(), 2);
     }
 
     #[test]

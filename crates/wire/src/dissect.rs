@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use etherparse::{LaxNetSlice, LaxSlicedPacket, NetSlice, SlicedPacket, TransportSlice};
 
+use crate::decap::{self, Start};
+use crate::defrag::{Defragmenter, Fragment};
 use crate::seq::SeqNum;
 use crate::tcp_options::Options;
 
@@ -36,6 +38,11 @@ pub enum LinkType {
     Ipv4,
     /// 229: raw IPv6, nothing before the IP header.
     Ipv6,
+    /// 10: FDDI, with LLC/SNAP before the IP header.
+    Fddi,
+    /// 239: Linux NFLOG (`tcpdump -i nflog:N`): a header and TLVs, one of
+    /// them the IP packet.
+    Nflog,
 }
 
 impl LinkType {
@@ -49,6 +56,8 @@ impl LinkType {
             228 => Some(LinkType::Ipv4),
             229 => Some(LinkType::Ipv6),
             276 => Some(LinkType::LinuxSll2),
+            10 => Some(LinkType::Fddi),
+            239 => Some(LinkType::Nflog),
             _ => None,
         }
     }
@@ -63,11 +72,13 @@ impl LinkType {
             LinkType::Ipv4 => 228,
             LinkType::Ipv6 => 229,
             LinkType::LinuxSll2 => 276,
+            LinkType::Fddi => 10,
+            LinkType::Nflog => 239,
         }
     }
 
     /// Every link type the dissector reads, for error messages.
-    pub const SUPPORTED: &'static str = "Ethernet (1, VLAN tags included), Linux cooked v1 (113) and v2 (276), raw IP (101, 12, 14), IPv4 (228), IPv6 (229), BSD NULL (0) and LOOP (108)";
+    pub const SUPPORTED: &'static str = "Ethernet (1, with VLAN tags, MPLS, PPPoE and LLC/SNAP), Linux cooked v1 (113) and v2 (276), raw IP (101, 12, 14), IPv4 (228), IPv6 (229), BSD NULL (0) and LOOP (108), FDDI (10) and NFLOG (239)";
 
     /// Where the cooked header says the EtherType is, and how long the
     /// header is, for the two Linux cooked formats.
@@ -166,6 +177,10 @@ pub struct Segment {
     /// The captured payload bytes (possibly fewer than `payload_len`).
     #[serde(skip)]
     pub payload: Vec<u8>,
+    /// The tunnels the segment came through, in words ("VXLAN, VNI 42
+    /// 10.0.0.1 → 10.0.0.2"); `None` for the usual case of none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<String>,
 }
 
 impl Segment {
@@ -184,13 +199,76 @@ pub struct DissectError {
 }
 
 /// Reads one frame. `Ok(None)` means a well-formed frame that is not TCP
-/// (ARP, UDP, …), which a capture filter would normally have excluded.
+/// (ARP, UDP, …), which a capture filter would normally have excluded, or
+/// a fragment of an IP packet: alone, a fragment is no segment, and a
+/// [`Dissector`] puts them back together.
 pub fn dissect(
     link: LinkType,
     frame_number: usize,
     frame: &Frame,
 ) -> Result<Option<Segment>, DissectError> {
-    dissect_with(link, frame_number, frame, Path::Fast)
+    Ok(match dissect_with(link, frame_number, frame, Path::Fast)? {
+        Dissected::Segment(segment) => Some(segment),
+        Dissected::NotTcp | Dissected::Fragment(_) => None,
+    })
+}
+
+/// What one frame holds.
+#[derive(Debug)]
+enum Dissected {
+    Segment(Segment),
+    NotTcp,
+    /// A fragment of an IPv4 packet, for a [`Defragmenter`].
+    Fragment(Fragment),
+}
+
+/// Frames dissected one after another, as a capture file is read: IPv4
+/// fragments are put back together (bounded, see [`crate::defrag`]), and
+/// the segment they held is given in the frame that completed it, as
+/// Wireshark shows it.
+#[derive(Debug, Default)]
+pub struct Dissector {
+    defrag: Defragmenter,
+}
+
+impl Dissector {
+    /// [`dissect`], with fragments kept until their packet is whole.
+    pub fn dissect(
+        &mut self,
+        link: LinkType,
+        frame_number: usize,
+        frame: &Frame,
+    ) -> Result<Option<Segment>, DissectError> {
+        match dissect_with(link, frame_number, frame, Path::Fast)? {
+            Dissected::Segment(segment) => Ok(Some(segment)),
+            Dissected::NotTcp => Ok(None),
+            Dissected::Fragment(fragment) => {
+                let Some((packet, tunnel)) = self.defrag.push(frame.timestamp, fragment) else {
+                    return Ok(None);
+                };
+                let err = |problem: String| DissectError {
+                    frame: frame_number,
+                    problem: format!("reassembled from fragments: {problem}"),
+                };
+                Ok(read_ip(&packet, false)
+                    .map_err(err)?
+                    .map(|(headers, short)| {
+                        segment(frame_number, frame.timestamp, headers, tunnel, short)
+                    }))
+            }
+        }
+    }
+
+    /// Fragment bytes held now, waiting for the rest of their packet.
+    pub fn held_fragment_bytes(&self) -> usize {
+        self.defrag.held_bytes()
+    }
+
+    /// Fragments whose packet never completed (timed out, evicted, or
+    /// still waiting at the end): read once the capture is over.
+    pub fn abandoned_fragments(&mut self) -> usize {
+        self.defrag.finish()
+    }
 }
 
 /// Whether [`dissect`] may take the IPv4 fast path; the tests compare it
@@ -207,7 +285,7 @@ fn dissect_with(
     frame_number: usize,
     frame: &Frame,
     path: Path,
-) -> Result<Option<Segment>, DissectError> {
+) -> Result<Dissected, DissectError> {
     let err = |problem: String| DissectError {
         frame: frame_number,
         problem,
@@ -225,7 +303,7 @@ fn dissect_with(
             }
             len
         }
-        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => 0,
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 | LinkType::Fddi | LinkType::Nflog => 0,
         LinkType::Null | LinkType::Loop => {
             let header: [u8; 4] = data
                 .get(..4)
@@ -262,43 +340,96 @@ fn dissect_with(
         #[cfg(test)]
         Path::SlicersOnly => None,
     };
-    let headers = if fast.is_some() {
-        fast
-    } else if cut {
-        lax_headers(link, data, ip_start).map_err(err)?
-    } else {
-        let sliced = match link {
-            LinkType::Ethernet => SlicedPacket::from_ethernet(data),
-            // The cooked header is read here rather than by etherparse,
-            // which takes only the Ethernet hardware type: a capture of
-            // `lo` says ARPHRD_LOOPBACK.
-            LinkType::LinuxSll | LinkType::LinuxSll2 => SlicedPacket::from_ether_type(
-                cooked_ether_type(link, data).into(),
-                &data[ip_start..],
-            ),
-            LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 | LinkType::Null | LinkType::Loop => {
-                SlicedPacket::from_ip(data.get(ip_start..).unwrap_or_default())
+    let (headers, tunnel, short) = match fast {
+        Some(headers) => (headers, None, false),
+        None => {
+            let start = match link {
+                LinkType::Ethernet => Start::Ethernet,
+                // The cooked header is read here rather than by etherparse,
+                // which takes only the Ethernet hardware type: a capture of
+                // `lo` says ARPHRD_LOOPBACK.
+                LinkType::LinuxSll | LinkType::LinuxSll2 => {
+                    Start::EtherType(cooked_ether_type(link, data))
+                }
+                LinkType::Raw
+                | LinkType::Ipv4
+                | LinkType::Ipv6
+                | LinkType::Null
+                | LinkType::Loop => Start::Ip,
+                LinkType::Fddi => Start::Fddi,
+                LinkType::Nflog => Start::Nflog,
+            };
+            // Ethernet is read whole (its tags too); the others from
+            // where their link header ends.
+            let from = if start == Start::Ethernet {
+                0
+            } else {
+                ip_start
+            };
+            let Some(found) = decap::find(start, data.get(from..).unwrap_or_default())
+                .map_err(|e| err(format!("cannot read headers: {e}")))?
+            else {
+                return Ok(Dissected::NotTcp);
+            };
+            if !cut {
+                if let Some(fragment) = ipv4_fragment(found.ip, &found.tunnel) {
+                    return Ok(Dissected::Fragment(fragment));
+                }
+            }
+            match read_ip(found.ip, cut).map_err(err)? {
+                Some((headers, short)) => (headers, found.tunnel, short),
+                None => return Ok(Dissected::NotTcp),
             }
         }
-        .map_err(|e| err(format!("cannot read headers: {e}")))?;
-        let Some(TransportSlice::Tcp(tcp)) = sliced.transport else {
-            return Ok(None);
-        };
-        match sliced.net {
-            Some(NetSlice::Ipv4(v4)) => Some((ip_parts(Ip::V4(v4.header()), &tcp), tcp)),
-            Some(NetSlice::Ipv6(v6)) => Some((ip_parts(Ip::V6(v6.header()), &tcp), tcp)),
-            // ARP carries no TCP; etherparse never pairs the two.
-            Some(NetSlice::Arp(_)) | None => return Err(err("TCP without an IP header".into())),
-        }
     };
-    let Some(((ip, src_ip, dst_ip, ip_payload_len), tcp)) = headers else {
-        return Ok(None);
-    };
+    Ok(Dissected::Segment(segment(
+        frame_number,
+        frame.timestamp,
+        headers,
+        tunnel,
+        cut || short,
+    )))
+}
+
+/// The fragment `ip` is, if it is one of an IPv4 packet (copied: it is
+/// kept until its packet is whole).
+fn ipv4_fragment(ip: &[u8], tunnel: &Option<String>) -> Option<Fragment> {
+    let v4 = etherparse::Ipv4HeaderSlice::from_slice(ip).ok()?;
+    if !v4.is_fragmenting_payload() {
+        return None;
+    }
+    let start = usize::from(v4.ihl()) * 4;
+    let end = usize::from(v4.total_len()).min(ip.len());
+    Some(Fragment {
+        src: v4.source_addr(),
+        dst: v4.destination_addr(),
+        id: v4.identification(),
+        protocol: v4.protocol().0,
+        offset: u32::from(v4.fragments_offset().value()) * 8,
+        more: v4.more_fragments(),
+        header: ip[..start].to_vec(),
+        payload: ip.get(start..end).unwrap_or_default().to_vec(),
+        tunnel: tunnel.clone(),
+    })
+}
+
+/// A segment from its IP and TCP headers. Its payload is kept unless it
+/// is `short` of what the IP header announces (a snaplen cut it, or the
+/// frame is shorter than its packet): the stream's bytes are then unknown
+/// whatever part of them was captured, and only counted.
+fn segment(
+    frame_number: usize,
+    timestamp: Duration,
+    headers: (IpParts, etherparse::TcpSlice<'_>),
+    tunnel: Option<String>,
+    short: bool,
+) -> Segment {
+    let ((ip, src_ip, dst_ip, ip_payload_len), tcp) = headers;
     let header_len = tcp.data_offset() * 4;
     let payload_len = ip_payload_len.saturating_sub(u32::from(header_len));
-    Ok(Some(Segment {
+    Segment {
         frame: frame_number,
-        timestamp: frame.timestamp,
+        timestamp,
         src: SocketAddr::new(src_ip, tcp.source_port()),
         dst: SocketAddr::new(dst_ip, tcp.destination_port()),
         ip,
@@ -318,9 +449,7 @@ fn dissect_with(
         header_len,
         options: Options::new(tcp.options()),
         payload_len,
-        // A payload cut by the snaplen is counted, not kept: the stream's
-        // bytes are then unknown whatever part of them was captured.
-        payload: if cut {
+        payload: if short {
             Vec::new()
         } else {
             // Never more than the IP header announces (link padding, or a
@@ -328,7 +457,8 @@ fn dissect_with(
             let payload = tcp.payload();
             payload[..payload.len().min(payload_len as usize)].to_vec()
         },
-    }))
+        tunnel,
+    }
 }
 
 /// What a segment keeps of its IP header: the fields, both addresses, and
@@ -336,6 +466,14 @@ fn dissect_with(
 type IpParts = (IpInfo, IpAddr, IpAddr, u32);
 
 fn ip_parts(header: Ip<'_>, tcp: &etherparse::TcpSlice<'_>) -> IpParts {
+    ip_parts_with(header, tcp, None)
+}
+
+/// [`ip_parts`], with the IP payload's length taken from the captured
+/// bytes (`captured`) where the header's length field is 0: a TSO/GSO
+/// packet as its sender's own capture shows it, before the kernel or the
+/// card cut it into segments and filled the field in.
+fn ip_parts_with(header: Ip<'_>, tcp: &etherparse::TcpSlice<'_>, captured: Option<u32>) -> IpParts {
     match header {
         Ip::V4(h) => {
             let ip = IpInfo {
@@ -345,7 +483,10 @@ fn ip_parts(header: Ip<'_>, tcp: &etherparse::TcpSlice<'_>) -> IpParts {
                 header_len: u16::from(h.ihl()) * 4,
                 id: h.identification(),
             };
-            let payload = u32::from(h.total_len()).saturating_sub(u32::from(ip.header_len));
+            let payload = match (h.total_len(), captured) {
+                (0, Some(captured)) => captured,
+                (total, _) => u32::from(total).saturating_sub(u32::from(ip.header_len)),
+            };
             (
                 ip,
                 IpAddr::V4(h.source_addr()),
@@ -363,8 +504,12 @@ fn ip_parts(header: Ip<'_>, tcp: &etherparse::TcpSlice<'_>) -> IpParts {
                 id: 0,
             };
             // IPv6 payload length counts extension headers too.
-            let payload = u32::from(h.payload_length())
-                .saturating_sub(u32::from(header_len.saturating_sub(40)));
+            let payload = match (h.payload_length(), captured) {
+                (0, Some(captured)) => captured,
+                (length, _) => {
+                    u32::from(length).saturating_sub(u32::from(header_len.saturating_sub(40)))
+                }
+            };
             (
                 ip,
                 IpAddr::V6(h.source_addr()),
@@ -429,39 +574,76 @@ fn ipv4_tcp(
     Some((ip_parts(Ip::V4(v4), &tcp), tcp))
 }
 
-/// The IP header and TCP segment of a frame cut short by a snaplen:
-/// `None` when it is not TCP.
-fn lax_headers(
-    link: LinkType,
-    data: &[u8],
-    ip_start: usize,
-) -> Result<Option<(IpParts, etherparse::TcpSlice<'_>)>, String> {
-    let sliced = match link {
-        LinkType::Ethernet => {
-            LaxSlicedPacket::from_ethernet(data).map_err(|e| format!("cannot read headers: {e}"))?
+/// The IP and TCP headers of an IP packet, and whether its payload is
+/// short of what the IP header announces. `None` when it is not TCP.
+///
+/// A packet captured whole must parse strictly; where it does not, it is
+/// read as Wireshark reads it: a TSO/GSO packet whose length field is 0
+/// takes its length from the captured bytes (and is whole), and a packet
+/// shorter than its length field keeps its headers and counts its payload
+/// from that field (and is short, as if a snaplen had cut it). A frame
+/// `cut` by the snaplen is read leniently from the start.
+#[allow(clippy::type_complexity)]
+fn read_ip(
+    bytes: &[u8],
+    cut: bool,
+) -> Result<Option<((IpParts, etherparse::TcpSlice<'_>), bool)>, String> {
+    let mut strict_error = None;
+    if !cut {
+        match SlicedPacket::from_ip(bytes) {
+            Ok(sliced) => {
+                let Some(TransportSlice::Tcp(tcp)) = sliced.transport else {
+                    return Ok(None);
+                };
+                return match sliced.net {
+                    Some(NetSlice::Ipv4(v4)) => {
+                        Ok(Some(((ip_parts(Ip::V4(v4.header()), &tcp), tcp), false)))
+                    }
+                    Some(NetSlice::Ipv6(v6)) => {
+                        Ok(Some(((ip_parts(Ip::V6(v6.header()), &tcp), tcp), false)))
+                    }
+                    Some(NetSlice::Arp(_)) | None => Err("TCP without an IP header".into()),
+                };
+            }
+            Err(e) => strict_error = Some(e.to_string()),
         }
-        LinkType::LinuxSll | LinkType::LinuxSll2 => LaxSlicedPacket::from_ether_type(
-            cooked_ether_type(link, data).into(),
-            &data[ip_start..],
-        ),
-        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 | LinkType::Null | LinkType::Loop => {
-            LaxSlicedPacket::from_ip(data.get(ip_start..).unwrap_or_default())
-                .map_err(|e| format!("cannot read headers: {e}"))?
-        }
-    };
+    }
+    let sliced = LaxSlicedPacket::from_ip(bytes).map_err(|e| {
+        format!(
+            "cannot read headers: {}",
+            strict_error.clone().unwrap_or_else(|| e.to_string())
+        )
+    })?;
     let Some(TransportSlice::Tcp(tcp)) = sliced.transport else {
-        return match sliced.stop_err {
-            Some((e, layer)) => Err(format!(
+        return match (sliced.stop_err, strict_error) {
+            (_, Some(strict)) => Err(format!("cannot read headers: {strict}")),
+            (Some((e, layer)), None) => Err(format!(
                 "cannot read headers cut by the snapshot length ({layer:?}): {e}"
             )),
-            None => Ok(None),
+            (None, None) => Ok(None),
         };
     };
-    match sliced.net {
-        Some(LaxNetSlice::Ipv4(v4)) => Ok(Some((ip_parts(Ip::V4(v4.header()), &tcp), tcp))),
-        Some(LaxNetSlice::Ipv6(v6)) => Ok(Some((ip_parts(Ip::V6(v6.header()), &tcp), tcp))),
-        Some(LaxNetSlice::Arp(_)) | None => Err("TCP without an IP header".into()),
-    }
+    // The TCP segment as captured: its header and what there is of its
+    // payload.
+    let captured = tcp.slice().len() as u32;
+    let (parts, short) = match sliced.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let tso = v4.header().total_len() == 0;
+            (
+                ip_parts_with(Ip::V4(v4.header()), &tcp, tso.then_some(captured)),
+                cut || (!tso && v4.payload().incomplete),
+            )
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let tso = v6.header().payload_length() == 0;
+            (
+                ip_parts_with(Ip::V6(v6.header()), &tcp, tso.then_some(captured)),
+                cut || (!tso && v6.payload().incomplete),
+            )
+        }
+        Some(LaxNetSlice::Arp(_)) | None => return Err("TCP without an IP header".into()),
+    };
+    Ok(Some(((parts, tcp), short)))
 }
 
 /// Every TCP segment of a capture, with the frames that could not be read.
@@ -513,6 +695,8 @@ mod tests {
                     LinkType::LinuxSll2 => 20,
                     LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => 0,
                     LinkType::Null | LinkType::Loop => 4,
+                    LinkType::Fddi => 21,
+                    LinkType::Nflog => 8,
                 };
                 let mut variants = vec![frame.clone()];
                 // Link padding after the IP packet.
@@ -549,15 +733,43 @@ mod tests {
         }
     }
 
+    /// A frame that holds less than its IP length says, though no snaplen
+    /// cut it (a capture tool that truncated it, a broken writer), keeps
+    /// its headers as Wireshark shows them: the segment is there, its
+    /// payload counted from the IP length and not kept.
     #[test]
-    fn a_whole_frame_shorter_than_its_ip_length_is_malformed() {
+    fn a_whole_frame_shorter_than_its_ip_length_is_read_as_cut() {
         let mut frames = fixtures::tutorial(LinkType::Ethernet);
         let frame = &mut frames[3];
         frame.data.truncate(frame.data.len() - 10);
-        frame.wire_len = frame.data.len() as u32; // not a snaplen cut: a lie
+        frame.wire_len = frame.data.len() as u32;
+        let (segments, errors) = dissect_all(LinkType::Ethernet, &frames);
+        assert!(errors.is_empty(), "{errors:?}");
+        let s = &segments[3];
+        assert_eq!((s.frame, s.payload_len, s.payload.len()), (4, 13, 0));
+        // Cut inside the TCP header, it is malformed.
+        frames[3].data.truncate(14 + 20 + 10);
+        frames[3].wire_len = frames[3].data.len() as u32;
         let (_, errors) = dissect_all(LinkType::Ethernet, &frames);
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].frame, 4);
+    }
+
+    /// A TSO/GSO packet as its sender's capture shows it: IPv4 total
+    /// length 0, the segment as long as the frame. Its length comes from
+    /// the captured bytes, and its payload is kept.
+    #[test]
+    fn a_tso_frame_with_ip_length_zero_takes_the_captured_length() {
+        let mut frames = fixtures::tutorial(LinkType::Ethernet);
+        let frame = &mut frames[3];
+        frame.data[16..18].copy_from_slice(&[0, 0]);
+        let (segments, errors) = dissect_all(LinkType::Ethernet, &frames);
+        assert!(errors.is_empty(), "{errors:?}");
+        let s = &segments[3];
+        assert_eq!(
+            (s.payload_len, s.payload.as_slice()),
+            (13, &b"Hello server!"[..])
+        );
     }
 
     #[test]

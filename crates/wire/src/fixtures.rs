@@ -97,6 +97,20 @@ pub fn frame(link: LinkType, spec: &Spec<'_>) -> Frame {
             data.extend_from_slice(&2u32.to_be_bytes());
             finish!(PacketBuilder::ipv4(src, dst, 64))
         }
+        LinkType::Fddi => {
+            // Frame control, two addresses, then LLC/SNAP with EtherType IPv4.
+            data.extend_from_slice(&[0x50; 13]);
+            data.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
+            finish!(PacketBuilder::ipv4(src, dst, 64))
+        }
+        LinkType::Nflog => {
+            // AF_INET, version 0, group 5; then the payload TLV (type 9),
+            // its length in the host's (little-endian) order, set below.
+            data.extend_from_slice(&[2, 0, 0, 5, 0, 0, 9, 0]);
+            finish!(PacketBuilder::ipv4(src, dst, 64));
+            let tlv = (data.len() - 4) as u16;
+            data[4..6].copy_from_slice(&tlv.to_le_bytes());
+        }
     }
     Frame {
         timestamp: Duration::from_secs(1),
@@ -232,7 +246,7 @@ fn write_committed_captures() {
     std::fs::write(dir.join("tutorial-ethernet-ws256.pcap"), bytes).unwrap();
 }
 
-pub const ALL_LINKS: [LinkType; 7] = [
+pub const ALL_LINKS: [LinkType; 9] = [
     LinkType::Ethernet,
     LinkType::LinuxSll,
     LinkType::LinuxSll2,
@@ -240,4 +254,6 @@ pub const ALL_LINKS: [LinkType; 7] = [
     LinkType::Ipv4,
     LinkType::Null,
     LinkType::Loop,
+    LinkType::Fddi,
+    LinkType::Nflog,
 ];

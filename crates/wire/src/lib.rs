@@ -3,7 +3,8 @@
 //!
 //! The pipeline's first half, one module per step:
 //! [`dissect`] turns a captured frame of any supported link type into a
-//! [`dissect::Segment`] (with its [`tcp_options`] kept in wire order);
+//! [`dissect::Segment`], finding its IP packet through tags, labels and
+//! tunnels with [`decap`] (with its [`tcp_options`] kept in wire order);
 //! [`conversation`] groups segments into connections, numbers them
 //! relative to each side's ISN ([`seq::SeqNum`]), reassembles the streams
 //! and tells the phases apart; [`savefile`] writes frames back as pcap or
@@ -16,6 +17,8 @@
 
 pub mod capfile;
 pub mod conversation;
+pub mod decap;
+pub mod defrag;
 pub mod dissect;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;

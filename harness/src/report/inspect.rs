@@ -28,12 +28,12 @@ pub struct Capture {
 pub enum InspectError {
     #[error(transparent)]
     Survey(#[from] SurveyError),
-    #[error("{path} holds no TCP connection{}{unread}", match port { Some(p) => format!(" on port {p}; run without --port to list them"), None => String::new() })]
+    #[error("{path}: {unread}{}{}", if unread.is_empty() { "holds no TCP connection" } else { ", and the rest holds no TCP connection" }, match port { Some(p) => format!(" on port {p}; run without --port to list them"), None => String::new() })]
     NoConnection {
         path: String,
         port: Option<u16>,
-        /// What could not be read, when something could not: the reason
-        /// there may be no connection.
+        /// What could not be read, when something could not: said first,
+        /// as the likely reason there is no connection.
         unread: String,
     },
 }
@@ -79,10 +79,10 @@ fn no_connection(survey: &Survey, port: Option<u16>) -> InspectError {
         port,
         unread: match (&survey.first_unread, &survey.stopped) {
             (Some(first), _) => format!(
-                " that could be read: {} of {} frames could not be dissected (the first: {first})",
+                "{} of {} frames could not be dissected (the first: {first})",
                 survey.unread, survey.frames
             ),
-            (None, Some(stopped)) => format!(" that could be read: {stopped}"),
+            (None, Some(stopped)) => format!("reading stopped early ({stopped})"),
             (None, None) => String::new(),
         },
     }
@@ -130,6 +130,13 @@ fn header(survey: &Survey) -> String {
         link_names(&survey.links),
         plural(survey.connections, "TCP connection", "TCP connections"),
     );
+    if survey.abandoned_fragments > 0 {
+        let _ = writeln!(
+            out,
+            "  {} of IP packets that never completed (not read)",
+            plural(survey.abandoned_fragments, "fragment", "fragments")
+        );
+    }
     if survey.late_segments > 0 {
         let _ = writeln!(
             out,

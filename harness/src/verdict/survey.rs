@@ -162,6 +162,9 @@ pub struct Survey {
     pub connections: usize,
     /// Segments that came after their connection was over and forgotten.
     pub late_segments: usize,
+    /// IPv4 fragments whose packet never completed (timed out, evicted by
+    /// the reassembly's bounds, or still waiting at the end).
+    pub abandoned_fragments: usize,
     pub groups: Vec<Group>,
     /// Connections whose signature was not among the first [`GROUPS_KEPT`].
     pub other_signatures: usize,
@@ -211,6 +214,7 @@ pub fn survey(
         stopped: None,
         connections: 0,
         late_segments: 0,
+        abandoned_fragments: 0,
         groups: Vec::new(),
         other_signatures: 0,
         outliers: Vec::new(),
@@ -226,6 +230,9 @@ pub fn survey(
     };
     let mut unsupported: Option<i32> = None;
     let mut dissected = 0usize;
+    // One dissector for the file: it holds IPv4 fragments until their
+    // packet is whole.
+    let mut dissector = dissect::Dissector::default();
     loop {
         let next = match file.next_frame(&mut frame) {
             Ok(next) => next,
@@ -250,7 +257,7 @@ pub fn survey(
                     problem,
                 });
             }
-            Next::Frame(link) => match dissect::dissect(link, number, &frame) {
+            Next::Frame(link) => match dissector.dissect(link, number, &frame) {
                 Ok(Some(segment)) => {
                     dissected += 1;
                     builder.push(segment)
@@ -276,6 +283,7 @@ pub fn survey(
         });
     }
     survey.late_segments = builder.late_segments();
+    survey.abandoned_fragments = dissector.abandoned_fragments();
     for (n, c) in builder.finish_numbered() {
         survey.take(n, c, selection, &mut held, &mut show);
     }
