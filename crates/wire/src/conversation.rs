@@ -231,8 +231,8 @@ pub struct Connection {
     /// No SYN opened it in the capture: the capture started after the
     /// handshake, and the client was told from the server by the ports.
     pub joined_mid_stream: bool,
-    /// The tunnels its first segment came through, in words ("VXLAN, VNI
-    /// 42 10.0.0.1 → 10.0.0.2"); `None` when none.
+    /// The tunnels its first segment came through, in words ("VXLAN 10.0.0.1
+    /// → 10.0.0.2, VNI 42"); `None` when none.
     pub tunnel: Option<String>,
 }
 
@@ -348,12 +348,17 @@ impl Connection {
     }
 
     /// "client → server", and the tunnels it came through when it did:
-    /// "10.0.0.1:80 → … (inside VXLAN, VNI 42 192.0.2.1 → 192.0.2.2)".
+    /// "10.0.0.1:80 → … (inside VXLAN 192.0.2.1 → 192.0.2.2, VNI 42)".
     pub fn label(&self) -> String {
         match &self.tunnel {
-            Some(tunnel) => format!("{} → {} (inside {tunnel})", self.client, self.server),
-            None => format!("{} → {}", self.client, self.server),
+            Some(tunnel) => format!("{} (inside {tunnel})", self.endpoints()),
+            None => self.endpoints(),
         }
+    }
+
+    /// "client → server", without the tunnels.
+    pub fn endpoints(&self) -> String {
+        format!("{} → {}", self.client, self.server)
     }
 }
 

@@ -120,14 +120,27 @@ fn by_ether_type(mut kind: u16, mut rest: &[u8]) -> Result<Option<&[u8]>, String
             }
             // MPLS, unicast and multicast.
             0x8847 | 0x8848 => return mpls(rest),
-            // PPPoE session: 6 bytes, then the PPP protocol.
+            // PPPoE session: 6 bytes, then the PPP protocol: two bytes, or
+            // one (odd) when the peers agreed to compress it (RFC 1661).
             0x8864 => {
-                let protocol = be16(rest, 6).ok_or("truncated PPPoE header (needs 8 bytes)")?;
+                let first = *rest
+                    .get(6)
+                    .ok_or("truncated PPPoE header (needs 7 bytes)")?;
+                let (protocol, len) = if first & 1 == 1 {
+                    (u16::from(first), 7)
+                } else {
+                    (
+                        be16(rest, 6).ok_or("truncated PPPoE header (needs 8 bytes)")?,
+                        8,
+                    )
+                };
                 return Ok(match protocol {
-                    0x0021 | 0x0057 => Some(&rest[8..]),
+                    0x0021 | 0x0057 => Some(&rest[len..]),
                     _ => None,
                 });
             }
+            // LLC carried under an EtherType of its own (jumbo frames).
+            0x8870 => return llc(rest),
             // An 802.3 length, not a type: LLC follows.
             0..=1500 => return llc(rest),
             _ => return Ok(None),
@@ -226,7 +239,12 @@ fn tunnel(ip: &[u8]) -> Result<Option<(String, Option<&[u8]>)>, String> {
     let payload = sliced.payload();
     let (src, dst): (IpAddr, IpAddr) = (sliced.source_addr(), sliced.destination_addr());
     let outer_v4 = sliced.ipv4().is_some();
-    let path = |name: &str| format!("{name} {src} → {dst}");
+    // "VXLAN 192.0.2.1 → 192.0.2.2, VNI 42": the name, the outer path,
+    // then what identifies the tunnel.
+    let path = |words: &str| match words.split_once(", ") {
+        Some((name, detail)) => format!("{name} {src} → {dst}, {detail}"),
+        None => format!("{words} {src} → {dst}"),
+    };
     let bytes = payload.payload;
     Ok(match payload.ip_number.0 {
         4 => Some((
@@ -527,20 +545,20 @@ mod tests {
         let cases = [
             (
                 outer(17, &udp(4789, &vxlan)),
-                "VXLAN, VNI 42 192.0.2.1 → 192.0.2.2",
+                "VXLAN 192.0.2.1 → 192.0.2.2, VNI 42",
             ),
             (
                 outer(17, &udp(6081, &geneve)),
-                "GENEVE, VNI 7 192.0.2.1 → 192.0.2.2",
+                "GENEVE 192.0.2.1 → 192.0.2.2, VNI 7",
             ),
             (
                 outer(17, &udp(2152, &gtp)),
-                "GTP-U, TEID 9 192.0.2.1 → 192.0.2.2",
+                "GTP-U 192.0.2.1 → 192.0.2.2, TEID 9",
             ),
-            (outer(47, &gre_key), "GRE, key 5 192.0.2.1 → 192.0.2.2"),
+            (outer(47, &gre_key), "GRE 192.0.2.1 → 192.0.2.2, key 5"),
             (
                 outer(47, &erspan2),
-                "ERSPAN type II, session 3 192.0.2.1 → 192.0.2.2",
+                "ERSPAN type II 192.0.2.1 → 192.0.2.2, session 3",
             ),
             (outer(4, &ip), "IP-in-IP 192.0.2.1 → 192.0.2.2"),
         ];
@@ -559,7 +577,7 @@ mod tests {
         let found = find(Start::Ip, &packet).unwrap().unwrap();
         assert_eq!(
             found.tunnel.as_deref(),
-            Some("IP-in-IP 192.0.2.1 → 192.0.2.2 inside VXLAN, VNI 42 192.0.2.1 → 192.0.2.2")
+            Some("IP-in-IP 192.0.2.1 → 192.0.2.2 inside VXLAN 192.0.2.1 → 192.0.2.2, VNI 42")
         );
     }
 

@@ -177,8 +177,8 @@ pub struct Segment {
     /// The captured payload bytes (possibly fewer than `payload_len`).
     #[serde(skip)]
     pub payload: Vec<u8>,
-    /// The tunnels the segment came through, in words ("VXLAN, VNI 42
-    /// 10.0.0.1 → 10.0.0.2"); `None` for the usual case of none.
+    /// The tunnels the segment came through, in words ("VXLAN
+    /// 10.0.0.1 → 10.0.0.2, VNI 42"); `None` for the usual case of none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<String>,
 }

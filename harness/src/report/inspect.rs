@@ -149,13 +149,21 @@ fn header(survey: &Survey) -> String {
 
 /// One connection's line: on one line when it fits `width`, else its
 /// outcome below it, wrapped at its commas.
+/// A connection that came through tunnels has their path on a line of its
+/// own below it ("inside VXLAN, VNI 42 …").
 fn connection_line(line: &survey::Line, width: Width) -> String {
+    let tunnel = line
+        .tunnel
+        .as_ref()
+        .map(|t| format!("      inside {t}\n"))
+        .unwrap_or_default();
     let one = format!("  #{} {}  {}\n", line.number, line.label, line.outcome);
     let columns = match width {
         Width::Columns(c) if one.chars().count() > c + 1 => c,
-        _ => return one,
+        _ => return one + &tunnel,
     };
     let mut out = format!("  #{} {}\n", line.number, line.label);
+    out.push_str(&tunnel);
     let indent = "      ";
     let mut current = String::from(indent);
     for (i, part) in line.outcome.split(", ").enumerate() {
@@ -275,7 +283,11 @@ fn summary(survey: &Survey, width: Width) -> String {
 /// One connection in full: its compared fields and its ladder.
 pub fn render_connection(number: usize, c: &Connection, width: Width) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "\n== connection #{number}: {}\n", c.label());
+    let _ = writeln!(out, "\n== connection #{number}: {}", c.endpoints());
+    if let Some(tunnel) = &c.tunnel {
+        let _ = writeln!(out, "   inside {tunnel}");
+    }
+    out.push('\n');
     if c.established() || c.refused() {
         let sig = signature::signature(c);
         out.push_str(&terminal::signature_table(&[(

@@ -141,7 +141,10 @@ impl OutlierKind {
 #[derive(Debug, Clone)]
 pub struct Line {
     pub number: usize,
+    /// "client → server".
     pub label: String,
+    /// The tunnels it came through, in words, when it did.
+    pub tunnel: Option<String>,
     pub outcome: String,
     pub kinds: Vec<OutlierKind>,
 }
@@ -319,7 +322,8 @@ impl Survey {
         let kinds = OutlierKind::of(&c);
         let line = || Line {
             number,
-            label: c.label(),
+            label: c.endpoints(),
+            tunnel: c.tunnel.clone(),
             outcome: outcome(&c),
             kinds: kinds.clone(),
         };
