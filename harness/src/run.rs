@@ -412,9 +412,8 @@ pub fn conclude(
                     "interrupted: the baseline was not updated",
                 ));
             }
-            let cases_dir = config.root.join("tests/cli");
             let reason = |table: &str, pairing: &str, field: &str| {
-                crate::cmdline::baseline_reason(&suite.manifest, &cases_dir, table, pairing, field)
+                crate::cmdline::baseline_reason(&suite.manifest, table, pairing, field)
             };
             let text = baseline.updated(&cells, &known).to_toml(&reason);
             std::fs::write(path, text).map_err(|e| {

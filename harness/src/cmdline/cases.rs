@@ -104,9 +104,6 @@ pub struct Case {
     pub stdout: Stdout,
     /// The signal (its number and name) and when to send it.
     pub signal: Option<(i32, &'static str, Moment)>,
-    /// Why the port answers otherwise on purpose: then the exit status
-    /// must still agree and the outputs still differ.
-    pub known_difference: Option<String>,
 }
 
 /// A case file: its role and cases.
@@ -118,15 +115,7 @@ pub struct CaseFile {
 }
 
 const KEYS: &[&str] = &[
-    "name",
-    "why",
-    "args",
-    "stdin",
-    "env",
-    "stdout",
-    "signal",
-    "moment",
-    "known_difference",
+    "name", "why", "args", "stdin", "env", "stdout", "signal", "moment",
 ];
 
 impl CaseFile {
@@ -222,6 +211,17 @@ fn parse_case(
         DeclarationError::new(path, format!("{label}: {key}"), problem)
     };
     for key in table.keys() {
+        if key == "known_difference" {
+            // A case is the suite's; a difference is one implementation's.
+            return Err(fail(
+                key,
+                format!(
+                    "a known difference belongs to the implementation that has it: move it to its known_differences in the manifest, as \"cli.{}.{}\" = \"why\"",
+                    role.name(),
+                    table.get("name").and_then(|n| n.as_str()).unwrap_or("CASE")
+                ),
+            ));
+        }
         if !KEYS.contains(&key.as_str()) {
             return Err(fail(
                 key,
@@ -364,7 +364,6 @@ fn parse_case(
         env,
         stdout,
         signal,
-        known_difference: string("known_difference")?,
     })
 }
 
@@ -403,6 +402,11 @@ mod tests {
                 Role::Client,
                 "[[case]]\nname = \"a\"\nwhy = \"w\"\nargs = [\"x\"]\ncolour = \"red\"\n",
                 "tests/cli/x.toml: case 'a': colour: unknown key",
+            ),
+            (
+                Role::Client,
+                "[[case]]\nname = \"help\"\nwhy = \"w\"\nargs = []\nknown_difference = \"x\"\n",
+                "tests/cli/x.toml: case 'help': known_difference: a known difference belongs to the implementation that has it: move it to its known_differences in the manifest, as \"cli.client.help\" = \"why\"",
             ),
             (
                 Role::Client,

@@ -7,7 +7,8 @@
 //! `cli/client`).
 //!
 //! Compared: the exit status (or the signal that ended the program),
-//! stdout, and stderr with the program's own name written `PROG`.
+//! stdout, stderr with the program's own name written `PROG`, and for a
+//! client the bytes the harness's peer received from it.
 
 pub mod cases;
 pub mod runner;
@@ -18,7 +19,7 @@ use crate::error::{Error, EXIT_CHANGED, EXIT_OK};
 use crate::suite::manifest::{self, Manifest, Substitutions};
 use crate::verdict::baseline::{self, Baseline, Expected};
 use crate::verdict::grade::Verdict;
-use cases::{Case, CaseFile, Role};
+use cases::{CaseFile, Role};
 use runner::{Fixtures, Limits, Outcome, Program};
 
 /// One graded cell: a case × an implementation.
@@ -30,7 +31,8 @@ pub struct CaseCell {
     pub why: String,
     pub implementation: String,
     pub verdict: Verdict,
-    /// Which of `exit`, `stdout`, `stderr` differ from the reference.
+    /// Which of `exit`, `stdout`, `stderr`, `received` differ from the
+    /// reference.
     pub differing: Vec<String>,
     /// Why it is FAIL or DIFFERS.
     pub reason: Option<String>,
@@ -74,14 +76,19 @@ fn differing(reference: &Outcome, actual: &Outcome) -> Vec<String> {
     if reference.stderr != actual.stderr {
         out.push("stderr".to_string());
     }
+    if reference.received != actual.received {
+        out.push("received".to_string());
+    }
     out
 }
 
 /// The verdict of `actual` against the reference's outcome for `case`.
 /// A case that could not be run as written (its moment never came, a
 /// program outlived the wait) fails, whatever both did.
+/// `known` is the implementation's declaration for this case (its
+/// manifest entry's `known_differences."cli.ROLE.CASE"`), if any.
 pub fn grade(
-    case: &Case,
+    known: Option<&str>,
     reference: &Outcome,
     actual: &Outcome,
 ) -> (Verdict, Vec<String>, Option<String>) {
@@ -98,7 +105,7 @@ pub fn grade(
             )),
         );
     }
-    match (&case.known_difference, fields.is_empty()) {
+    match (known, fields.is_empty()) {
         (None, true) => (Verdict::Pass, fields, None),
         (None, false) => {
             let reason = format!("differs from the reference in {}", fields.join(", "));
@@ -108,7 +115,7 @@ pub fn grade(
             Verdict::Fail,
             fields,
             Some(format!(
-                "the known difference is gone (\"{known}\"): remove known_difference from the case"
+                "the known difference is gone (\"{known}\"): remove its entry from this implementation's known_differences in the manifest"
             )),
         ),
         (Some(known), false) if fields.iter().any(|f| f == "exit") => (
@@ -118,7 +125,7 @@ pub fn grade(
                 "a known difference must keep the exit status, and this one does not (\"{known}\")"
             )),
         ),
-        (Some(known), false) => (Verdict::Differs, fields, Some(known.clone())),
+        (Some(known), false) => (Verdict::Differs, fields, Some(known.to_string())),
     }
 }
 
@@ -145,16 +152,18 @@ pub fn programs(
         .implementations
         .iter()
         .filter_map(|i| {
-            let template = match role {
-                Role::Server => i.command_line.server.as_ref(),
-                Role::Client => i.command_line.client.as_ref(),
-            }?;
+            let (template, prog) = match role {
+                Role::Server => (i.command_line.server.as_ref(), &i.command_line.server_prog),
+                Role::Client => (i.command_line.client.as_ref(), &i.command_line.client_prog),
+            };
+            let template = template?;
             let chosen = i.name == manifest.reference
                 || selected.is_empty()
                 || selected.iter().any(|g| g.matches(&i.name));
             chosen.then(|| Program {
                 implementation: i.name.clone(),
                 argv: manifest::expand(template, &subs),
+                prog: prog.clone(),
             })
         })
         .collect();
@@ -206,7 +215,10 @@ pub fn run_all(
                         None => (Verdict::Pass, Vec::new(), None),
                     }
                 } else {
-                    grade(case, &expected, &outcome)
+                    let known = manifest
+                        .get(&program.implementation)
+                        .and_then(|i| i.known_cli(file.role.name(), &case.name));
+                    grade(known, &expected, &outcome)
                 };
                 let cell = CaseCell {
                     role: file.role.name().to_string(),
@@ -240,6 +252,7 @@ pub fn compare(
         file: file.display().to_string(),
         matched: 0,
         changes: Vec::new(),
+        new: Vec::new(),
         unavailable: Vec::new(),
         stale: Vec::new(),
     };
@@ -252,7 +265,7 @@ pub fn compare(
         if expected == Some(&actual) {
             comparison.matched += 1;
         } else {
-            comparison.changes.push(baseline::Change {
+            comparison.add(baseline::Change {
                 id: crate::suite::pairing::PairingId::new(
                     &cell.table(),
                     Some(&cell.case),
@@ -279,37 +292,31 @@ pub fn compare(
 }
 
 /// Why the cell `pairing` (`CASE × IMPLEMENTATION`) of the baseline's
-/// `table` (`cli/client`) is accepted to differ: its case's
-/// `known_difference`, read from the case file in `dir`.
-pub fn known_reason(dir: &Path, table: &str, pairing: &str) -> Option<String> {
-    let role = match table.strip_prefix("cli/")? {
-        "server" => Role::Server,
-        "client" => Role::Client,
-        _ => return None,
-    };
-    let (case, _) = pairing.split_once(" × ")?;
-    let file = CaseFile::load(&dir.join(format!("{}.toml", role.name())), role).ok()?;
-    file.cases
-        .into_iter()
-        .find(|c| c.name == case)?
-        .known_difference
+/// `table` (`cli/client`) is accepted to differ: the implementation's
+/// declaration in the manifest.
+pub fn known_reason(manifest: &Manifest, table: &str, pairing: &str) -> Option<String> {
+    let role = table.strip_prefix("cli/")?;
+    let (case, implementation) = pairing.split_once(" × ")?;
+    manifest
+        .get(implementation)?
+        .known_cli(role, case)
+        .map(|why| format!("{why} ({implementation})"))
 }
 
 /// Why an entry of the baseline is accepted to differ, for the comment
-/// `to_toml` writes above it: a command-line cell's case's
-/// `known_difference` (case files in `cases_dir`), or a wire or call
-/// field's `known_differences` in the manifest, with who declares it.
+/// `to_toml` writes above it: the implementation's `known_differences` in
+/// the manifest (`cli.ROLE.CASE` for a command-line cell, a wire or call
+/// field otherwise), with who declares it.
 /// Both `harness run` and `harness cli` rewrite the whole file, so both
 /// give every reason.
 pub fn baseline_reason(
     manifest: &Manifest,
-    cases_dir: &Path,
     table: &str,
     pairing: &str,
     field: &str,
 ) -> Option<String> {
     if baseline::is_command_line_table(table) {
-        return known_reason(cases_dir, table, pairing);
+        return known_reason(manifest, table, pairing);
     }
     let (server, client) = pairing.split_once(" × ")?;
     let server = (server != crate::suite::pairing::NO_SERVER).then_some(server);
@@ -416,7 +423,7 @@ pub fn run_command(config: &Config, progress: &dyn Fn(&CaseCell)) -> Result<Case
         (baseline::BaselineMode::Update(path), Some(old)) => {
             let next = updated(&old, &outcome.cells);
             let text = next.to_toml(&|table, pairing, field| {
-                baseline_reason(&manifest, &config.cases, table, pairing, field)
+                baseline_reason(&manifest, table, pairing, field)
             });
             std::fs::write(path, text).map_err(|e| {
                 Error::usage(format!("cannot write the baseline {}: {e}", path.display()))
@@ -448,53 +455,40 @@ mod tests {
             status: status.into(),
             stdout: stdout.into(),
             stderr: String::new(),
+            received: String::new(),
             problem: None,
-        }
-    }
-
-    fn case(known: Option<&str>) -> Case {
-        Case {
-            name: "c".into(),
-            why: "w".into(),
-            args: Vec::new(),
-            stdin: None,
-            env: Default::default(),
-            stdout: cases::Stdout::Pipe,
-            signal: None,
-            known_difference: known.map(String::from),
         }
     }
 
     #[test]
     fn every_verdict_is_reachable_and_says_why() {
         let reference = outcome("exit 130", "a");
-        assert_eq!(grade(&case(None), &reference, &reference).0, Verdict::Pass);
-        let (v, fields, reason) = grade(&case(None), &reference, &outcome("killed by SIGINT", "a"));
+        assert_eq!(grade(None, &reference, &reference).0, Verdict::Pass);
+        let (v, fields, reason) = grade(None, &reference, &outcome("killed by SIGINT", "a"));
         assert_eq!((v, fields), (Verdict::Fail, vec!["exit".to_string()]));
         assert!(reason.unwrap().contains("exit"));
-        let (v, fields, _) = grade(
-            &case(Some("on purpose")),
-            &reference,
-            &outcome("exit 130", "b"),
-        );
+        let (v, fields, _) = grade(Some("on purpose"), &reference, &outcome("exit 130", "b"));
         assert_eq!((v, fields), (Verdict::Differs, vec!["stdout".to_string()]));
         // A known difference that went away is noticed.
-        let (v, _, reason) = grade(&case(Some("on purpose")), &reference, &reference);
+        let (v, _, reason) = grade(Some("on purpose"), &reference, &reference);
         assert_eq!(v, Verdict::Fail);
         assert!(reason.unwrap().contains("gone"));
         // And one may not change the exit status.
-        let (v, _, _) = grade(
-            &case(Some("on purpose")),
-            &reference,
-            &outcome("exit 1", "b"),
-        );
+        let (v, _, _) = grade(Some("on purpose"), &reference, &outcome("exit 1", "b"));
         assert_eq!(v, Verdict::Fail);
+        // What the peer received is compared too.
+        let sent_other = Outcome {
+            received: "4 bytes \"caf?\"".into(),
+            ..reference.clone()
+        };
+        let (v, fields, _) = grade(None, &reference, &sent_other);
+        assert_eq!((v, fields), (Verdict::Fail, vec!["received".to_string()]));
         // A case that could not be run fails, even when both "agree".
         let stuck = Outcome {
             problem: Some("the moment never came".into()),
             ..reference.clone()
         };
-        let (v, _, reason) = grade(&case(None), &stuck, &stuck);
+        let (v, _, reason) = grade(None, &stuck, &stuck);
         assert_eq!(v, Verdict::Fail);
         assert!(reason.unwrap().contains("moment never came"));
     }

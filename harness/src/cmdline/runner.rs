@@ -1,5 +1,6 @@
 //! Running one command-line case with one program, and what it did: its
-//! exit status (or the signal that ended it), stdout and stderr.
+//! exit status (or the signal that ended it), stdout, stderr, and what the
+//! harness's peer received from it.
 //!
 //! Every wait is bounded: a moment that never comes, or a program that
 //! outlives its signal, is killed with its process group after
@@ -25,12 +26,20 @@ pub struct Program {
     /// The implementation's name.
     pub implementation: String,
     pub argv: Vec<String>,
+    /// The name it calls itself in messages, when the manifest gives it
+    /// (`command_line.client_prog`).
+    pub prog: Option<String>,
 }
 
 impl Program {
     /// The name it calls itself in messages (`client.py`, `client`): the
-    /// last word of its command, without directories.
+    /// manifest's `command_line.ROLE_prog`, else the last word of its
+    /// command without directories (a JVM's `-jar client.jar` is not what
+    /// it prints, so such a port names itself).
     fn own_name(&self) -> &str {
+        if let Some(prog) = &self.prog {
+            return prog;
+        }
         let last = self.argv.last().map(String::as_str).unwrap_or_default();
         last.rsplit('/').next().unwrap_or(last)
     }
@@ -49,6 +58,11 @@ pub struct Outcome {
     pub stdout: String,
     /// With the program's own name written `PROG`.
     pub stderr: String,
+    /// What the peer at `{port}` received from a client, connection by
+    /// connection ("13 bytes \"Hello server!\""), or "no connection";
+    /// empty for a server case, which has no such peer.
+    #[serde(default)]
+    pub received: String,
     /// What went wrong running the case itself (a moment that never came,
     /// a program still running after the bounded wait): the cell fails
     /// whatever the reference did.
@@ -61,11 +75,139 @@ pub struct Limits {
     pub wait: Duration,
 }
 
+/// Bytes of each connection the recording peer keeps for the comparison;
+/// the rest is counted.
+const RECEIVED_KEPT: usize = 4096;
+
+/// What the recording peer received, per connection in accept order: the
+/// first bytes and the count.
+type Received = Arc<Mutex<Vec<(Vec<u8>, u64)>>>;
+
+/// `{port}` of a client case: a peer made for the one run, which accepts
+/// every connection, reads each to its end and keeps what it received.
+/// The bytes are compared with the reference's: a client that sends other
+/// bytes (a message decoded and encoded again), or writes its stdout into
+/// its own connection (fd 1 closed, the socket took it), differs even when
+/// its exit and output do not.
+struct RecordingPeer {
+    port: u16,
+    received: Received,
+    /// Connections still being read.
+    open: Arc<std::sync::atomic::AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RecordingPeer {
+    fn start() -> std::io::Result<RecordingPeer> {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let received: Received = Arc::default();
+        let open = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (got, still_open, stopping) = (received.clone(), open.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !stopping.load(Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                };
+                let index = {
+                    let mut all = got.lock().unwrap_or_else(|e| e.into_inner());
+                    all.push((Vec::new(), 0));
+                    all.len() - 1
+                };
+                still_open.fetch_add(1, Ordering::SeqCst);
+                let (got, still_open, stopping) =
+                    (got.clone(), still_open.clone(), stopping.clone());
+                std::thread::spawn(move || {
+                    use std::io::Read;
+                    let _ = stream.set_nonblocking(false);
+                    let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
+                    let mut buffer = [0u8; 16 * 1024];
+                    let mut stream = stream;
+                    loop {
+                        match stream.read(&mut buffer) {
+                            Ok(0) => break,
+                            Ok(n) => {
+                                let mut all = got.lock().unwrap_or_else(|e| e.into_inner());
+                                let (kept, total) = &mut all[index];
+                                let room = RECEIVED_KEPT.saturating_sub(kept.len());
+                                kept.extend_from_slice(&buffer[..n.min(room)]);
+                                *total += n as u64;
+                            }
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                ) && !stopping.load(Ordering::Relaxed) => {}
+                            Err(_) => break,
+                        }
+                    }
+                    still_open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        Ok(RecordingPeer {
+            port,
+            received,
+            open,
+            stop,
+            thread,
+        })
+    }
+
+    /// What it received, once every connection has ended (the program has
+    /// exited, so each ends with its FIN or RST) or `bound` has passed.
+    fn finish(self, bound: Duration) -> String {
+        use std::sync::atomic::Ordering;
+        let deadline = Instant::now() + bound;
+        // A connection the kernel completed may still be in the backlog:
+        // a moment for the accept loop to take it.
+        std::thread::sleep(Duration::from_millis(5));
+        while self.open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        let all = self.received.lock().unwrap_or_else(|e| e.into_inner());
+        describe_received(&all)
+    }
+}
+
+/// "13 bytes \"Hello server!\"", each connection's, or "no connection".
+fn describe_received(connections: &[(Vec<u8>, u64)]) -> String {
+    if connections.is_empty() {
+        return "no connection".into();
+    }
+    const SHOWN: usize = 64;
+    let one = |(kept, total): &(Vec<u8>, u64)| {
+        let shown: String = kept
+            .iter()
+            .take(SHOWN)
+            .flat_map(|b| std::ascii::escape_default(*b))
+            .map(char::from)
+            .collect();
+        let more = if *total as usize > SHOWN { "…" } else { "" };
+        // Past what is shown, the kept bytes still tell two runs apart.
+        let digest = if *total as usize > SHOWN {
+            format!(" #{:016x}", wire::conversation::digest(kept))
+        } else {
+            String::new()
+        };
+        format!("{total} bytes \"{shown}{more}\"{digest}")
+    };
+    let parts: Vec<String> = connections.iter().map(one).collect();
+    match parts.len() {
+        1 => parts[0].clone(),
+        n => format!("{n} connections: {}", parts.join("; ")),
+    }
+}
+
 /// The peers and files the cases' placeholders name, made once for a run.
 pub struct Fixtures {
-    /// `{port}` in client cases: accepts every connection and reads it to
-    /// the end.
-    reading_port: u16,
     /// `{stalled_port}`: accepts and never reads, so a big send blocks.
     stalled_port: u16,
     stalled: Arc<Mutex<Vec<TcpStream>>>,
@@ -87,15 +229,6 @@ const MID_TRANSFER_QUEUED: i32 = 16 << 10;
 
 impl Fixtures {
     pub fn new(root: &Path) -> std::io::Result<Fixtures> {
-        let reading = TcpListener::bind("127.0.0.1:0")?;
-        let reading_port = reading.local_addr()?.port();
-        std::thread::spawn(move || {
-            for stream in reading.incoming().flatten() {
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut &stream, &mut std::io::sink());
-                });
-            }
-        });
         let stalled = TcpListener::bind("127.0.0.1:0")?;
         let stalled_port = stalled.local_addr()?.port();
         let held: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
@@ -119,7 +252,6 @@ impl Fixtures {
         }
         file.flush()?;
         Ok(Fixtures {
-            reading_port,
             stalled_port,
             stalled: held,
             big_file,
@@ -277,14 +409,19 @@ pub fn run(
         status: "not run".into(),
         stdout: String::new(),
         stderr: String::new(),
+        received: String::new(),
         problem: Some(problem),
     };
+    let mut peer = None;
     let port = match role {
         Role::Server => match free_port() {
             Ok(port) => port,
             Err(e) => return failed(format!("cannot find a free port on 127.0.0.1: {e}")),
         },
-        Role::Client => fixtures.reading_port,
+        Role::Client => match RecordingPeer::start() {
+            Ok(recording) => peer.insert(recording).port,
+            Err(e) => return failed(format!("cannot listen on 127.0.0.1 for the client: {e}")),
+        },
     };
     let argv: Vec<OsString> = program
         .argv
@@ -424,6 +561,9 @@ pub fn run(
     drop(stdin_writer);
     drop(connection);
     fixtures.release_stalled();
+    let received = peer
+        .map(|p| p.finish(Duration::from_secs(1)))
+        .unwrap_or_default();
     let status_text = match (output.exit_code, output.signal) {
         _ if problem.is_some() && output.exit_code.is_none() => "killed by the harness".into(),
         (Some(code), _) => format!("exit {code}"),
@@ -461,6 +601,7 @@ pub fn run(
     Outcome {
         status: status_text,
         problem,
+        received,
         stdout,
         stderr: normalise(&String::from_utf8_lossy(&output.stderr)),
     }

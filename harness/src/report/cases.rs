@@ -11,18 +11,79 @@ use crate::report::terminal::table;
 use crate::verdict::grade::Verdict;
 
 /// The first line where two texts differ, shown both ways.
-fn first_difference(reference: &str, actual: &str) -> String {
+/// The first line where two outputs differ: its number, and both lines.
+fn first_difference<'a>(reference: &'a str, actual: &'a str) -> (usize, &'a str, &'a str) {
     let a: Vec<&str> = reference.lines().collect();
     let b: Vec<&str> = actual.lines().collect();
     let at = (0..a.len().max(b.len()))
         .find(|&i| a.get(i) != b.get(i))
         .unwrap_or(0);
-    format!(
-        "line {}: reference {:?}, this one {:?}",
+    (
         at + 1,
         a.get(at).copied().unwrap_or("(none)"),
-        b.get(at).copied().unwrap_or("(none)")
+        b.get(at).copied().unwrap_or("(none)"),
     )
+}
+
+/// Two differing values, each on a line of its own (`{:?}`-quoted), cut to
+/// `width` around where they first differ: a long shared beginning is
+/// elided, so the part that differs is never the part cut off.
+fn both_values(label: &str, reference: &str, actual: &str, width: Width) -> String {
+    let (a, b) = (format!("{reference:?}"), format!("{actual:?}"));
+    const INDENT: &str = "    reference: ";
+    let room = match width {
+        Width::Columns(c) => c.saturating_sub(INDENT.len()).max(20),
+        Width::Unlimited => usize::MAX,
+    };
+    let shared = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    // Keep a little of the shared part before the difference for context.
+    let skip = if a.chars().count().max(b.chars().count()) > room {
+        shared.saturating_sub(room / 4)
+    } else {
+        0
+    };
+    let show = |text: &str| {
+        let tail: String = text.chars().skip(skip).collect();
+        let tail = if skip > 0 { format!("…{tail}") } else { tail };
+        match width {
+            Width::Columns(_) if tail.chars().count() > room => {
+                let mut s: String = tail.chars().take(room.saturating_sub(1)).collect();
+                s.push('…');
+                s
+            }
+            _ => tail,
+        }
+    };
+    format!(
+        "  {label}\n{INDENT}{}\n    this one:  {}\n",
+        show(&a),
+        show(&b)
+    )
+}
+
+/// `text` in lines of at most `width` columns, indented by two, broken
+/// between words.
+fn wrap(text: &str, width: Width) -> String {
+    let columns = match width {
+        Width::Columns(c) => c.saturating_sub(2).max(20),
+        Width::Unlimited => return format!("  {text}\n"),
+    };
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > columns {
+            out.push_str(&format!("  {line}\n"));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out
 }
 
 fn cut(text: &str, width: Width) -> String {
@@ -46,8 +107,9 @@ fn explain(cell: &CaseCell, width: Width, out: &mut String) {
         cell.implementation,
         cell.why
     );
+    // Reasons are words: wrapped, never cut.
     if let Some(reason) = &cell.reason {
-        let _ = writeln!(out, "  {}", cut(reason, width));
+        out.push_str(&wrap(reason, width));
     }
     if let Some(problem) = cell
         .outcome
@@ -55,27 +117,36 @@ fn explain(cell: &CaseCell, width: Width, out: &mut String) {
         .as_ref()
         .filter(|p| cell.reason.as_ref() != Some(*p))
     {
-        let _ = writeln!(out, "  {}", cut(problem, width));
+        out.push_str(&wrap(problem, width));
     }
     let Some(reference) = &cell.reference else {
         return;
     };
     for field in &cell.differing {
-        let line = match field.as_str() {
-            "exit" => format!(
-                "exit: reference {}, this one {}",
-                reference.status, cell.outcome.status
-            ),
-            "stdout" => format!(
-                "stdout: {}",
-                first_difference(&reference.stdout, &cell.outcome.stdout)
-            ),
-            _ => format!(
-                "stderr: {}",
-                first_difference(&reference.stderr, &cell.outcome.stderr)
-            ),
+        let (reference_text, actual_text) = match field.as_str() {
+            "exit" => {
+                let line = format!(
+                    "exit: reference {}, this one {}",
+                    reference.status, cell.outcome.status
+                );
+                let _ = writeln!(out, "  {}", cut(&line, width));
+                continue;
+            }
+            "stdout" => (&reference.stdout, &cell.outcome.stdout),
+            "received" => {
+                let text = both_values(
+                    "received by the peer:",
+                    &reference.received,
+                    &cell.outcome.received,
+                    width,
+                );
+                out.push_str(&text);
+                continue;
+            }
+            _ => (&reference.stderr, &cell.outcome.stderr),
         };
-        let _ = writeln!(out, "  {}", cut(&line, width));
+        let (line, a, b) = first_difference(reference_text, actual_text);
+        out.push_str(&both_values(&format!("{field}, line {line}:"), a, b, width));
     }
 }
 
@@ -148,8 +219,7 @@ pub fn render(outcome: &CasesOutcome, width: Width) -> String {
 fn needs_a_look(cell: &CaseCell, outcome: &CasesOutcome) -> Option<String> {
     match &outcome.baseline {
         Some(comparison) => comparison
-            .changes
-            .iter()
+            .not_as_expected()
             .find(|c| c.id.scenario == cell.table() && c.id.baseline_key() == cell.key())
             .map(|c| {
                 format!(
@@ -227,10 +297,11 @@ pub fn render_html(outcome: &CasesOutcome) -> String {
     if let Some(comparison) = &outcome.baseline {
         let _ = writeln!(
             out,
-            "<p>Baseline {}: {} as expected, {} changed.</p>",
+            "<p>Baseline {}: {} as expected, {} changed, {} new.</p>",
             esc(&comparison.file),
             comparison.matched,
-            comparison.changes.len() + comparison.stale.len()
+            comparison.changes.len() + comparison.stale.len(),
+            comparison.new.len()
         );
     }
     for role in roles(outcome) {
@@ -303,6 +374,7 @@ pub fn render_html(outcome: &CasesOutcome) -> String {
                 ("exit", &reference.status, &cell.outcome.status),
                 ("stdout", &reference.stdout, &cell.outcome.stdout),
                 ("stderr", &reference.stderr, &cell.outcome.stderr),
+                ("received", &reference.received, &cell.outcome.received),
             ] {
                 let mark = if cell.differing.iter().any(|d| d == field) {
                     " class=\"FAIL\""
@@ -350,13 +422,26 @@ mod tests {
 
     #[test]
     fn the_first_differing_line_is_named() {
-        assert_eq!(
-            first_difference("a\nb\n", "a\nc\n"),
-            "line 2: reference \"b\", this one \"c\""
+        assert_eq!(first_difference("a\nb\n", "a\nc\n"), (2, "b", "c"));
+        assert_eq!(first_difference("a\n", "a\nmore\n"), (2, "(none)", "more"));
+    }
+
+    /// Two long values that share a long beginning are shown from near
+    /// where they differ, each on its own line, within the width: the
+    /// port's value is never the part cut off.
+    #[test]
+    fn long_values_are_shown_where_they_differ() {
+        let shared =
+            "PROG: error: invalid port 'x': not a number; use a whole number from 1 to 65535 and ";
+        let (a, b) = (format!("{shared}this one"), format!("{shared}that other"));
+        let text = both_values("stderr, line 1:", &a, &b, Width::Columns(60));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines.iter().all(|l| l.chars().count() <= 60), "{text}");
+        assert!(
+            lines[1].contains("this one") && lines[2].contains("that other"),
+            "{text}"
         );
-        assert_eq!(
-            first_difference("a\n", "a\nmore\n"),
-            "line 2: reference \"(none)\", this one \"more\""
-        );
+        assert!(lines[1].contains('…'), "{text}");
     }
 }

@@ -624,15 +624,16 @@ pub fn render(run: &Run<'_>) -> String {
     if let Some(c) = run.comparison {
         let _ = writeln!(
             out,
-            "<p class=\"{}\">Baseline {}: {} cells as expected, {} changed.</p>",
+            "<p class=\"{}\">Baseline {}: {} cells as expected, {} changed, {} new (no entry yet).</p>",
             if c.conforms() { "pass" } else { "fail" },
             esc(&c.file),
             c.matched,
-            c.changes.len() + c.stale.len()
+            c.changes.len() + c.stale.len(),
+            c.new.len()
         );
-        if !c.changes.is_empty() || !c.stale.is_empty() {
+        if c.not_as_expected().next().is_some() || !c.stale.is_empty() {
             out.push_str("<ul>\n");
-            for ch in &c.changes {
+            for ch in c.not_as_expected() {
                 let _ = writeln!(out, "<li>{}</li>", esc(&ch.to_string()));
             }
             for stale in &c.stale {
@@ -647,7 +648,7 @@ pub fn render(run: &Run<'_>) -> String {
     }
     let changed = |cell: &Cell| {
         run.comparison
-            .is_some_and(|c| c.changes.iter().any(|ch| ch.id == cell.id))
+            .is_some_and(|c| c.not_as_expected().any(|ch| ch.id == cell.id))
     };
     let reference_of = |cell: &Cell| {
         let index = run

@@ -42,7 +42,7 @@ fn outcome(cell: &Cell, comparison: Option<&Comparison>) -> Outcome {
         ));
     }
     if let Some(comparison) = comparison {
-        let change = comparison.changes.iter().find(|c| c.id == cell.id);
+        let change = comparison.not_as_expected().find(|c| c.id == cell.id);
         return match change {
             Some(c) => Outcome::Failed {
                 kind: "baseline",

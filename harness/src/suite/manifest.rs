@@ -86,6 +86,8 @@ fn yes() -> bool {
 struct RawCommandLine {
     server: Option<Vec<String>>,
     client: Option<Vec<String>>,
+    server_prog: Option<String>,
+    client_prog: Option<String>,
 }
 
 /// One of a child's two output pipes: where an implementation prints its
@@ -161,6 +163,11 @@ pub struct Implementation {
 pub struct CommandLine {
     pub server: Option<Vec<String>>,
     pub client: Option<Vec<String>>,
+    /// The name each program calls itself in its messages (`server:
+    /// error: …`), written `PROG` before the comparison; by default the
+    /// last word of its command without directories (`server.py`).
+    pub server_prog: Option<String>,
+    pub client_prog: Option<String>,
 }
 
 /// The whole manifest.
@@ -289,7 +296,11 @@ impl Manifest {
             }
             for (key, reason) in &raw_impl.known_differences {
                 let entry = format!("{entry}.known_differences.\"{key}\"");
-                if let Err(problem) = crate::policy::parse_field_key(key) {
+                let checked = match key.strip_prefix("cli.") {
+                    Some(case) => parse_cli_key(case).map(|_| ()),
+                    None => crate::policy::parse_field_key(key).map(|_| ()),
+                };
+                if let Err(problem) = checked {
                     return Err(fail(&entry, problem));
                 }
                 if reason.trim().is_empty() {
@@ -318,6 +329,8 @@ impl Manifest {
                     .map(|c| CommandLine {
                         server: c.server,
                         client: c.client,
+                        server_prog: c.server_prog,
+                        client_prog: c.client_prog,
                     })
                     .unwrap_or_default(),
             });
@@ -380,7 +393,33 @@ impl Manifest {
     }
 }
 
+/// A command-line declaration's key after `cli.`: the role and a glob of
+/// the cases it covers (`client.help`, `server.ready-line-*`).
+fn parse_cli_key(key: &str) -> Result<(&str, glob::Pattern), String> {
+    let bad = || {
+        format!(
+            "'cli.{key}' names no command-line case: write cli.client.CASE or cli.server.CASE (CASE may be a glob, e.g. cli.client.help*)"
+        )
+    };
+    let (role, case) = key.split_once('.').ok_or_else(bad)?;
+    if !matches!(role, "client" | "server") || case.is_empty() {
+        return Err(bad());
+    }
+    let pattern = glob::Pattern::new(case).map_err(|e| format!("'cli.{key}': {e}"))?;
+    Ok((role, pattern))
+}
+
 impl Implementation {
+    /// Why this implementation answers the command-line case `case` of
+    /// `role` ("client", "server") otherwise than the reference, when its
+    /// manifest entry declares it (`"cli.client.help" = "…"`).
+    pub fn known_cli(&self, role: &str, case: &str) -> Option<&str> {
+        self.known_differences.iter().find_map(|(key, reason)| {
+            let (r, pattern) = parse_cli_key(key.strip_prefix("cli.")?).ok()?;
+            (r == role && pattern.matches(case)).then_some(reason.as_str())
+        })
+    }
+
     /// The programs it needs that are not installed; the cells it is in are
     /// then "unavailable", not failed.
     pub fn missing_programs(&self) -> Vec<&str> {
@@ -619,6 +658,29 @@ stdout = "transcript"
         let m = parse(GOOD).unwrap();
         assert_eq!(m.implementations.len(), 1);
         assert_eq!(m.get("py").unwrap().stdout, ServerStdout::Transcript);
+    }
+
+    /// Command-line declarations name a role and a glob of cases; a wrong
+    /// role is refused with the form to write, a right one is found by
+    /// case.
+    #[test]
+    fn command_line_declarations_name_a_role_and_cases() {
+        let with =
+            |key: &str| format!("{GOOD}[implementation.known_differences]\n\"{key}\" = \"why\"\n");
+        let e = parse(&with("cli.cleint.help")).unwrap_err();
+        assert!(
+            e.problem
+                .contains("write cli.client.CASE or cli.server.CASE"),
+            "{e}"
+        );
+        let m = parse(&with("cli.server.ready-line-*")).unwrap();
+        let py = &m.implementations[0];
+        assert_eq!(
+            py.known_cli("server", "ready-line-stdout-full"),
+            Some("why")
+        );
+        assert_eq!(py.known_cli("client", "ready-line-stdout-full"), None);
+        assert_eq!(py.known_cli("server", "help"), None);
     }
 
     #[test]

@@ -165,8 +165,8 @@ impl Baseline {
 
     /// The file's text; above each DIFFERS entry, a comment with the
     /// reason of each field, as `reason(table, pairing key, field)` gives
-    /// it (the manifest's `known_differences`, a case's
-    /// `known_difference`), so the file says why a difference is accepted
+    /// it (the implementation's `known_differences` in the manifest), so
+    /// the file says why a difference is accepted
     /// and a reader need not look it up.
     pub fn to_toml(&self, reason: &dyn Fn(&str, &str, &str) -> Option<String>) -> String {
         let mut out = String::from(
@@ -237,8 +237,13 @@ pub struct Comparison {
     pub file: String,
     /// Cells whose verdict is the baseline's.
     pub matched: usize,
-    /// Cells whose verdict changed, or that the baseline does not know.
+    /// Cells whose verdict changed from the baseline's entry.
     pub changes: Vec<Change>,
+    /// Cells the baseline has no entry for: a new implementation's, a new
+    /// scenario's or case's. Not changes: they conform as a run without a
+    /// baseline does, when they PASS.
+    #[serde(default)]
+    pub new: Vec<Change>,
     /// Cells the baseline expects to run but whose peer is not installed
     /// here: reported, not failed.
     pub unavailable: Vec<String>,
@@ -250,7 +255,26 @@ pub struct Comparison {
 
 impl Comparison {
     pub fn conforms(&self) -> bool {
-        self.changes.is_empty() && self.stale.is_empty()
+        self.changes.is_empty()
+            && self.stale.is_empty()
+            && self.new.iter().all(|c| c.actual == "PASS")
+    }
+
+    /// The cells that need a look: every change, and the new cells that
+    /// do not PASS.
+    pub fn not_as_expected(&self) -> impl Iterator<Item = &Change> {
+        self.changes
+            .iter()
+            .chain(self.new.iter().filter(|c| c.actual != "PASS"))
+    }
+
+    /// Sorts each cell not as expected into `changes` or `new`.
+    pub fn add(&mut self, change: Change) {
+        if change.expected.is_none() {
+            self.new.push(change);
+        } else {
+            self.changes.push(change);
+        }
     }
 }
 
@@ -276,6 +300,7 @@ pub fn compare(
         file: file.display().to_string(),
         matched: 0,
         changes: Vec::new(),
+        new: Vec::new(),
         unavailable: Vec::new(),
         stale: Vec::new(),
     };
@@ -299,7 +324,7 @@ pub fn compare(
                 .unavailable
                 .push(format!("{} {}", cell.id.scenario, cell.id.label()));
         } else {
-            comparison.changes.push(Change {
+            comparison.add(Change {
                 id: cell.id.clone(),
                 expected: expected.map(Expected::to_string),
                 actual: actual.to_string(),
@@ -309,22 +334,27 @@ pub fn compare(
     comparison
 }
 
-/// The comparison for people.
+/// The comparison for people. Cells the baseline has no entry for (a new
+/// implementation's first run) are not changes: they are counted by
+/// verdict, the ones that do not PASS listed, with how to record them.
 pub fn render(comparison: &Comparison) -> String {
     let mut out = String::new();
-    if comparison.conforms() {
+    let changed = comparison.changes.len() + comparison.stale.len();
+    if changed == 0 {
         let _ = writeln!(
             out,
-            "\nBaseline {}: all {} cells as expected.",
-            comparison.file, comparison.matched
+            "\nBaseline {}: {}.",
+            comparison.file,
+            match (comparison.matched, comparison.new.len()) {
+                (m, 0) => format!("all {m} cells as expected"),
+                (m, _) => format!("{m} cells as expected, none changed"),
+            }
         );
     } else {
         let _ = writeln!(
             out,
-            "\nBaseline {}: {} cells as expected, {} CHANGED:",
-            comparison.file,
-            comparison.matched,
-            comparison.changes.len() + comparison.stale.len()
+            "\nBaseline {}: {} cells as expected, {changed} CHANGED:",
+            comparison.file, comparison.matched,
         );
         for c in &comparison.changes {
             let _ = writeln!(out, "  {c}");
@@ -338,6 +368,54 @@ pub fn render(comparison: &Comparison) -> String {
         let _ = writeln!(
             out,
             "  If the change is intended, regenerate the baseline with `make baseline` and commit it."
+        );
+    }
+    if !comparison.new.is_empty() {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for c in &comparison.new {
+            let verdict = c.actual.split(':').next().unwrap_or_default().to_string();
+            match counts.iter_mut().find(|(v, _)| *v == verdict) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((verdict, 1)),
+            }
+        }
+        counts.sort_by_key(|(v, _)| ["PASS", "DIFFERS", "FAIL"].iter().position(|x| x == v));
+        let _ = writeln!(
+            out,
+            "\nNew: {} cells the baseline has no entry for (a new implementation, scenario or case): {}.",
+            comparison.new.len(),
+            counts
+                .iter()
+                .map(|(v, n)| format!("{n} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        const LISTED: usize = 20;
+        let not_passing: Vec<&Change> = comparison
+            .new
+            .iter()
+            .filter(|c| c.actual != "PASS")
+            .collect();
+        for c in not_passing.iter().take(LISTED) {
+            let label = if is_command_line_table(&c.id.scenario) {
+                c.id.baseline_key()
+            } else {
+                c.id.label()
+            };
+            let _ = writeln!(out, "  {} {label}: {}", c.id.scenario, c.actual);
+        }
+        if not_passing.len() > LISTED {
+            let _ = writeln!(
+                out,
+                "  … and {} more (summary.json lists them all)",
+                not_passing.len() - LISTED
+            );
+        }
+        out.push_str(
+            "  Record them once their verdicts are right: `make baseline` for this repository's\n  \
+             baseline; for a manifest of your own, a baseline of your own beside it:\n  \
+             --manifest COPY --baseline COPY-baseline.toml --update-baseline, then\n  \
+             --baseline COPY-baseline.toml on each run.\n",
         );
     }
     if !comparison.unavailable.is_empty() {
@@ -422,8 +500,25 @@ mod tests {
             id: PairingId::new("hello", Some("python"), "socat"),
             ..cell(Verdict::Pass, &[])
         };
-        let c = compare(&b, Path::new("b.toml"), &[unknown], &known());
-        assert_eq!(c.changes[0].expected, None);
+        // A cell the baseline does not know is new, not a change: it
+        // conforms when it PASSes, and not otherwise.
+        let c = compare(
+            &b,
+            Path::new("b.toml"),
+            std::slice::from_ref(&unknown),
+            &known(),
+        );
+        assert!(c.changes.is_empty() && c.new.len() == 1, "{c:?}");
+        assert_eq!(c.new[0].expected, None);
+        assert!(c.conforms());
+        assert!(render(&c).contains("New: 1 cells the baseline has no entry for"));
+        let failing = Cell {
+            verdict: Verdict::Fail,
+            ..unknown
+        };
+        let c = compare(&b, Path::new("b.toml"), &[failing], &known());
+        assert!(!c.conforms());
+        assert_eq!(c.not_as_expected().count(), 1);
     }
 
     #[test]

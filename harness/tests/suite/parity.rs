@@ -500,3 +500,169 @@ fn odd_message_files_are_answered_like_the_script() {
     // The missing one names its bytes the way Python does.
     assert!(run(&rust, &missing).2.contains("nope\\udcfe\\udcc3"));
 }
+
+/// `harness cli --json` with `extra` implementations added through a
+/// manifest copy, restricted to `implementations` and `cases` (globs).
+fn cli_with(extra: &str, implementations: &[&str], cases: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = crate::util::manifest_with(dir.path(), extra);
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_harness"));
+    command
+        .current_dir(crate::util::workspace_root())
+        .args(["cli", "--json", "--no-baseline", "--manifest"])
+        .arg(&manifest);
+    for i in implementations {
+        command.args(["--implementation", i]);
+    }
+    for c in cases {
+        command.args(["--case", c]);
+    }
+    let out = command.output().expect("harness runs");
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn cli_cell<'a>(
+    outcome: &'a serde_json::Value,
+    implementation: &str,
+    role: &str,
+    case: &str,
+) -> &'a serde_json::Value {
+    outcome["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["implementation"] == implementation && c["role"] == role && c["case"] == case)
+        .unwrap_or_else(|| panic!("no cell {implementation} {role}/{case}: {outcome}"))
+}
+
+/// Known differences are the implementation's: a port whose --help is
+/// argparse's (here the reference scripts under another name) PASSes the
+/// help cases, while the Rust port's declared difference stays DIFFERS with
+/// its reason; a declaration that no longer holds is FAIL, saying to remove
+/// it from that implementation's entry.
+#[test]
+fn command_line_differences_are_declared_per_implementation() {
+    let extra = r#"
+[[implementation]]
+name = "argparse-port"
+language = "Python"
+roles = []
+command_line = { server = ["python3", "{root}/python/server.py"], client = ["python3", "{root}/python/client.py"] }
+
+[[implementation]]
+name = "stale-port"
+language = "Python"
+roles = []
+command_line = { client = ["python3", "{root}/python/client.py"] }
+[implementation.known_differences]
+"cli.client.help" = "once had a help of its own"
+"#;
+    let outcome = cli_with(extra, &["argparse-port", "stale-port", "rust"], &["help"]);
+    for role in ["client", "server"] {
+        assert_eq!(
+            cli_cell(&outcome, "argparse-port", role, "help")["verdict"],
+            "PASS"
+        );
+        let rust = cli_cell(&outcome, "rust", role, "help");
+        assert_eq!(rust["verdict"], "DIFFERS", "{rust}");
+        assert!(rust["reason"].as_str().unwrap().contains("clap"), "{rust}");
+    }
+    let stale = cli_cell(&outcome, "stale-port", "client", "help");
+    assert_eq!(stale["verdict"], "FAIL", "{stale}");
+    assert!(
+        stale["reason"]
+            .as_str()
+            .unwrap()
+            .contains("remove its entry from this implementation's known_differences"),
+        "{stale}"
+    );
+}
+
+/// What the peer received is compared: a client that re-encodes an
+/// argument that is not UTF-8 (as Node and the JVM decode argv) sends
+/// other bytes, and one whose printf goes to descriptor 1 sends "Sending
+/// data..." into its own connection when stdout is closed. Both print and
+/// exit as the reference does; both are FAIL on `received`.
+#[test]
+fn command_line_cases_compare_what_the_peer_received() {
+    let extra = r#"
+[[implementation]]
+name = "reencoding"
+language = "Python"
+roles = []
+command_line = { client = ["python3", "{root}/harness/tests/fixtures/deviant_cli.py", "replace-argv", "{root}/python/client.py"] }
+
+[[implementation]]
+name = "printf-fd1"
+language = "Python"
+roles = []
+command_line = { client = ["python3", "{root}/harness/tests/fixtures/deviant_cli.py", "print-to-fd1", "{root}/python/client.py"] }
+"#;
+    let outcome = cli_with(
+        extra,
+        &["reencoding", "printf-fd1"],
+        &["message-not-utf8", "stdout-closed"],
+    );
+    let reference = cli_cell(&outcome, "python", "client", "message-not-utf8");
+    assert_eq!(reference["outcome"]["received"], "4 bytes \"caf\\xe9\"");
+    for (implementation, case, sent) in [
+        (
+            "reencoding",
+            "message-not-utf8",
+            "6 bytes \"caf\\xef\\xbf\\xbd\"",
+        ),
+        (
+            "printf-fd1",
+            "stdout-closed",
+            "29 bytes \"Sending data...\\nHello server!\"",
+        ),
+    ] {
+        let cell = cli_cell(&outcome, implementation, "client", case);
+        assert_eq!(cell["verdict"], "FAIL", "{cell}");
+        assert_eq!(cell["differing"], serde_json::json!(["received"]), "{cell}");
+        assert_eq!(cell["outcome"]["received"], sent, "{cell}");
+    }
+    // The same programs on a case where nothing differs: PASS.
+    assert_eq!(
+        cli_cell(&outcome, "printf-fd1", "client", "message-not-utf8")["verdict"],
+        "PASS"
+    );
+}
+
+/// `PROG` is the program's own name in its messages: by default the last
+/// word of its command without directories, which for a wrapper (a shell
+/// script, a JVM's `-jar`) is not what it prints. Such a port names itself
+/// with `command_line.client_prog`; without it, its usage errors differ in
+/// stderr alone.
+#[test]
+fn a_port_names_the_program_its_messages_name() {
+    let wrapper = |name: &str, prog: &str| {
+        format!(
+            r#"
+[[implementation]]
+name = "{name}"
+language = "Python"
+roles = []
+command_line = {{ client = ["sh", "-c", "exec python3 {{root}}/python/client.py \"$@\"", "wrapped"]{prog} }}
+"#
+        )
+    };
+    let extra = wrapper("unnamed", "") + &wrapper("named", ", client_prog = \"client.py\"");
+    let outcome = cli_with(&extra, &["unnamed", "named"], &["port-huge"]);
+    let unnamed = cli_cell(&outcome, "unnamed", "client", "port-huge");
+    assert_eq!(unnamed["verdict"], "FAIL", "{unnamed}");
+    assert_eq!(
+        unnamed["differing"],
+        serde_json::json!(["stderr"]),
+        "{unnamed}"
+    );
+    assert_eq!(
+        cli_cell(&outcome, "named", "client", "port-huge")["verdict"],
+        "PASS"
+    );
+}
