@@ -636,7 +636,8 @@ command_line = { client = ["python3", "{root}/harness/tests/fixtures/deviant_cli
 
 /// `PROG` is the program's own name in its messages: by default the last
 /// word of its command without directories, which for a wrapper (a shell
-/// script, a JVM's `-jar`) is not what it prints. Such a port names itself
+/// script, a JVM's `-jar`) is not what it prints (here the last word is
+/// the workspace's folder, handed to the wrapper). Such a port names itself
 /// with `command_line.client_prog`; without it, its usage errors differ in
 /// stderr alone.
 #[test]
@@ -648,7 +649,7 @@ fn a_port_names_the_program_its_messages_name() {
 name = "{name}"
 language = "Python"
 roles = []
-command_line = {{ client = ["sh", "-c", "exec python3 {{root}}/python/client.py \"$@\"", "wrapped"]{prog} }}
+command_line = {{ client = ["sh", "-c", "root=$1; shift; exec python3 \"$root/python/client.py\" \"$@\"", "wrapped", "{{root}}"]{prog} }}
 "#
         )
     };
