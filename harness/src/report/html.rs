@@ -427,6 +427,29 @@ fn cell_details(
         run.port,
         run.seconds
     );
+    // The tutorial's own view first: one row per handshake segment, the
+    // window both as the raw field and as Wireshark shows it.
+    if let Some(conn) = shown_connection(cell) {
+        let rows = crate::report::tutorial::rows(conn);
+        if !rows.is_empty() {
+            out.push_str("<table class=\"tutorial\"><tr><th>segment</th><th>frame</th><th>flags</th><th>Seq</th><th>Ack</th><th>Win (raw field)</th><th>× scale</th><th>Win as Wireshark shows it</th></tr>\n");
+            for r in &rows {
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    r.label,
+                    r.frame,
+                    esc(&r.flags),
+                    r.seq,
+                    r.ack.map_or_else(|| "-".to_string(), |a| a.to_string()),
+                    r.raw_window,
+                    r.scale,
+                    r.window()
+                );
+            }
+            out.push_str("</table>\n");
+        }
+    }
     out.push_str("<table><tr><th>check</th><th></th><th>detail</th></tr>\n");
     for c in &run.checks {
         let _ = writeln!(

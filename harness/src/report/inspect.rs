@@ -288,6 +288,12 @@ pub fn render_connection(number: usize, c: &Connection, width: Width) -> String 
         let _ = writeln!(out, "   inside {tunnel}");
     }
     out.push('\n');
+    // The tutorial's own view first: one row per handshake segment.
+    let table = crate::report::tutorial::render(c);
+    if !table.is_empty() {
+        out.push_str(&table);
+        out.push('\n');
+    }
     if c.established() || c.refused() {
         let sig = signature::signature(c);
         out.push_str(&terminal::signature_table(&[(

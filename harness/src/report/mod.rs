@@ -12,6 +12,7 @@ pub mod ladder;
 pub(crate) mod list;
 pub(crate) mod terminal;
 pub(crate) mod timeline;
+pub mod tutorial;
 
 pub use cases::{render as render_cases, write_all as write_cases};
 pub use json::Summary;

@@ -140,6 +140,11 @@ pub fn render_scenario(
         let lines: Vec<&str> = ladder.lines().collect();
         let _ = writeln!(
             out,
+            "\nThe reference's handshake as the tutorial reads it, {reference_server} × {reference}:\n"
+        );
+        out.push_str(&crate::report::tutorial::render(conn));
+        let _ = writeln!(
+            out,
             "\nThe reference conversation, {reference_server} × {reference}:\n"
         );
         for line in lines.iter().take(ROWS + 1) {

@@ -293,7 +293,12 @@ fn ignored_field(key: &str, outcome: Outcome) -> Result<IgnoredField, String> {
     Ok(IgnoredField { segment, field })
 }
 
-/// Every `*.toml` in `dir`, sorted by name.
+/// The tutorial's own scenario, which the reports show first: the one a
+/// learner compares with the tutorials' screenshots.
+pub const TUTORIAL_SCENARIO: &str = "hello";
+
+/// Every `*.toml` in `dir`: the tutorial's own ([`TUTORIAL_SCENARIO`])
+/// first, the rest by name.
 pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, DeclarationError> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         DeclarationError::new(
@@ -306,7 +311,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, DeclarationError> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
-    paths.sort();
+    paths.sort_by_key(|p| {
+        let tutorial = p.file_stem().is_some_and(|s| s == TUTORIAL_SCENARIO);
+        (!tutorial, p.clone())
+    });
     if paths.is_empty() {
         return Err(DeclarationError::new(
             dir,
