@@ -32,6 +32,7 @@ run: build
 	@status=0; \
 	$(HARNESS) run $(if $(SHARD),--shard $(SHARD)) $(if $(ARTIFACTS),--artifacts $(ARTIFACTS)) || status=$$?; \
 	$(if $(SHARD),,$(HARNESS) cli || { s=$$?; [ $$status -ne 0 ] || status=$$s; };) \
+	[ $$status -ge 2 ] || { echo; echo "make run: the matrix's report is $(if $(ARTIFACTS),$(ARTIFACTS),$$(readlink -f target/harness/latest))/report.html"; }; \
 	exit $$status
 
 # The shards' artifacts combined into one run, with one baseline check.

@@ -57,18 +57,32 @@ pub fn command_line_cases(args: cli::CliArgs, width: Width) -> Result<u8, Error>
     let (json, quiet) = (args.json, args.quiet || args.json);
     let config = args.resolve()?;
     harness::run::create_artifacts(&config.artifacts)?;
+    // On a terminal one line, rewritten in place (the report and its
+    // paths stay on screen); in a log a line per cell.
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let graded = std::cell::Cell::new(0usize);
     let progress = |cell: &harness::cmdline::CaseCell| {
-        if !quiet {
-            eprintln!(
-                "  {}/{} × {}: {}",
-                cell.role,
-                cell.case,
-                cell.implementation,
-                cell.verdict.as_str()
-            );
+        if quiet {
+            return;
+        }
+        graded.set(graded.get() + 1);
+        let line = format!(
+            "{}/{} × {}: {}",
+            cell.role,
+            cell.case,
+            cell.implementation,
+            cell.verdict.as_str()
+        );
+        if terminal {
+            eprint!("\r\x1b[2K[{}] {line}", graded.get());
+        } else {
+            eprintln!("  {line}");
         }
     };
     let outcome = harness::cmdline::run_command(&config, &progress)?;
+    if terminal && !quiet && graded.get() > 0 {
+        eprintln!();
+    }
     if let Some(path) = &outcome.baseline_written {
         eprintln!("harness: baseline written to {path}");
     }
