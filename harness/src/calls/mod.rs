@@ -132,6 +132,10 @@ pub struct Call {
     /// When the (first) call returned, in seconds since the epoch: the
     /// clock of the capture, so calls and segments can be lined up.
     pub at: f64,
+    /// When the last call of a run returned (the empty `recv` that read
+    /// the FIN, after the one that read the data); `at` for one call.
+    #[serde(default)]
+    pub last_at: f64,
     /// The result, as strace showed it ("0", "-1 ECONNREFUSED"): shown,
     /// never compared (a non-blocking connect returns EINPROGRESS).
     pub result: String,

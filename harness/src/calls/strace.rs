@@ -300,12 +300,14 @@ impl Reader {
                         }
                         last.count += 1;
                         last.result = result;
+                        last.last_at = line.at;
                         return;
                     }
                     (CallKind::Send { bytes: a }, CallKind::Send { bytes: b }) => {
                         *a += b;
                         last.count += 1;
                         last.result = result;
+                        last.last_at = line.at;
                         return;
                     }
                     _ => {}
@@ -318,6 +320,7 @@ impl Reader {
             role: Role::Connection,
             count: 1,
             at: line.at,
+            last_at: line.at,
             result,
         });
     }

@@ -1180,3 +1180,56 @@ fn without_strace_a_scenario_that_records_calls_is_unavailable_never_passed() {
     );
     assert_eq!(summary["counts"]["pass"], 0, "{}", show(&summary));
 }
+
+/// On a real trace and a real capture (hello, the reference pairing, with
+/// strace): accept and connect are drawn after the handshake's ACK, the
+/// recv of the data after the data, and the empty recv after the FIN that
+/// caused it, whatever the two clocks said.
+#[test]
+#[cfg_attr(
+    missing_capture,
+    ignore = "needs capture permission: run as root or make setcap"
+)]
+#[cfg_attr(missing_strace, ignore = "needs strace: make deps installs it")]
+fn socket_calls_are_drawn_after_the_segments_that_let_them_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(crate::util::workspace_root())
+        .args([
+            "run",
+            "--scenario",
+            "hello",
+            "--server",
+            "python",
+            "--client",
+            "python",
+            "--no-baseline",
+            "--wide",
+            "--artifacts",
+        ])
+        .arg(dir.path().join("artifacts"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let start = text.find("server calls").expect("the timeline is shown");
+    let lines: Vec<&str> = text[start..]
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let at = |want: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(want))
+            .unwrap_or_else(|| panic!("{want:?} not in:\n{}", lines.join("\n")))
+    };
+    let handshake_ack = at("ACK →");
+    let fin = at("FIN, ACK →");
+    assert!(
+        at("accept(): after the handshake") > handshake_ack,
+        "{}",
+        lines.join("\n")
+    );
+    assert!(at("connect(") > handshake_ack, "{}", lines.join("\n"));
+    assert!(at("recv(1024) = 0: the FIN") > fin, "{}", lines.join("\n"));
+    assert!(at("recv(1024)") > at("Len=13 →"), "{}", lines.join("\n"));
+}
