@@ -324,7 +324,7 @@ mod tests {
             client: recorded(&client),
         };
         let rows = rows(Some(&conn), &calls);
-        let at = |want: &dyn Fn(&Row) -> bool| rows.iter().position(|r| want(r)).unwrap();
+        let at = |want: &dyn Fn(&Row) -> bool| rows.iter().position(want).unwrap();
         let ack = at(&|r| r.wire == "ACK →");
         let data = at(&|r| r.wire.contains("Len=13"));
         let fin = at(&|r| r.wire.starts_with("FIN") && r.wire.ends_with('→'));
