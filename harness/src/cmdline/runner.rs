@@ -325,6 +325,78 @@ fn free_port() -> std::io::Result<u16> {
         .map(|a| a.port())
 }
 
+/// Which way a program waits on a descriptor.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    /// To read it: `read(fd)`, or an event loop watching it for EPOLLIN.
+    Read,
+    /// To write it: `write(fd)`, or an event loop watching it for EPOLLOUT.
+    Write,
+}
+
+/// Whether `pid` waits on descriptor `fd`: blocked in `read`/`write` on
+/// it (the script, the Rust port), or asleep in `epoll_wait` with an epoll
+/// instance that watches it that way (an event loop: Node's libuv, the
+/// JVM's NIO, Python's asyncio). A moment is a state of the program, not
+/// one syscall.
+fn waiting_on(pid: u32, fd: u32, way: Waiting) -> bool {
+    let syscall = match way {
+        Waiting::Read => libc::SYS_read,
+        Waiting::Write => libc::SYS_write,
+    };
+    blocked_in(pid, syscall, fd) || (in_event_wait(pid) && epoll_watches(pid, fd, way))
+}
+
+/// Whether a thread of `pid` sleeps in `epoll_wait` (or `epoll_pwait`,
+/// `epoll_pwait2`).
+fn in_event_wait(pid: u32) -> bool {
+    const EPOLL_PWAIT2: libc::c_long = 441;
+    let waits = [libc::SYS_epoll_wait, libc::SYS_epoll_pwait, EPOLL_PWAIT2];
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|t| {
+        std::fs::read_to_string(t.path().join("syscall")).is_ok_and(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<libc::c_long>().ok())
+                .is_some_and(|n| waits.contains(&n))
+        })
+    })
+}
+
+/// Whether one of `pid`'s epoll instances watches `fd` for `way`, as its
+/// fdinfo lists it (`tfd: 0 events: 19 …`, the events in hex).
+fn epoll_watches(pid: u32, fd: u32, way: Waiting) -> bool {
+    let wanted = match way {
+        Waiting::Read => libc::EPOLLIN as u32,
+        Waiting::Write => libc::EPOLLOUT as u32,
+    };
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path())
+                .is_ok_and(|t| t.to_string_lossy() == "anon_inode:[eventpoll]")
+        })
+        .any(|e| {
+            let info = format!("/proc/{pid}/fdinfo/{}", e.file_name().to_string_lossy());
+            std::fs::read_to_string(info).is_ok_and(|text| {
+                text.lines().any(|line| {
+                    let mut words = line.split_whitespace();
+                    let watched = words.next() == Some("tfd:")
+                        && words.next().and_then(|n| n.parse::<u32>().ok()) == Some(fd);
+                    let events = words
+                        .skip_while(|w| *w != "events:")
+                        .nth(1)
+                        .and_then(|h| u32::from_str_radix(h, 16).ok());
+                    watched && events.is_some_and(|e| e & wanted != 0)
+                })
+            })
+        })
+}
+
 /// Whether a thread of `pid` is blocked in `syscall` on descriptor `fd`,
 /// as /proc shows it: the call's number, then its first argument.
 fn blocked_in(pid: u32, syscall: libc::c_long, fd: u32) -> bool {
@@ -502,9 +574,9 @@ pub fn run(
     let line_printed = |c: &Child| c.stdout_holds(|b| b.contains(&b'\n'));
     if let Some((signal, name, moment)) = case.signal {
         let came = match moment {
-            Moment::BeforeReady => wait_for(deadline, || blocked_in(pid, libc::SYS_write, 1)),
+            Moment::BeforeReady => wait_for(deadline, || waiting_on(pid, 1, Waiting::Write)),
             Moment::Listening => wait_for(deadline, || line_printed(&child)),
-            Moment::ReadingStdin => wait_for(deadline, || blocked_in(pid, libc::SYS_read, 0)),
+            Moment::ReadingStdin => wait_for(deadline, || waiting_on(pid, 0, Waiting::Read)),
             Moment::MidTransfer => match role {
                 Role::Client => wait_for(deadline, || {
                     fixtures.stalled_queued() >= MID_TRANSFER_QUEUED

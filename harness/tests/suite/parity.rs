@@ -667,3 +667,33 @@ command_line = {{ client = ["sh", "-c", "root=$1; shift; exec python3 \"$root/py
         "PASS"
     );
 }
+
+/// A moment is a state of the program, not one syscall: a port built on
+/// an event loop (Node's libuv, the JVM's NIO) waits for stdin and for a
+/// full stdout in epoll_wait, never blocked in read(0) or write(1). Here
+/// the script itself, run so: every signal case at reading-stdin and
+/// before-ready reaches its moment and answers as the script does.
+#[test]
+fn moments_are_read_from_an_event_loop_too() {
+    let extra = r#"
+[[implementation]]
+name = "event-loop"
+language = "Python"
+roles = []
+command_line = { server = ["python3", "{root}/harness/tests/fixtures/deviant_cli.py", "event-loop", "{root}/python/server.py"], client = ["python3", "{root}/harness/tests/fixtures/deviant_cli.py", "event-loop", "{root}/python/client.py"] }
+"#;
+    let outcome = cli_with(
+        extra,
+        &["event-loop"],
+        &["*-reading-stdin", "*-before-ready"],
+    );
+    for (role, case) in [
+        ("client", "sigint-reading-stdin"),
+        ("client", "sigterm-reading-stdin"),
+        ("server", "sigint-before-ready"),
+        ("server", "sigterm-before-ready"),
+    ] {
+        let cell = cli_cell(&outcome, "event-loop", role, case);
+        assert_eq!(cell["verdict"], "PASS", "{cell}");
+    }
+}
