@@ -66,6 +66,19 @@ table.overview td.v { text-align: center; font-size: 12px; }
 table.overview a { color: inherit; text-decoration: none; display: block; }
 .filters label { margin-right: 1em; }
 .hidden { display: none; }
+.grids { display: flex; flex-wrap: wrap; gap: .8em 1.4em; align-items: flex-start; }
+.grids table.overview { margin: 0; }
+.grids caption { text-align: left; font-weight: 600; }
+table.overview th, table.overview td { padding: .1em .35em; font-size: 12px; }
+table.overview { display: table; }
+.wide { overflow-x: auto; max-width: 100%; }
+@media (max-width: 700px) {
+  body { margin: .6em; font-size: 13px; }
+  table { display: block; overflow-x: auto; max-width: 100%; }
+  .side { display: block; }
+  svg.ladder { max-width: none; }
+  .side figure, details { overflow-x: auto; max-width: 100%; }
+}
 @media print { .filters { display: none; } details { display: block; } }
 "#;
 
@@ -560,56 +573,77 @@ pub struct Run<'a> {
     pub artifacts: &'a Path,
 }
 
-/// One grid of every scenario (rows) × pairing (columns, SERVER__CLIENT),
-/// coloured by verdict, each square a link to its cell.
+/// Per scenario a grid of its pairings, servers in rows and clients in
+/// columns as the tutorials pair them, each square coloured by verdict and
+/// a link to its cell; the grids wrap, so the overview fits any width.
 fn overview(run: &Run<'_>, changed: &dyn Fn(&Cell) -> bool) -> String {
-    let mut pairings: Vec<String> = Vec::new();
-    for c in run.cells {
-        let name = c.id.folder_name();
-        if !pairings.contains(&name) {
-            pairings.push(name);
-        }
-    }
-    let mut out = String::from(
-        "<h2 id=\"overview\">Overview</h2>\n<table class=\"overview\"><tr><th>scenario \\ server__client</th>",
-    );
-    for p in &pairings {
-        let _ = write!(out, "<th>{}</th>", esc(p));
-    }
-    out.push_str("</tr>\n");
+    let mut out = String::from("<h2 id=\"overview\">Overview</h2>\n<div class=\"grids\">\n");
     for scenario in run.scenarios {
-        if !run.cells.iter().any(|c| c.id.scenario == scenario.name) {
+        let cells: Vec<&Cell> = run
+            .cells
+            .iter()
+            .filter(|c| c.id.scenario == scenario.name)
+            .collect();
+        if cells.is_empty() {
             continue;
+        }
+        let mut servers: Vec<&str> = Vec::new();
+        let mut clients: Vec<&str> = Vec::new();
+        for c in &cells {
+            if !servers.contains(&c.id.server_name()) {
+                servers.push(c.id.server_name());
+            }
+            if !clients.contains(&c.id.client.as_str()) {
+                clients.push(&c.id.client);
+            }
         }
         let _ = write!(
             out,
-            "<tr><th><a href=\"#scenario-{0}\">{0}</a></th>",
+            "<table class=\"overview\"><caption><a href=\"#scenario-{0}\">{0}</a></caption><tr><th>server \\ client</th>",
             esc(&scenario.name)
         );
-        for p in &pairings {
-            match run
-                .cells
-                .iter()
-                .find(|c| c.id.scenario == scenario.name && c.id.folder_name() == *p)
-            {
-                Some(cell) => {
-                    let _ = write!(
-                        out,
-                        "<td class=\"v {}\" data-verdict=\"{}\" data-changed=\"{}\"><a href=\"#{}\" title=\"{}\">{}</a></td>",
-                        verdict_class(cell.verdict),
-                        cell.verdict.as_str(),
-                        if changed(cell) { "yes" } else { "no" },
-                        esc(&cell_id(cell)),
-                        esc(&cell.id.label()),
-                        cell.verdict.as_str()
-                    );
-                }
-                None => out.push_str("<td class=\"v notrun\"></td>"),
-            }
+        for c in &clients {
+            let _ = write!(out, "<th>{}</th>", esc(c));
         }
         out.push_str("</tr>\n");
+        for server in &servers {
+            let _ = write!(out, "<tr><th>{}</th>", esc(server));
+            for client in &clients {
+                match cells
+                    .iter()
+                    .find(|c| c.id.server_name() == *server && c.id.client == *client)
+                {
+                    Some(cell) => {
+                        // A cell that did not run is a dash, its verdict
+                        // and reason in its title: the grids stay narrow.
+                        let shown = match cell.verdict {
+                            Verdict::Unsupported | Verdict::Unavailable => "–",
+                            v => v.as_str(),
+                        };
+                        let _ = write!(
+                            out,
+                            "<td class=\"v {}\" data-verdict=\"{}\" data-changed=\"{}\"><a href=\"#{}\" title=\"{}: {}{}\">{shown}</a></td>",
+                            verdict_class(cell.verdict),
+                            cell.verdict.as_str(),
+                            if changed(cell) { "yes" } else { "no" },
+                            esc(&cell_id(cell)),
+                            esc(&cell.id.label()),
+                            cell.verdict.as_str(),
+                            cell.reason
+                                .as_deref()
+                                .filter(|_| shown == "–")
+                                .map(|r| format!(" ({})", esc(r)))
+                                .unwrap_or_default()
+                        );
+                    }
+                    None => out.push_str("<td class=\"v notrun\"></td>"),
+                }
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table>\n");
     }
-    out.push_str("</table>\n");
+    out.push_str("</div>\n<p class=\"muted\">– : not run here (unsupported by an implementation, or its program is not installed); the square's title says why.</p>\n");
     out
 }
 
@@ -632,7 +666,7 @@ fn display_order<'a>(cells: &[&'a Cell]) -> Vec<(&'a Cell, bool)> {
 }
 
 pub fn render(run: &Run<'_>) -> String {
-    let mut out = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>TCP conformance report</title>\n");
+    let mut out = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>TCP conformance report</title>\n");
     let _ = writeln!(
         out,
         "<style>{STYLE}</style>\n<script>{SCRIPT}</script>\n</head><body>"
@@ -697,14 +731,30 @@ pub fn render(run: &Run<'_>) -> String {
         .into_iter()
         .filter(|(_, open)| *open)
         .collect();
-    if !look.is_empty() {
+    // Declared differences (every differing field has its reason in the
+    // manifest, and the baseline expects it) are known: collapsed under a
+    // count, after what nobody expected.
+    let declared = |cell: &Cell| {
+        cell.verdict == Verdict::Differs
+            && !changed(cell)
+            && cell
+                .differing_fields()
+                .iter()
+                .all(|f| cell.known.iter().any(|k| &k.field == f))
+    };
+    let (known, unexpected): (Vec<&Cell>, Vec<&Cell>) =
+        look.iter().map(|(c, _)| *c).partition(|c| declared(c));
+    if !unexpected.is_empty() {
         let _ = writeln!(
             out,
             "<h2 id=\"needs-a-look\">Needs a look: {} cell{}</h2>",
-            look.len(),
-            if look.len() == 1 { "" } else { "s" }
+            unexpected.len(),
+            if unexpected.len() == 1 { "" } else { "s" }
         );
-        for (cell, _) in &look {
+        // What changed from the baseline first, then the rest.
+        let mut ordered = unexpected.clone();
+        ordered.sort_by_key(|c| !changed(c));
+        for cell in ordered {
             out.push_str(&cell_details(
                 cell,
                 reference_of(cell),
@@ -713,6 +763,24 @@ pub fn render(run: &Run<'_>) -> String {
                 true,
             ));
         }
+    }
+    if !known.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details id=\"declared\"><summary>Declared differences: {} cell{}, each as its implementation declares it, with the reason</summary>",
+            known.len(),
+            if known.len() == 1 { "" } else { "s" }
+        );
+        for cell in known {
+            out.push_str(&cell_details(
+                cell,
+                reference_of(cell),
+                false,
+                run.artifacts,
+                false,
+            ));
+        }
+        out.push_str("</details>\n");
     }
     for (index, scenario) in run.scenarios.iter().enumerate() {
         let cells: Vec<&Cell> = run
