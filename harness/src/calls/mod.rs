@@ -38,6 +38,10 @@ pub enum Role {
     Listener,
     /// Accepted, or connected (or meant to be): it carries the data.
     Connection,
+    /// Opened and closed without binding, listening, connecting or
+    /// carrying a byte: a probe (a JVM asks whether IPv6 works so). Told
+    /// apart so that its calls line up with nothing of the reference's.
+    Unused,
 }
 
 impl Role {
@@ -45,6 +49,7 @@ impl Role {
         match self {
             Role::Listener => "listener",
             Role::Connection => "connection",
+            Role::Unused => "unused",
         }
     }
 }

@@ -408,9 +408,21 @@ impl Reader {
     }
 
     fn finish(mut self) -> Vec<Call> {
+        // A socket that never did more than exist is a probe.
+        let mut used = vec![false; self.listening.len()];
+        for call in &self.calls {
+            if !matches!(
+                call.kind,
+                CallKind::Socket { .. } | CallKind::Setsockopt { .. } | CallKind::Close
+            ) {
+                used[call.socket - 1] = true;
+            }
+        }
         for call in &mut self.calls {
             if self.listening[call.socket - 1] {
                 call.role = Role::Listener;
+            } else if !used[call.socket - 1] {
+                call.role = Role::Unused;
             }
         }
         self.calls

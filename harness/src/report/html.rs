@@ -478,7 +478,7 @@ fn cell_details(
     if !cell.differences.is_empty() {
         out.push_str("<table><tr><th>segment</th><th>field</th><th>reference</th><th>this pairing</th><th>frame</th><th>known because</th></tr>\n");
         for d in &cell.differences {
-            let key = format!("{}.{}", d.segment, d.field);
+            let key = d.key();
             let known = cell
                 .known
                 .iter()

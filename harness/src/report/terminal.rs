@@ -223,7 +223,7 @@ pub fn render_scenario(
     // ones by name, with their reasons once (the HTML report and
     // summary.json have them in full).
     let is_known = |cell: &Cell, d: &Difference| {
-        let key = format!("{}.{}", d.segment, d.field);
+        let key = d.key();
         cell.known.iter().any(|k| k.field == key)
     };
     let mut rows = vec![[

@@ -296,9 +296,10 @@ impl Manifest {
             }
             for (key, reason) in &raw_impl.known_differences {
                 let entry = format!("{entry}.known_differences.\"{key}\"");
-                let checked = match key.strip_prefix("cli.") {
-                    Some(case) => parse_cli_key(case).map(|_| ()),
-                    None => crate::policy::parse_field_key(key).map(|_| ()),
+                let checked = match (key.strip_prefix("cli."), parse_call_pattern(key)) {
+                    (Some(case), _) => parse_cli_key(case).map(|_| ()),
+                    (None, Some(parsed)) => parsed.map(|_| ()),
+                    (None, None) => crate::policy::parse_field_key(key).map(|_| ()),
                 };
                 if let Err(problem) = checked {
                     return Err(fail(&entry, problem));
@@ -409,7 +410,53 @@ fn parse_cli_key(key: &str) -> Result<(&str, glob::Pattern), String> {
     Ok((role, pattern))
 }
 
+/// A declaration that covers single socket calls: `FIELD[PATTERN]`, a
+/// call field of one side (`client.calls`, `server.setsockopt`) and a glob
+/// of the calls it covers, as the reports write them
+/// (`socket(AF_INET6*`). `None` when `key` has no pattern.
+#[allow(clippy::type_complexity)]
+fn parse_call_pattern(
+    key: &str,
+) -> Option<Result<(String, crate::policy::Field, glob::Pattern), String>> {
+    let (field_key, pattern) = key.strip_suffix(']')?.split_once('[')?;
+    Some((|| {
+        let (segment, field) = crate::policy::parse_field_key(field_key)?;
+        let side = segment
+            .filter(|_| field.is_call())
+            .ok_or_else(|| {
+                format!("'{key}': a pattern covers socket calls: write server.FIELD[PATTERN] or client.FIELD[PATTERN], e.g. client.calls[socket(AF_INET6*]")
+            })?;
+        if pattern.contains(',') {
+            return Err(format!(
+                "'{key}': the pattern may not hold a comma (the baseline separates fields with them); use * for it"
+            ));
+        }
+        let glob = glob::Pattern::new(pattern).map_err(|e| format!("'{key}': {e}"))?;
+        Ok((side, field, glob))
+    })())
+}
+
 impl Implementation {
+    /// The pattern of a declaration of this implementation that covers a
+    /// call of `side`'s `field`: the call as the reports write it
+    /// (`socket(AF_INET6, SOCK_STREAM, IPPROTO_TCP)`), or with its socket
+    /// (`socket 1: close(connection)`, so `socket 1: *` covers every call
+    /// on a probe socket and none on the connection).
+    pub fn call_pattern(
+        &self,
+        side: &str,
+        field: crate::policy::Field,
+        (socket, call): (Option<&str>, &str),
+    ) -> Option<String> {
+        self.known_differences.keys().find_map(|key| {
+            let (s, f, glob) = parse_call_pattern(key)?.ok()?;
+            let matches = glob.matches(call)
+                || socket.is_some_and(|socket| glob.matches(&format!("{socket}: {call}")));
+            let pattern = &key[key.find('[')? + 1..key.len() - 1];
+            (s == side && f == field && matches).then(|| pattern.to_string())
+        })
+    }
+
     /// Why this implementation answers the command-line case `case` of
     /// `role` ("client", "server") otherwise than the reference, when its
     /// manifest entry declares it (`"cli.client.help" = "…"`).
@@ -681,6 +728,39 @@ stdout = "transcript"
         );
         assert_eq!(py.known_cli("client", "ready-line-stdout-full"), None);
         assert_eq!(py.known_cli("server", "help"), None);
+    }
+
+    /// A declaration may cover single calls by a pattern; a pattern on a
+    /// wire field, or one with a comma, is refused with the form to write.
+    #[test]
+    fn call_declarations_may_name_the_calls_they_cover() {
+        let with =
+            |key: &str| format!("{GOOD}[implementation.known_differences]\n\"{key}\" = \"why\"\n");
+        let m = parse(&with("client.calls[socket(AF_INET6*]")).unwrap();
+        let py = &m.implementations[0];
+        let calls = crate::policy::Field::Calls;
+        let socket6 = "socket(AF_INET6, SOCK_STREAM, IPPROTO_TCP)";
+        assert_eq!(
+            py.call_pattern("client", calls, (Some("socket 1"), socket6)),
+            Some("socket(AF_INET6*".to_string())
+        );
+        assert_eq!(
+            py.call_pattern("client", calls, (Some("socket 2"), "close(connection)")),
+            None
+        );
+        assert_eq!(py.call_pattern("server", calls, (None, socket6)), None);
+        let m = parse(&with("client.calls[socket 1: *]")).unwrap();
+        let probe = &m.implementations[0];
+        assert!(probe
+            .call_pattern("client", calls, (Some("socket 1"), "close(connection)"))
+            .is_some());
+        assert!(probe
+            .call_pattern("client", calls, (Some("socket 2"), "close(connection)"))
+            .is_none());
+        let e = parse(&with("SYN.window[6*]")).unwrap_err();
+        assert!(e.problem.contains("a pattern covers socket calls"), "{e}");
+        let e = parse(&with("client.calls[socket(AF_INET6, *]")).unwrap_err();
+        assert!(e.problem.contains("may not hold a comma"), "{e}");
     }
 
     #[test]

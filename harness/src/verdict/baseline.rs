@@ -445,6 +445,7 @@ mod tests {
                         reference: "a".into(),
                         actual: "b".into(),
                         frame: None,
+                        declared: None,
                     }
                 })
                 .collect(),

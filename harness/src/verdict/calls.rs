@@ -105,9 +105,10 @@ fn field_values(reference: &CallKind, actual: &CallKind) -> Vec<(Field, String, 
     }
 }
 
-/// `call 3: listen(128)`: where in the program's sequence, and what.
+/// `call 3 (socket 1): listen(128)`: where in the program's sequence, on
+/// which of its TCP sockets, and what.
 fn shown(index: usize, call: &Call) -> String {
-    format!("call {}: {call}", index + 1)
+    format!("call {} (socket {}): {call}", index + 1, call.socket)
 }
 
 /// Every difference between `side`'s calls and the reference program's,
@@ -126,6 +127,7 @@ pub fn compare(
         reference,
         actual,
         frame: None,
+        declared: None,
     };
     // Walk both sequences in step, so differences come in call order.
     let (mut i, mut j) = (0, 0);
@@ -224,7 +226,7 @@ mod tests {
                 &server("128", 1024, false),
                 &[]
             )),
-            ["server.listen.backlog: call 3: listen(1) | call 3: listen(128)"]
+            ["server.listen.backlog: call 3 (socket 1): listen(1) | call 3 (socket 1): listen(128)"]
         );
         assert_eq!(
             named(&compare(
@@ -233,7 +235,7 @@ mod tests {
                 &server("1", 4096, false),
                 &[]
             )),
-            ["server.recv.size: call 5: recv(1024) ×2 | call 5: recv(4096) ×2"]
+            ["server.recv.size: call 5 (socket 2): recv(1024) ×2 | call 5 (socket 2): recv(4096) ×2"]
         );
         // One extra call is one difference: the rest still line up.
         assert_eq!(
@@ -243,13 +245,13 @@ mod tests {
                 &server("1", 1024, true),
                 &[]
             )),
-            ["server.setsockopt: - | call 2: setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)"]
+            ["server.setsockopt: - | call 2 (socket 1): setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)"]
         );
         // And the other way round: a call the reference makes is missing.
         let missing = compare(Side::Server, &server("1", 1024, true), &reference, &[]);
         assert_eq!(
             named(&missing),
-            ["server.setsockopt: call 2: setsockopt(SOL_SOCKET, SO_REUSEADDR, 1) | -"]
+            ["server.setsockopt: call 2 (socket 1): setsockopt(SOL_SOCKET, SO_REUSEADDR, 1) | -"]
         );
     }
 
@@ -265,13 +267,13 @@ mod tests {
         assert_eq!(
             named(&compare(Side::Server, &reference, &early, &[])),
             [
-                "server.calls: - | call 5: close(listener)",
-                "server.calls: call 7: close(listener) | -"
+                "server.calls: - | call 5 (socket 1): close(listener)",
+                "server.calls: call 7 (socket 1): close(listener) | -"
             ]
         );
         assert_eq!(
             named(&compare(Side::Server, &reference, &socat_like, &[])),
-            ["server.calls: call 7: close(listener) | -"]
+            ["server.calls: call 7 (socket 1): close(listener) | -"]
         );
     }
 

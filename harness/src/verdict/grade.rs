@@ -137,7 +137,7 @@ impl Cell {
     pub fn differing_fields(&self) -> Vec<String> {
         let mut fields: Vec<String> = Vec::new();
         for d in &self.differences {
-            let key = format!("{}.{}", d.segment, d.field);
+            let key = d.key();
             if !fields.contains(&key) {
                 fields.push(key);
             }
@@ -223,6 +223,18 @@ pub fn grade(
                         ));
                     }
                 }
+            }
+            // A declaration may cover single calls by a pattern; each
+            // call it covers is named by it (see `Difference::key`).
+            for d in &mut cell.differences {
+                let implementation = match d.segment.as_str() {
+                    "server" => cell.id.server.as_deref(),
+                    "client" => Some(cell.id.client.as_str()),
+                    _ => None,
+                };
+                d.declared = implementation
+                    .and_then(|name| manifest.get(name))
+                    .and_then(|i| i.call_pattern(&d.segment, d.field, d.call_text()));
             }
             cell.known = cell
                 .differing_fields()

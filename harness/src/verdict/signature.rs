@@ -288,6 +288,45 @@ pub struct Difference {
     pub actual: String,
     /// The frame in this pairing's capture, where there is one.
     pub frame: Option<usize>,
+    /// For a socket call: the pattern of the implementation's declaration
+    /// that covers this one call (`"client.calls[socket(AF_INET6*]"`),
+    /// which then names it in the baseline apart from the field's other
+    /// differences.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared: Option<String>,
+}
+
+impl Difference {
+    /// Its name in the baseline and in `known_differences`: `SYN.window`,
+    /// `server.listen.backlog`, or with the pattern of the declaration
+    /// that covers it, `client.calls[socket(AF_INET6*]`.
+    pub fn key(&self) -> String {
+        match &self.declared {
+            Some(pattern) => format!("{}.{}[{pattern}]", self.segment, self.field),
+            None => format!("{}.{}", self.segment, self.field),
+        }
+    }
+
+    /// The call it names and its socket, without its place: `("socket
+    /// 1", "socket(AF_INET6, …)")` of `call 1 (socket 1): socket(AF_INET6,
+    /// …)`. The program's side when it made the call; for a call only the
+    /// reference made, the call alone: the reference's socket numbers are
+    /// not the program's, so `socket 1: *` never covers a call it left out.
+    pub fn call_text(&self) -> (Option<&str>, &str) {
+        let (side, own) = if self.actual != "-" {
+            (&self.actual, true)
+        } else {
+            (&self.reference, false)
+        };
+        let Some((place, call)) = side.split_once(": ") else {
+            return (None, side);
+        };
+        let socket = place
+            .split_once('(')
+            .and_then(|(_, s)| s.strip_suffix(')'))
+            .filter(|_| own);
+        (socket, call)
+    }
 }
 
 /// Every field of `actual` that differs from `reference` under the policies.
@@ -316,6 +355,7 @@ pub fn compare(
                     reference: show(ref_value),
                     actual: show(&act_value),
                     frame: act_seg.frame,
+                    declared: None,
                 });
             }
         }
@@ -328,6 +368,7 @@ pub fn compare(
                     reference: "-".into(),
                     actual: show(act_value),
                     frame: act_seg.frame,
+                    declared: None,
                 });
             }
         }
@@ -349,6 +390,7 @@ pub fn compare(
                 reference: show(ref_value),
                 actual: show(&act_value),
                 frame: None,
+                declared: None,
             });
         }
     }
