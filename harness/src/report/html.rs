@@ -584,66 +584,77 @@ fn overview(run: &Run<'_>, changed: &dyn Fn(&Cell) -> bool) -> String {
             .iter()
             .filter(|c| c.id.scenario == scenario.name)
             .collect();
-        if cells.is_empty() {
-            continue;
+        if !cells.is_empty() {
+            let caption = format!(
+                "<caption><a href=\"#scenario-{0}\">{0}</a></caption>",
+                esc(&scenario.name)
+            );
+            out.push_str(&pairing_grid(&cells, "overview", &caption, changed));
         }
-        let mut servers: Vec<&str> = Vec::new();
-        let mut clients: Vec<&str> = Vec::new();
-        for c in &cells {
-            if !servers.contains(&c.id.server_name()) {
-                servers.push(c.id.server_name());
-            }
-            if !clients.contains(&c.id.client.as_str()) {
-                clients.push(&c.id.client);
-            }
-        }
-        let _ = write!(
-            out,
-            "<table class=\"overview\"><caption><a href=\"#scenario-{0}\">{0}</a></caption><tr><th>server \\ client</th>",
-            esc(&scenario.name)
-        );
-        for c in &clients {
-            let _ = write!(out, "<th>{}</th>", esc(c));
-        }
-        out.push_str("</tr>\n");
-        for server in &servers {
-            let _ = write!(out, "<tr><th>{}</th>", esc(server));
-            for client in &clients {
-                match cells
-                    .iter()
-                    .find(|c| c.id.server_name() == *server && c.id.client == *client)
-                {
-                    Some(cell) => {
-                        // A cell that did not run is a dash, its verdict
-                        // and reason in its title: the grids stay narrow.
-                        let shown = match cell.verdict {
-                            Verdict::Unsupported | Verdict::Unavailable => "–",
-                            v => v.as_str(),
-                        };
-                        let _ = write!(
-                            out,
-                            "<td class=\"v {}\" data-verdict=\"{}\" data-changed=\"{}\"><a href=\"#{}\" title=\"{}: {}{}\">{shown}</a></td>",
-                            verdict_class(cell.verdict),
-                            cell.verdict.as_str(),
-                            if changed(cell) { "yes" } else { "no" },
-                            esc(&cell_id(cell)),
-                            esc(&cell.id.label()),
-                            cell.verdict.as_str(),
-                            cell.reason
-                                .as_deref()
-                                .filter(|_| shown == "–")
-                                .map(|r| format!(" ({})", esc(r)))
-                                .unwrap_or_default()
-                        );
-                    }
-                    None => out.push_str("<td class=\"v notrun\"></td>"),
-                }
-            }
-            out.push_str("</tr>\n");
-        }
-        out.push_str("</table>\n");
     }
     out.push_str("</div>\n<p class=\"muted\">– : not run here (unsupported by an implementation, or its program is not installed); the square's title says why.</p>\n");
+    out
+}
+
+/// One scenario's cells as a table, servers in rows and clients in
+/// columns, each square coloured by verdict and a link to its cell (a cell
+/// that did not run is a dash, its verdict and reason in its title): the
+/// overview's grids and each scenario's matrix alike.
+fn pairing_grid(
+    cells: &[&Cell],
+    class: &str,
+    caption: &str,
+    changed: &dyn Fn(&Cell) -> bool,
+) -> String {
+    let mut servers: Vec<&str> = Vec::new();
+    let mut clients: Vec<&str> = Vec::new();
+    for c in cells {
+        if !servers.contains(&c.id.server_name()) {
+            servers.push(c.id.server_name());
+        }
+        if !clients.contains(&c.id.client.as_str()) {
+            clients.push(&c.id.client);
+        }
+    }
+    let mut out = format!("<table class=\"{class}\">{caption}<tr><th>server \\ client</th>");
+    for c in &clients {
+        let _ = write!(out, "<th>{}</th>", esc(c));
+    }
+    out.push_str("</tr>\n");
+    for server in &servers {
+        let _ = write!(out, "<tr><th>{}</th>", esc(server));
+        for client in &clients {
+            let Some(cell) = cells
+                .iter()
+                .find(|c| c.id.server_name() == *server && c.id.client == *client)
+            else {
+                out.push_str("<td class=\"v notrun\"></td>");
+                continue;
+            };
+            let shown = match cell.verdict {
+                Verdict::Unsupported | Verdict::Unavailable => "–",
+                v => v.as_str(),
+            };
+            let why = cell
+                .reason
+                .as_deref()
+                .filter(|_| shown == "–")
+                .map(|r| format!(" ({})", esc(r)))
+                .unwrap_or_default();
+            let _ = write!(
+                out,
+                "<td class=\"v {}\" data-verdict=\"{}\" data-changed=\"{}\"><a href=\"#{}\" title=\"{}: {}{why}\">{shown}</a></td>",
+                verdict_class(cell.verdict),
+                cell.verdict.as_str(),
+                if changed(cell) { "yes" } else { "no" },
+                esc(&cell_id(cell)),
+                esc(&cell.id.label()),
+                cell.verdict.as_str(),
+            );
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
     out
 }
 
@@ -803,44 +814,7 @@ pub fn render(run: &Run<'_>) -> String {
             "<p class=\"muted\">Servers in rows, clients in columns; reference: {0} × {0}.</p>",
             esc(reference)
         );
-        let mut servers: Vec<&str> = Vec::new();
-        let mut clients: Vec<&str> = Vec::new();
-        for c in &cells {
-            if !servers.contains(&c.id.server_name()) {
-                servers.push(c.id.server_name());
-            }
-            if !clients.contains(&c.id.client.as_str()) {
-                clients.push(&c.id.client);
-            }
-        }
-        out.push_str("<table class=\"matrix\"><tr><th>server \\ client</th>");
-        for c in &clients {
-            let _ = write!(out, "<th>{}</th>", esc(c));
-        }
-        out.push_str("</tr>\n");
-        for s in &servers {
-            let _ = write!(out, "<tr><th>{}</th>", esc(s));
-            for c in &clients {
-                match cells
-                    .iter()
-                    .find(|x| x.id.server_name() == *s && x.id.client == *c)
-                {
-                    Some(cell) => {
-                        let _ = write!(
-                            out,
-                            "<td class=\"v {}\"><a href=\"#{}\" title=\"{}\">{}</a></td>",
-                            verdict_class(cell.verdict),
-                            esc(&cell_id(cell)),
-                            esc(cell.reason.as_deref().unwrap_or(&cell.id.label())),
-                            cell.verdict.as_str()
-                        );
-                    }
-                    None => out.push_str("<td class=\"v notrun\">-</td>"),
-                }
-            }
-            out.push_str("</tr>\n");
-        }
-        out.push_str("</table>\n");
+        out.push_str(&pairing_grid(&cells, "matrix", "", &changed));
         if let Some(file) = run.merged.get(&scenario.name) {
             let _ = writeln!(
                 out,
