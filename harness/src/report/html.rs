@@ -606,16 +606,8 @@ fn pairing_grid(
     caption: &str,
     changed: &dyn Fn(&Cell) -> bool,
 ) -> String {
-    let mut servers: Vec<&str> = Vec::new();
-    let mut clients: Vec<&str> = Vec::new();
-    for c in cells {
-        if !servers.contains(&c.id.server_name()) {
-            servers.push(c.id.server_name());
-        }
-        if !clients.contains(&c.id.client.as_str()) {
-            clients.push(&c.id.client);
-        }
-    }
+    let (servers, clients) =
+        crate::suite::pairing::servers_and_clients(cells.iter().map(|c| &c.id));
     let mut out = format!("<table class=\"{class}\">{caption}<tr><th>server \\ client</th>");
     for c in &clients {
         let _ = write!(out, "<th>{}</th>", esc(c));

@@ -66,16 +66,8 @@ pub fn render_scenario(
         "== scenario {}: {}\n   servers (rows) × clients (columns); reference: {reference_server} × {reference}\n",
         scenario.name, scenario.description
     );
-    let mut servers: Vec<&str> = Vec::new();
-    let mut clients: Vec<&str> = Vec::new();
-    for c in cells {
-        if !servers.contains(&c.id.server_name()) {
-            servers.push(c.id.server_name());
-        }
-        if !clients.contains(&c.id.client.as_str()) {
-            clients.push(&c.id.client);
-        }
-    }
+    let (servers, clients) =
+        crate::suite::pairing::servers_and_clients(cells.iter().map(|c| &c.id));
     let mut rows = vec![std::iter::once("server \\ client".to_string())
         .chain(clients.iter().map(|c| c.to_string()))
         .collect::<Vec<_>>()];

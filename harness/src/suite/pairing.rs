@@ -130,6 +130,24 @@ impl serde::Serialize for PairingId {
     }
 }
 
+/// The servers (rows) and clients (columns) of a scenario's cells, each
+/// once, in the order the cells come: how every report draws a matrix.
+pub fn servers_and_clients<'a>(
+    ids: impl IntoIterator<Item = &'a PairingId>,
+) -> (Vec<&'a str>, Vec<&'a str>) {
+    let mut servers: Vec<&str> = Vec::new();
+    let mut clients: Vec<&str> = Vec::new();
+    for id in ids {
+        if !servers.contains(&id.server_name()) {
+            servers.push(id.server_name());
+        }
+        if !clients.contains(&id.client.as_str()) {
+            clients.push(&id.client);
+        }
+    }
+    (servers, clients)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
