@@ -7,25 +7,9 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::util::{
-    deviant_client, deviant_server, harness_json, harness_json_with_env, manifest_with,
-    workspace_root,
+    cell, cells, deviant_client, deviant_server, harness_json, harness_json_with_env,
+    manifest_with, workspace_root,
 };
-
-fn cells<'a>(summary: &'a Value, scenario: &str) -> Vec<&'a Value> {
-    summary["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["scenario"] == scenario)
-        .collect()
-}
-
-fn cell<'a>(summary: &'a Value, scenario: &str, client: &str) -> &'a Value {
-    cells(summary, scenario)
-        .into_iter()
-        .find(|c| c["client"] == client)
-        .unwrap_or_else(|| panic!("no {scenario} cell for {client}"))
-}
 
 fn check<'a>(cell: &'a Value, name: &str) -> Option<&'a Value> {
     cell["checks"]

@@ -499,31 +499,11 @@ fn annotated_captures_read_back_in_tshark() {
     let (code, summary) = small_run(dir.path());
     assert_eq!(code, 0, "{}", summary["counts"]);
     let tshark = |file: &Path| -> Vec<(String, String)> {
-        let out = Command::new("tshark")
-            .arg("-r")
-            .arg(file)
-            .args([
-                "-T",
-                "fields",
-                "-E",
-                "separator=|",
-                "-e",
-                "frame.interface_name",
-                "-e",
-                "frame.comment",
-            ])
-            .output()
-            .expect("tshark runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| {
-                let (a, b) = l.split_once('|').unwrap_or((l, ""));
-                (a.to_string(), b.to_string())
+        crate::util::tshark_fields(file, "frame", &["frame.interface_name", "frame.comment"])
+            .into_iter()
+            .map(|f| {
+                let mut f = f.into_iter();
+                (f.next().unwrap_or_default(), f.next().unwrap_or_default())
             })
             .collect()
     };
@@ -604,15 +584,7 @@ fn html_report_renders_in_headless_chromium() {
         ],
         &artifacts,
     );
-    let verdict = |client: &str| {
-        summary["cells"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["client"] == client)
-            .unwrap_or_else(|| panic!("no {client} cell"))
-            .clone()
-    };
+    let verdict = |client: &str| crate::util::cell(&summary, "hello", client).clone();
     assert_eq!(verdict("rust")["verdict"], "PASS");
     assert_eq!(verdict("rcvbuf")["verdict"], "DIFFERS");
     assert_eq!(verdict("wrongbytes")["verdict"], "FAIL");
@@ -1277,15 +1249,7 @@ fn a_call_declaration_covers_its_calls_and_not_a_missing_close() {
         ],
         &dir.path().join("artifacts"),
     );
-    let cell = |client: &str| {
-        summary["cells"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["client"] == client)
-            .unwrap_or_else(|| panic!("no cell for {client}"))
-            .clone()
-    };
+    let cell = |client: &str| crate::util::cell(&summary, "hello", client).clone();
     let keys = |c: &serde_json::Value| -> Vec<String> {
         let mut keys: Vec<String> = c["differences"]
             .as_array()

@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use crate::util::workspace_root;
+use crate::util::{tshark_fields, workspace_root};
 
 /// What the client sends: 5 GiB, so the sequence space wraps once and
 /// the stream's length is not representable in 32 bits.
@@ -42,33 +42,6 @@ wait $dump
         "capture failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// tshark's fields, one line per frame.
-fn tshark_fields(file: &std::path::Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut args = vec!["-r".to_string(), file.display().to_string()];
-    args.extend([
-        "-Y".to_string(),
-        filter.to_string(),
-        "-T".into(),
-        "fields".into(),
-    ]);
-    for f in fields {
-        args.extend(["-e".to_string(), f.to_string()]);
-    }
-    let out = Command::new("tshark")
-        .args(&args)
-        .output()
-        .expect("tshark runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
 }
 
 #[test]

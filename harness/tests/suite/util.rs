@@ -485,3 +485,54 @@ pub fn cross_check_with_tshark(file: &Path) {
         assert_eq!(cols[7], "", "{what}: tshark reports a malformed packet");
     }
 }
+
+/// The cells of `scenario` in a run's summary.
+pub fn cells<'a>(summary: &'a serde_json::Value, scenario: &str) -> Vec<&'a serde_json::Value> {
+    summary["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["scenario"] == scenario)
+        .collect()
+}
+
+/// The cell of `scenario` whose client is `client` (the first, when
+/// several servers ran).
+pub fn cell<'a>(
+    summary: &'a serde_json::Value,
+    scenario: &str,
+    client: &str,
+) -> &'a serde_json::Value {
+    cells(summary, scenario)
+        .into_iter()
+        .find(|c| c["client"] == client)
+        .unwrap_or_else(|| panic!("no {scenario} cell for {client}"))
+}
+
+/// tshark's `fields` of the frames `filter` selects in `file`, one line
+/// per frame, one string per field (tab-separated, as tshark writes them).
+pub fn tshark_fields(file: &std::path::Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut args = vec!["-r".to_string(), file.display().to_string()];
+    args.extend([
+        "-Y".to_string(),
+        filter.to_string(),
+        "-T".into(),
+        "fields".into(),
+    ]);
+    for f in fields {
+        args.extend(["-e".to_string(), f.to_string()]);
+    }
+    let out = std::process::Command::new("tshark")
+        .args(&args)
+        .output()
+        .expect("tshark runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
