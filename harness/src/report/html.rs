@@ -83,8 +83,8 @@ table.overview { display: table; }
 "#;
 
 const SCRIPT: &str = r#"
-// Open the details a matrix link points at, and record that the page was
-// laid out (the headless-browser test reads data-rendered).
+// Open the details a matrix link points at. (The report holds no test
+// code: the browser test measures the layout from a page of its own.)
 function openTarget() {
   var el = document.getElementById(location.hash.slice(1));
   if (el && el.tagName === 'DETAILS') { el.open = true; }
@@ -100,42 +100,11 @@ function applyFilter(which) {
     el.classList.toggle('hidden', !show);
   });
 }
-// Self-checks the headless-browser test reads: how far any SVG text
-// reaches past its viewBox (0 when nothing is clipped), and whether the
-// first cell that needs a look is open within the first screen.
-function layoutChecks() {
-  var overflow = 0;
-  document.querySelectorAll('svg.ladder').forEach(function (svg) {
-    var box = svg.viewBox.baseVal;
-    svg.querySelectorAll('text').forEach(function (t) {
-      var b = t.getBBox();
-      overflow = Math.max(overflow, box.x - b.x, b.x + b.width - (box.x + box.width),
-                          box.y - b.y, b.y + b.height - (box.y + box.height));
-    });
-  });
-  var first = document.querySelector('details.cell:not([data-verdict="PASS"])');
-  var firstOpen = 'none';
-  if (first && first.getAttribute('data-verdict') !== 'UNSUPPORTED' && first.getAttribute('data-verdict') !== 'UNAVAILABLE') {
-    var r = first.getBoundingClientRect();
-    firstOpen = (first.open && r.top >= 0 && r.top < window.innerHeight) ? 'on-first-screen' : 'not-on-first-screen';
-  }
-  document.body.setAttribute('data-svg-overflow', Math.ceil(Math.max(0, overflow)));
-  document.body.setAttribute('data-first-look', firstOpen);
-}
 window.addEventListener('load', function () {
   openTarget();
   document.querySelectorAll('.filters input').forEach(function (input) {
     input.addEventListener('change', function () { applyFilter(input.value); });
   });
-  layoutChecks();
-  var drawn = 0;
-  document.querySelectorAll('svg.ladder').forEach(function (svg) {
-    var box = svg.getBoundingClientRect();
-    var shown = svg.closest('details').open;
-    if (shown && box.width > 0 && box.height > 0 && svg.querySelectorAll('line').length > 2) { drawn++; }
-  });
-  var matrices = document.querySelectorAll('table.matrix').length;
-  document.body.setAttribute('data-rendered', 'ladders=' + drawn + ' matrices=' + matrices);
 });
 "#;
 

@@ -4,6 +4,7 @@
 mod util;
 
 mod architecture;
+mod browser;
 mod cli;
 mod conditions;
 mod faults;

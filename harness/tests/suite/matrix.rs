@@ -7,6 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::browser::{assert_report_layout, chromium, chromium_run, measure, Frame};
 use crate::util::{
     cross_check_with_tshark, deviant_client, deviant_server, harness_json, manifest_with,
     require_capture, require_program, small_run,
@@ -600,13 +601,8 @@ fn html_report_renders_in_headless_chromium() {
         chromium_run(chromium, &report, fragment, extra, dir.path())
     };
     let dom = String::from_utf8_lossy(&browser("", &["--dump-dom"]).stdout).into_owned();
-    let body = &dom[dom.find("<body").expect("a body")..];
-    let body_tag = &body[..body.find('>').unwrap()];
-    assert!(
-        body_tag.contains("data-first-look=\"on-first-screen\""),
-        "{body_tag}"
-    );
-    assert!(body_tag.contains("data-svg-overflow=\"0\""), "{body_tag}");
+    assert_report_layout(chromium, &report, dir.path());
+    layout_checks_catch_a_broken_report(chromium, &html, dir.path());
 
     // The DIFFERS cell's side-by-side view: its own ladder's marks are the
     // differences summary.json lists, field for field.
@@ -638,13 +634,24 @@ fn html_report_renders_in_headless_chromium() {
     assert_eq!(marked, listed, "the marks in the side-by-side view");
 
     // A deep link opens a collapsed PASS cell.
-    let linked = String::from_utf8_lossy(&browser("#hello/python__rust", &["--dump-dom"]).stdout)
-        .into_owned();
-    let at = linked
-        .find("id=\"hello/python__rust\"")
-        .expect("the PASS cell");
-    let tag = &linked[at..at + linked[at..].find('>').unwrap()];
-    assert!(tag.contains("open"), "{tag}");
+    let linked = measure(
+        chromium,
+        &[Frame {
+            report: &report,
+            fragment: "#hello/python__rust",
+            width: 1280,
+            height: 900,
+        }],
+        dir.path(),
+    );
+    assert!(
+        linked[0]
+            .open_cells
+            .iter()
+            .any(|c| c == "hello/python__rust"),
+        "{:?}",
+        linked[0].open_cells
+    );
 
     let shot = dir.path().join("report.png");
     browser("", &[&format!("--screenshot={}", shot.display())]);
@@ -655,56 +662,68 @@ fn html_report_renders_in_headless_chromium() {
     }
 }
 
-/// The first browser on PATH, or the test fails naming the remedy.
-fn chromium() -> &'static str {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| harness::suite::manifest::on_path(b))
-        .expect("this test needs chromium on PATH; make deps installs it")
-}
-
-/// Headless chromium on `report` (with `fragment`), with `extra` flags.
-fn chromium_run(
-    chromium: &str,
-    report: &Path,
-    fragment: &str,
-    extra: &[&str],
-    home: &Path,
-) -> std::process::Output {
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--disable-background-networking",
-            "--no-first-run",
-            "--window-size=1280,1000",
-        ])
-        .args(extra)
-        .arg(format!("file://{}{fragment}", report.display()))
-        .env("HOME", home)
-        .output()
-        .expect("chromium runs");
+/// Each layout check fails on a report broken the way it guards against:
+/// wide content with no scrolling box, the first look closed, a label
+/// moved out of its ladder.
+fn layout_checks_catch_a_broken_report(chromium: &str, html: &str, scratch: &Path) {
+    // The first open cell's tag, to close it.
+    let (first, tag_len) = html
+        .match_indices("<details class=\"cell\"")
+        .map(|(at, _)| (at, html[at..].find('>').unwrap()))
+        .find(|&(at, len)| html[at..at + len].ends_with(" open"))
+        .expect("the first cell that needs a look is open");
+    let broken = [
+        (
+            "wide",
+            html.replacen(
+                "</head>",
+                "<style>table, pre, svg { min-width: 2000px; } * { overflow: visible !important; }</style></head>",
+                1,
+            ),
+        ),
+        (
+            "closed",
+            format!(
+                "{}{}",
+                &html[..first + tag_len - " open".len()],
+                &html[first + tag_len..]
+            ),
+        ),
+        (
+            "clipped",
+            html.replacen("<text ", "<text x=\"-400\" ", 1),
+        ),
+    ];
+    let paths: Vec<_> = broken
+        .iter()
+        .map(|(name, text)| {
+            let path = scratch.join(format!("broken-{name}.html"));
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .collect();
+    let frames: Vec<Frame> = paths
+        .iter()
+        .map(|report| Frame {
+            report,
+            fragment: "",
+            width: 400,
+            height: 900,
+        })
+        .collect();
+    let measured = measure(chromium, &frames, scratch);
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        measured[0].page_overflow_x > 0.0 && !measured[0].outside.is_empty(),
+        "wide content not caught: {:?}",
+        measured[0]
     );
-    out
-}
-
-/// What the report's own layout checks found in the browser: the first
-/// cell that needs a look open on the first screen, and no SVG text past
-/// its viewBox.
-fn assert_report_layout(dom: &str) {
-    let body = &dom[dom.find("<body").expect("a body")..];
-    let body_tag = &body[..body.find('>').unwrap()];
+    let first_look = measured[1].first_look.as_ref().expect("a first look");
+    assert!(!first_look.on_first_screen(), "{first_look:?}");
     assert!(
-        body_tag.contains("data-first-look=\"on-first-screen\""),
-        "{body_tag}"
+        measured[2].svg_overflow > 0.0,
+        "a clipped label not caught: {:?}",
+        measured[2]
     );
-    assert!(body_tag.contains("data-svg-overflow=\"0\""), "{body_tag}");
 }
 
 /// `--repeat` catches a client whose behaviour changes from run to run, and
@@ -980,8 +999,7 @@ fn three_shards_merged_are_one_run() {
         assert!(merged_dir.join(file).is_file(), "{file}");
     }
     let report = merged_dir.join("report.html");
-    let dom = chromium_run(chromium(), &report, "", &["--dump-dom"], dir.path());
-    assert_report_layout(&String::from_utf8_lossy(&dom.stdout));
+    assert_report_layout(chromium(), &report, dir.path());
 
     // The same shard twice, a missing shard, and no shard at all are
     // refused in one line.
