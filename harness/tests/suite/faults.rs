@@ -90,6 +90,59 @@ fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) 
     }
 }
 
+/// Waits until no process carrying `marker` is alive: processes die a
+/// moment after the signal that kills them, so absence is polled for,
+/// with a deadline, never checked once.
+fn wait_until_gone(marker: &str) {
+    wait_for(
+        "no process of this test to be left",
+        Duration::from_secs(10),
+        || processes_with(marker).is_empty().then_some(()),
+    );
+}
+
+/// Waits until a process carrying `marker` has written at least `bytes`
+/// (its `/proc/PID/io` write count: what it printed, since sends on a
+/// socket are not counted there), and returns its pid.
+fn wait_until_printed(marker: &str, bytes: u64) -> u32 {
+    wait_for(
+        "the peer to print its line",
+        Duration::from_secs(20),
+        || {
+            processes_with(marker).into_iter().find(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/io"))
+                    .unwrap_or_default()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("wchar: "))
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .is_some_and(|n| n >= bytes)
+            })
+        },
+    )
+}
+
+/// How many sockets process `pid` holds open.
+fn sockets_held(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+        })
+        .count()
+}
+
+/// Waits for a child's exit. The bound guards against a hang; it is not
+/// a timing claim (a loaded machine may take long).
+fn wait_for_exit(mut child: Child) -> Output {
+    wait_for("the harness to exit", crate::util::WAIT, || {
+        child.try_wait().expect("try_wait").map(|_| ())
+    });
+    child.wait_with_output().expect("the harness's output")
+}
+
 fn harness_command(args: &[&str], artifacts: &Path) -> Command {
     let _ = bin_dir();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
@@ -168,11 +221,7 @@ fn run_fault(name: &str, server: &str, client: &str) -> (Value, tempfile::TempDi
             folder.display()
         );
     }
-    assert_eq!(
-        processes_with(&marker),
-        Vec::<u32>::new(),
-        "processes left behind"
-    );
+    wait_until_gone(&marker);
     (c, dir)
 }
 
@@ -296,14 +345,16 @@ fn a_child_killed_with_sigkill_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let marker = marker("kill9");
     let harness = start_blocked_harness(&marker, dir.path(), "server-stall", "python");
-    // The reference pairing runs too; wait until the stalled server is the
-    // one alive, then kill it.
-    let pid = wait_for("the stalled server", Duration::from_secs(20), || {
-        processes_with(&marker).first().copied()
+    // The reference pairing runs too; wait until the stalled server holds
+    // its listener and the accepted connection (it sleeps from then on),
+    // then kill it.
+    let pid = wait_for("the stalled server's accept", Duration::from_secs(20), || {
+        processes_with(&marker)
+            .into_iter()
+            .find(|&pid| sockets_held(pid) >= 2)
     });
-    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
-    let out = harness.wait_with_output().unwrap();
+    let out = wait_for_exit(harness);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -314,7 +365,7 @@ fn a_child_killed_with_sigkill_is_reported() {
     let c = cell(&summary, "server-stall", "python");
     assert_eq!(c["verdict"], "FAIL", "{c:#}");
     assert_eq!(c["server_exit"], "killed by signal 9", "{c:#}");
-    assert_eq!(processes_with(&marker), Vec::<u32>::new());
+    wait_until_gone(&marker);
 }
 
 /// SIGKILL cannot be handled, so nothing in the harness can clean up: the
@@ -330,48 +381,21 @@ fn sigkill_to_the_harness_takes_its_children_with_it() {
     let marker = marker("harness-kill9");
     let mut harness = start_blocked_harness(&marker, dir.path(), "python", "client-hang");
     // Killed before it has printed, the client would die of the closed
-    // pipe on its own; so wait until it is connected (it prints just
-    // after), and a little more.
-    wait_for(
-        "the hanging client's connection",
-        Duration::from_secs(20),
-        || {
-            processes_with(&marker)
-                .iter()
-                .any(|pid| {
-                    // The client's namespace's TCP table; state 01 is ESTABLISHED.
-                    std::fs::read_to_string(format!("/proc/{pid}/net/tcp"))
-                        .unwrap_or_default()
-                        .lines()
-                        .skip(1)
-                        .any(|l| l.split_whitespace().nth(3) == Some("01"))
-                })
-                .then_some(())
-        },
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    // pipe on its own; so wait until it has printed "Sending data...\n".
+    wait_until_printed(&marker, "Sending data...\n".len() as u64);
     assert_eq!(unsafe { libc::kill(harness.id() as i32, libc::SIGKILL) }, 0);
     let _ = harness.wait();
-    wait_for(
-        "the harness's children to die with it",
-        Duration::from_secs(5),
-        || processes_with(&marker).is_empty().then_some(()),
-    );
+    wait_until_gone(&marker);
 }
 
 fn signal_to_harness(signal: i32) {
     let dir = tempfile::tempdir().unwrap();
     let marker = marker(&format!("signal{signal}"));
     let harness = start_blocked_harness(&marker, dir.path(), "python", "client-hang");
-    std::thread::sleep(Duration::from_millis(200));
+    // Mid-cell: the client connected and printed, the capture running.
+    wait_until_printed(&marker, "Sending data...\n".len() as u64);
     assert_eq!(unsafe { libc::kill(harness.id() as i32, signal) }, 0);
-    let started = Instant::now();
-    let out = harness.wait_with_output().unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "took {:?} to stop",
-        started.elapsed()
-    );
+    let out = wait_for_exit(harness);
     // 128 + the signal: 130 for SIGINT, 143 for SIGTERM.
     assert_eq!(
         out.status.code(),
@@ -392,11 +416,7 @@ fn signal_to_harness(signal: i32) {
         .join(c["dir"].as_str().unwrap());
     assert!(folder.join("capture.pcap").is_file() && folder.join("client.stdout").is_file());
     assert!(dir.path().join("artifacts/summary.json").is_file());
-    assert_eq!(
-        processes_with(&marker),
-        Vec::<u32>::new(),
-        "processes left behind"
-    );
+    wait_until_gone(&marker);
 }
 
 #[test]
@@ -492,7 +512,7 @@ fn a_full_disk_for_the_artifacts_is_reported() {
         marked["server_exit"].is_string() && marked["client_exit"].is_string(),
         "the marked programs never ran: {marked:#}"
     );
-    assert_eq!(processes_with(&marker), Vec::<u32>::new());
+    wait_until_gone(&marker);
 }
 
 #[test]
