@@ -36,6 +36,8 @@ const PROBES: &[(&str, Probe)] = &[
         on_path("nft") || Path::new("/usr/sbin/nft").exists()
     }),
     ("gnu_time", || Path::new("/usr/bin/time").exists()),
+    // The reference programs are Python scripts.
+    ("python3", || on_path("python3")),
 ];
 
 fn main() {
@@ -103,8 +105,22 @@ fn is_root() -> bool {
     has_capabilities(&[CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN])
 }
 
-/// Opening a live capture needs CAP_NET_RAW.
+/// Whether the harness can capture the way it does for this user: with
+/// CAP_NET_RAW on the host, or else (`--isolation auto`) as root of a user
+/// namespace of its own, on network namespaces it makes inside. So the
+/// probe asks for what the harness uses, not only for the capability.
 fn can_capture() -> bool {
     const CAP_NET_RAW: u32 = 13;
-    has_capabilities(&[CAP_NET_RAW])
+    has_capabilities(&[CAP_NET_RAW]) || user_namespace_allowed()
+}
+
+/// Whether this user may make a user namespace with a network namespace
+/// inside (util-linux's `unshare`, as the harness's own `unshare(2)`).
+fn user_namespace_allowed() -> bool {
+    std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--net", "true"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }

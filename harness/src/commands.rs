@@ -71,7 +71,7 @@ pub fn command_line_cases(args: cli::CliArgs, width: Width) -> Result<u8, Error>
             cell.role,
             cell.case,
             cell.implementation,
-            cell.verdict.as_str()
+            cell.verdict.name()
         );
         if terminal {
             eprint!("\r\x1b[2K[{}] {line}", graded.get());

@@ -12,8 +12,6 @@
 //! policy table, the terminal and HTML tables all take their fields from
 //! it, so none can leave one out or spell one differently.
 
-use std::fmt;
-
 /// How a field is compared with the reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -41,22 +39,14 @@ impl Policy {
 
 macro_rules! fields {
     ($($variant:ident => $name:literal, $policy:ident, $why:literal;)*) => {
-        /// Every field the harness names, in the order tables show them.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum Field {
-            $($variant,)*
+        crate::schema::named_enum! {
+            /// Every field the harness names, in the order tables show them.
+            pub enum Field ("field", "a compared field, as `harness policy` lists them") {
+                $($variant => $name,)*
+            }
         }
 
         impl Field {
-            pub const ALL: &'static [Field] = &[$(Field::$variant,)*];
-
-            /// The name the reports, the baseline and scenario files use.
-            pub fn name(self) -> &'static str {
-                match self {
-                    $(Field::$variant => $name,)*
-                }
-            }
-
             pub fn policy(self) -> Policy {
                 match self {
                     $(Field::$variant => Policy::$policy,)*
@@ -124,11 +114,6 @@ fields! {
 }
 
 impl Field {
-    /// Looks a field up by its name.
-    pub fn parse(name: &str) -> Option<Field> {
-        Field::ALL.iter().copied().find(|f| f.name() == name)
-    }
-
     /// Compared at all (not ignored): what a scenario may turn off.
     pub fn compared() -> impl Iterator<Item = Field> {
         Field::ALL
@@ -155,35 +140,6 @@ impl Field {
             self,
             Field::ClientToServerBytes | Field::ServerToClientBytes
         )
-    }
-}
-
-impl fmt::Display for Field {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-crate::schema::string_enum_schema!(
-    Field,
-    "a compared field, as `harness policy` lists them",
-    Field::ALL.iter().map(|f| f.name())
-);
-
-impl<'de> serde::Deserialize<'de> for Field {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Field, D::Error> {
-        let text = <String as serde::Deserialize>::deserialize(d)?;
-        Field::ALL
-            .iter()
-            .copied()
-            .find(|f| f.name() == text)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown field {text:?}")))
-    }
-}
-
-impl serde::Serialize for Field {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
     }
 }
 

@@ -101,7 +101,7 @@ fn explain(cell: &CaseCell, width: Width, out: &mut String) {
     let _ = writeln!(
         out,
         "\n{} {}/{} × {}: {}",
-        cell.verdict.as_str(),
+        cell.verdict.name(),
         cell.role,
         cell.case,
         cell.implementation,
@@ -196,7 +196,7 @@ pub fn render(outcome: &CasesOutcome, width: Width) -> String {
                 let verdict = cells
                     .iter()
                     .find(|c| c.case == case.case && c.implementation == *implementation)
-                    .map_or("-", |c| c.verdict.as_str());
+                    .map_or("-", |c| c.verdict.name());
                 row.push(verdict.to_string());
             }
             rows.push(row);
@@ -275,7 +275,7 @@ pub fn render_junit(outcome: &CasesOutcome) -> String {
             let _ = writeln!(
                 out,
                 "<system-out>{}: {} ({})</system-out></testcase>",
-                cell.verdict.as_str(),
+                cell.verdict.name(),
                 escape(&cell.why),
                 escape(&cell.outcome.status)
             );
@@ -328,13 +328,13 @@ pub fn render_html(outcome: &CasesOutcome) -> String {
                 {
                     // The reference's own cells have nothing to compare.
                     Some(c) if c.reference.is_none() => {
-                        let _ = write!(out, "<td class=\"{0}\">{0}</td>", c.verdict.as_str());
+                        let _ = write!(out, "<td class=\"{0}\">{0}</td>", c.verdict.name());
                     }
                     Some(c) => {
                         let _ = write!(
                             out,
                             "<td class=\"{0}\"><a href=\"#{1}\">{0}</a></td>",
-                            c.verdict.as_str(),
+                            c.verdict.name(),
                             esc(&format!("{role}/{}/{i}", case.case))
                         );
                     }
@@ -357,8 +357,8 @@ pub fn render_html(outcome: &CasesOutcome) -> String {
                 } else {
                     " open"
                 },
-                cell.verdict.as_str(),
-                cell.verdict.as_str(),
+                cell.verdict.name(),
+                cell.verdict.name(),
                 esc(&cell.case),
                 esc(&cell.implementation)
             );

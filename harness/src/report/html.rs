@@ -384,11 +384,11 @@ fn cell_details(
     let mut out = format!(
         "<details class=\"cell\" id=\"{}\" data-verdict=\"{}\" data-changed=\"{}\"{}><summary><span class=\"{}\">{}</span> {}</summary>\n",
         esc(&cell_id(cell)),
-        cell.verdict.as_str(),
+        cell.verdict.name(),
         if changed { "yes" } else { "no" },
         if open { " open" } else { "" },
         verdict_class(cell.verdict),
-        cell.verdict.as_str(),
+        cell.verdict.name(),
         esc(&cell.id.label())
     );
     if let Some(reason) = &cell.reason {
@@ -594,7 +594,7 @@ fn pairing_grid(
             };
             let shown = match cell.verdict {
                 Verdict::Unsupported | Verdict::Unavailable => "–",
-                v => v.as_str(),
+                v => v.name(),
             };
             let why = cell
                 .reason
@@ -606,11 +606,11 @@ fn pairing_grid(
                 out,
                 "<td class=\"v {}\" data-verdict=\"{}\" data-changed=\"{}\"><a href=\"#{}\" title=\"{}: {}{why}\">{shown}</a></td>",
                 verdict_class(cell.verdict),
-                cell.verdict.as_str(),
+                cell.verdict.name(),
                 if changed(cell) { "yes" } else { "no" },
                 esc(&cell_id(cell)),
                 esc(&cell.id.label()),
-                cell.verdict.as_str(),
+                cell.verdict.name(),
             );
         }
         out.push_str("</tr>\n");

@@ -37,7 +37,7 @@ fn outcome(cell: &Cell, comparison: Option<&Comparison>) -> Outcome {
     if matches!(cell.verdict, Verdict::Unsupported | Verdict::Unavailable) {
         return Outcome::Skipped(format!(
             "{}: {}",
-            cell.verdict.as_str(),
+            cell.verdict.name(),
             cell.reason.as_deref().unwrap_or("")
         ));
     }
@@ -75,7 +75,7 @@ fn outcome(cell: &Cell, comparison: Option<&Comparison>) -> Outcome {
 
 /// What the cell's checks and differences say, for `system-out`.
 fn details(cell: &Cell) -> String {
-    let mut out = format!("verdict: {}\n", cell.verdict.as_str());
+    let mut out = format!("verdict: {}\n", cell.verdict.name());
     if let Some(reason) = &cell.reason {
         let _ = writeln!(out, "reason: {reason}");
     }

@@ -77,7 +77,7 @@ pub fn render_scenario(
             let cell = cells
                 .iter()
                 .find(|c| c.id.server_name() == *server && c.id.client == *client);
-            row.push(cell.map_or("-".to_string(), |c| c.verdict.as_str().to_string()));
+            row.push(cell.map_or("-".to_string(), |c| c.verdict.name().to_string()));
         }
         rows.push(row);
     }
@@ -107,7 +107,7 @@ pub fn render_scenario(
             .map(|c| {
                 format!(
                     "{}: {}",
-                    c.verdict.as_str(),
+                    c.verdict.name(),
                     c.reason.as_deref().unwrap_or("")
                 )
             })
@@ -478,7 +478,7 @@ pub fn render_artifacts(
             let _ = writeln!(
                 out,
                 "  {} {} {}: {}",
-                cell.verdict.as_str(),
+                cell.verdict.name(),
                 cell.id.scenario,
                 cell.id.label(),
                 artifacts.join(file).display(),

@@ -79,7 +79,7 @@ impl Expected {
 
 impl std::fmt::Display for Expected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.verdict.as_str())?;
+        f.write_str(self.verdict.name())?;
         if !self.fields.is_empty() {
             write!(f, ": {}", self.fields.join(", "))?;
         }
@@ -119,7 +119,7 @@ impl Baseline {
                         &entry,
                         format!(
                             "'{value}' is not a verdict; write one of {} (DIFFERS may list fields after a colon)",
-                            Verdict::ALL.map(Verdict::as_str).join(", ")
+                            Verdict::names()
                         ),
                     )
                 })?;

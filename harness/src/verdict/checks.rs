@@ -62,38 +62,24 @@ pub struct Evidence<'a> {
     pub conditions: Option<&'a [Applied]>,
 }
 
-/// Every check, by the name reports and summary.json give it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum CheckId {
-    Capture,
-    Delivered,
-    Handshake,
-    SingleAttempt,
-    OrderlyClose,
-    Exits,
-    Refused,
-    Unanswered,
-    ResetSeen,
-    Conditions,
-    Backlog,
+crate::schema::named_enum! {
+    /// Every check, by the name reports and summary.json give it.
+    pub enum CheckId ("check", "a check's name") {
+        Capture => "capture",
+        Delivered => "delivered",
+        Handshake => "handshake",
+        SingleAttempt => "single attempt",
+        OrderlyClose => "orderly close",
+        Exits => "exits",
+        Refused => "refused",
+        Unanswered => "unanswered",
+        ResetSeen => "reset",
+        Conditions => "conditions applied",
+        Backlog => "backlog overflowed",
+    }
 }
 
 impl CheckId {
-    /// Every check.
-    pub const ALL: [CheckId; 11] = [
-        CheckId::Capture,
-        CheckId::Delivered,
-        CheckId::Handshake,
-        CheckId::SingleAttempt,
-        CheckId::OrderlyClose,
-        CheckId::Exits,
-        CheckId::Refused,
-        CheckId::Unanswered,
-        CheckId::ResetSeen,
-        CheckId::Conditions,
-        CheckId::Backlog,
-    ];
-
     /// The checks of a delivered scenario, in the order they are reported.
     pub const DELIVERED: [CheckId; 6] = [
         CheckId::Capture,
@@ -103,46 +89,6 @@ impl CheckId {
         CheckId::OrderlyClose,
         CheckId::Exits,
     ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            CheckId::Capture => "capture",
-            CheckId::Delivered => "delivered",
-            CheckId::Handshake => "handshake",
-            CheckId::SingleAttempt => "single attempt",
-            CheckId::OrderlyClose => "orderly close",
-            CheckId::Exits => "exits",
-            CheckId::Refused => "refused",
-            CheckId::Unanswered => "unanswered",
-            CheckId::ResetSeen => "reset",
-            CheckId::Conditions => "conditions applied",
-            CheckId::Backlog => "backlog overflowed",
-        }
-    }
-}
-
-impl std::fmt::Display for CheckId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-crate::schema::string_enum_schema!(CheckId, "a check's name", CheckId::ALL.map(CheckId::name));
-
-impl<'de> serde::Deserialize<'de> for CheckId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CheckId, D::Error> {
-        let text = <String as serde::Deserialize>::deserialize(d)?;
-        CheckId::ALL
-            .into_iter()
-            .find(|c| c.name() == text)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown check {text:?}")))
-    }
-}
-
-impl serde::Serialize for CheckId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
 }
 
 pub fn run_all(e: &Evidence<'_>) -> Vec<Check> {

@@ -10,72 +10,23 @@ use crate::verdict::calls;
 use crate::verdict::result::PairingResult;
 use crate::verdict::signature::{self, Difference};
 
-/// A cell's grade, from best to worst; the last two mean "not run".
-///
-/// Its names (`PASS`, …) live in [`Verdict::as_str`] alone: serde, the
-/// baseline file and every report go through it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(into = "&'static str", try_from = "String")]
-pub enum Verdict {
-    /// Every check passed and the wire matches the reference.
-    Pass,
-    /// It works, but the wire differs from the reference in the named fields.
-    Differs,
-    /// A check failed, or the run could not complete.
-    Fail,
-    /// An implementation does not declare what the scenario needs.
-    Unsupported,
-    /// A program an implementation needs is not installed.
-    Unavailable,
-}
-
-impl Verdict {
-    pub const ALL: [Verdict; 5] = [
-        Verdict::Pass,
-        Verdict::Differs,
-        Verdict::Fail,
-        Verdict::Unsupported,
-        Verdict::Unavailable,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "PASS",
-            Verdict::Differs => "DIFFERS",
-            Verdict::Fail => "FAIL",
-            Verdict::Unsupported => "UNSUPPORTED",
-            Verdict::Unavailable => "UNAVAILABLE",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Verdict> {
-        Verdict::ALL.into_iter().find(|v| v.as_str() == text)
-    }
-}
-
-crate::schema::string_enum_schema!(
-    Verdict,
-    "a graded verdict",
-    Verdict::ALL.map(Verdict::as_str)
-);
-
-impl From<Verdict> for &'static str {
-    fn from(verdict: Verdict) -> &'static str {
-        verdict.as_str()
-    }
-}
-
-impl TryFrom<String> for Verdict {
-    type Error = String;
-    fn try_from(text: String) -> Result<Verdict, String> {
-        Verdict::parse(&text).ok_or_else(|| {
-            format!(
-                "unknown verdict '{text}'; expected one of {}",
-                Verdict::ALL.map(Verdict::as_str).join(", ")
-            )
-        })
+crate::schema::named_enum! {
+    /// A cell's grade, from best to worst; the last two mean "not run".
+    ///
+    /// Its names (`PASS`, …) live here alone: serde, the baseline file and
+    /// every report go through [`Verdict::name`].
+    pub enum Verdict ("verdict", "a graded verdict") {
+        /// Every check passed and the wire matches the reference.
+        Pass => "PASS",
+        /// It works, but the wire differs from the reference in the named
+        /// fields.
+        Differs => "DIFFERS",
+        /// A check failed, or the run could not complete.
+        Fail => "FAIL",
+        /// An implementation does not declare what the scenario needs.
+        Unsupported => "UNSUPPORTED",
+        /// A program an implementation needs is not installed.
+        Unavailable => "UNAVAILABLE",
     }
 }
 
@@ -336,9 +287,9 @@ mod tests {
 
     #[test]
     fn verdicts_serialize_by_their_one_name() {
-        for v in Verdict::ALL {
+        for &v in Verdict::ALL {
             let json = serde_json::to_string(&v).unwrap();
-            assert_eq!(json, format!("\"{}\"", v.as_str()));
+            assert_eq!(json, format!("\"{}\"", v.name()));
             assert_eq!(serde_json::from_str::<Verdict>(&json).unwrap(), v);
         }
         assert!(serde_json::from_str::<Verdict>("\"PASSED\"").is_err());

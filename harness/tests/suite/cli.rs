@@ -165,6 +165,10 @@ fn run_as_nobody(args: &[&str]) -> (Output, tempfile::TempDir) {
 /// Without CAP_NET_RAW on the host's loopback the harness stops with exit 2
 /// and the remedy.
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 #[cfg_attr(missing_root, ignore = "needs root to run the harness as nobody")]
 #[cfg_attr(missing_setpriv, ignore = "needs setpriv (util-linux)")]
 fn without_capture_privilege_exit_2_with_the_remedy() {
@@ -180,6 +184,10 @@ fn without_capture_privilege_exit_2_with_the_remedy() {
 /// Unprivileged, the harness makes its own user namespace and captures on
 /// per-cell network namespaces inside it: no root needed.
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 #[cfg_attr(missing_root, ignore = "needs root to run the harness as nobody")]
 #[cfg_attr(missing_setpriv, ignore = "needs setpriv (util-linux)")]
 fn unprivileged_runs_in_a_user_namespace() {
@@ -368,8 +376,12 @@ fn an_installed_harness_finds_the_rust_programs_or_says_how_to_get_them() {
 /// still runs, so this needs capture).
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn cells_of_a_missing_rust_program_are_unavailable_not_failed() {
     crate::util::require_capture();

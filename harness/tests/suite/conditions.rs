@@ -33,6 +33,10 @@ fn scenarios_dir(dir: &Path, files: &[(&str, &str)]) -> std::path::PathBuf {
 /// before the retransmission: FAIL) and a black hole (it sends one SYN
 /// where the reference's kernel sends three: DIFFERS on `SYNs sent`).
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 #[cfg_attr(missing_root, ignore = "needs root to make a network namespace")]
 #[cfg_attr(missing_nft, ignore = "needs nft (nftables): run make deps")]
 fn a_client_that_gives_up_early_is_caught_only_under_loss() {
@@ -96,6 +100,10 @@ fn a_client_that_gives_up_early_is_caught_only_under_loss() {
 /// backlog it queues all three: the `backlog overflowed` check fails, and
 /// the other clients' fates differ from the reference's.
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 #[cfg_attr(missing_root, ignore = "needs root to make a network namespace")]
 #[cfg_attr(missing_nft, ignore = "needs nft (nftables): run make deps")]
 fn a_server_with_a_larger_backlog_is_caught_by_the_backlog_scenario() {
@@ -177,6 +185,10 @@ fn a_server_with_a_larger_backlog_is_caught_by_the_backlog_scenario() {
 /// server never sends) fails the cell: the scenario did not test what it
 /// says, whatever else passed.
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 #[cfg_attr(missing_root, ignore = "needs root to make a network namespace")]
 #[cfg_attr(missing_nft, ignore = "needs nft (nftables): run make deps")]
 fn a_rule_that_never_acted_fails_the_cell() {
@@ -229,6 +241,10 @@ fn a_rule_that_never_acted_fails_the_cell() {
 /// worker's reused namespace (a test-only switch), and the guard must
 /// name each leaked condition in the next cell.
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 #[cfg_attr(missing_root, ignore = "needs root to make a network namespace")]
 #[cfg_attr(missing_nft, ignore = "needs nft (nftables): run make deps")]
 fn no_condition_outlives_its_cell_and_the_guard_catches_one_that_does() {

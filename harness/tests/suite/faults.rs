@@ -227,8 +227,12 @@ fn run_fault(name: &str, server: &str, client: &str) -> (Value, tempfile::TempDi
 
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn a_server_that_never_gets_ready_times_out_with_the_reason() {
     require_capture();
@@ -245,8 +249,12 @@ fn a_server_that_never_gets_ready_times_out_with_the_reason() {
 
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn a_server_that_exits_early_is_reported_with_its_exit_code() {
     require_capture();
@@ -270,8 +278,12 @@ fn a_server_that_exits_early_is_reported_with_its_exit_code() {
 
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn a_server_that_crashes_mid_stream_fails_the_checks() {
     require_capture();
@@ -289,8 +301,12 @@ fn a_server_that_crashes_mid_stream_fails_the_checks() {
 
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn a_client_that_hangs_is_killed_after_the_exit_timeout() {
     require_capture();
@@ -337,8 +353,12 @@ fn start_blocked_harness(marker: &str, dir: &Path, server: &str, client: &str) -
 
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn a_child_killed_with_sigkill_is_reported() {
     require_capture();
@@ -348,11 +368,15 @@ fn a_child_killed_with_sigkill_is_reported() {
     // The reference pairing runs too; wait until the stalled server holds
     // its listener and the accepted connection (it sleeps from then on),
     // then kill it.
-    let pid = wait_for("the stalled server's accept", Duration::from_secs(20), || {
-        processes_with(&marker)
-            .into_iter()
-            .find(|&pid| sockets_held(pid) >= 2)
-    });
+    let pid = wait_for(
+        "the stalled server's accept",
+        Duration::from_secs(20),
+        || {
+            processes_with(&marker)
+                .into_iter()
+                .find(|&pid| sockets_held(pid) >= 2)
+        },
+    );
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
     let out = wait_for_exit(harness);
     assert_eq!(
@@ -372,8 +396,12 @@ fn a_child_killed_with_sigkill_is_reported() {
 /// kernel must take its children down (the parent-death signal).
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn sigkill_to_the_harness_takes_its_children_with_it() {
     require_capture();
@@ -421,8 +449,12 @@ fn signal_to_harness(signal: i32) {
 
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn sigint_stops_the_harness_cleanly() {
     require_capture();
@@ -431,8 +463,12 @@ fn sigint_stops_the_harness_cleanly() {
 
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn sigterm_stops_the_harness_cleanly() {
     require_capture();
@@ -443,8 +479,12 @@ fn sigterm_stops_the_harness_cleanly() {
 /// process left behind.
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 #[cfg_attr(missing_root, ignore = "needs root to mount a small tmpfs")]
 fn a_full_disk_for_the_artifacts_is_reported() {

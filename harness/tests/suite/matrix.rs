@@ -17,8 +17,12 @@ use crate::util::{
 /// every available implementation, compared with the checked-in baseline.
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 #[cfg_attr(missing_tshark, ignore = "needs tshark: make deps installs it")]
 #[cfg_attr(
@@ -143,8 +147,12 @@ fn failed_check<'a>(cell: &'a Value, name: &str) -> Option<&'a str> {
 
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn negative_controls_are_caught_and_named() {
     require_capture();
@@ -229,8 +237,12 @@ fn negative_controls_are_caught_and_named() {
 
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn refused_scenario_catches_a_retry_and_a_false_success() {
     require_capture();
@@ -275,8 +287,12 @@ fn refused_scenario_catches_a_retry_and_a_false_success() {
 /// whichever way the verdict moved.
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn a_change_from_the_baseline_fails_the_run_and_names_the_cell() {
     require_capture();
@@ -337,8 +353,12 @@ fn a_change_from_the_baseline_fails_the_run_and_names_the_cell() {
 /// the run still conforms.
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn unavailable_and_unsupported_cells_are_graded_not_failed() {
     require_capture();
@@ -408,8 +428,12 @@ requires = ["no-such-program-here"]
 /// only that field.
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn a_scenario_policy_override_ignores_exactly_its_fields() {
     require_capture();
@@ -447,8 +471,12 @@ fn a_scenario_policy_override_ignores_exactly_its_fields() {
 /// mode it used, and (with namespaces) gives every cell the tutorial's port.
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 #[cfg_attr(missing_root, ignore = "needs root for --isolation netns")]
 fn every_isolation_mode_gives_the_same_verdicts() {
@@ -489,8 +517,12 @@ fn every_isolation_mode_gives_the_same_verdicts() {
 /// their comments and interface names, as tshark reads them.
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 #[cfg_attr(missing_tshark, ignore = "needs tshark: make deps installs it")]
 fn annotated_captures_read_back_in_tshark() {
@@ -553,8 +585,12 @@ fn annotated_captures_read_back_in_tshark() {
 /// link opens its cell; and a screenshot is taken.
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 #[cfg_attr(missing_chromium, ignore = "needs chromium: make deps installs it")]
 fn html_report_renders_in_headless_chromium() {
@@ -730,8 +766,12 @@ fn layout_checks_catch_a_broken_report(chromium: &str, html: &str, scratch: &Pat
 /// names the runs that disagree.
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn repeat_reports_a_flaky_cell_with_its_runs() {
     require_capture();
@@ -792,8 +832,12 @@ client = ["python3", "{{root}}/harness/tests/fixtures/deviant_client.py", "--mod
 /// the bytes, and a wrong byte is still caught.
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn headers_only_snaplen_still_checks_delivery() {
     require_capture();
@@ -844,8 +888,12 @@ fn headers_only_snaplen_still_checks_delivery() {
 /// verdicts as on loopback, with an Ethernet MSS on the wire.
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn veth_topology_holds_the_same_checks() {
     require_capture();
@@ -898,8 +946,12 @@ fn veth_topology_holds_the_same_checks() {
 /// layout checks.
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 #[cfg_attr(missing_chromium, ignore = "needs chromium: make deps installs it")]
 fn three_shards_merged_are_one_run() {
@@ -1046,8 +1098,12 @@ fn call_differences(cell: &Value, side: &str) -> Vec<String> {
 
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 #[cfg_attr(missing_strace, ignore = "needs strace: make deps installs it")]
 fn socket_call_deviations_are_caught_with_the_call_and_field_named() {
@@ -1133,6 +1189,10 @@ fn socket_call_deviations_are_caught_with_the_call_and_field_named() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn without_strace_a_scenario_that_records_calls_is_unavailable_never_passed() {
     // A PATH with nothing on it: the Rust programs are found by path, but
     // strace is not, so hello's cells cannot be judged at the call level.
@@ -1182,6 +1242,10 @@ fn without_strace_a_scenario_that_records_calls_is_unavailable_never_passed() {
 /// recv of the data after the data, and the empty recv after the FIN that
 /// caused it, whatever the two clocks said.
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 #[cfg_attr(
     missing_capture,
     ignore = "needs capture permission: run as root or make setcap"
@@ -1239,8 +1303,12 @@ fn socket_calls_are_drawn_after_the_segments_that_let_them_return() {
 /// caught, not hidden by the declaration.
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 #[cfg_attr(missing_strace, ignore = "needs strace: make deps installs it")]
 fn a_call_declaration_covers_its_calls_and_not_a_missing_close() {

@@ -144,8 +144,12 @@ fn network_stages(summary: &serde_json::Value) -> Vec<(String, String)> {
 /// next cell start in a fresh namespace, and that cell still passes.
 #[test]
 #[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
+#[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission (CAP_NET_RAW): run as root"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 fn a_worker_reuses_its_namespace_only_when_the_cell_before_left_nothing() {
     require_capture();

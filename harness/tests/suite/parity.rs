@@ -58,32 +58,56 @@ fn check_payload(payload: &[u8]) {
 }
 
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn default_message() {
     check_payload(b"Hello server!");
 }
 
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn tutorial_variant_message() {
     check_payload(b"Hola server, are you bored?");
 }
 
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn nothing_at_all() {
     check_payload(b"");
 }
 
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn utf8_text() {
     check_payload("Grüße, 服务器! ☕ — naïve façade".as_bytes());
 }
 
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn all_byte_values() {
     let all: Vec<u8> = (0..=255).collect();
     check_payload(&all);
 }
 
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn quotes_and_backslashes() {
     check_payload(b"it's");
     check_payload(b"say \"hi\"");
@@ -91,6 +115,10 @@ fn quotes_and_backslashes() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn one_mebibyte() {
     let big: Vec<u8> = (0..1 << 20)
         .map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8)
@@ -99,6 +127,10 @@ fn one_mebibyte() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn inline_message_reaches_the_same_bytes() {
     // --message is the tutorial's own way to change the text; every
     // pairing must deliver exactly its bytes.
@@ -130,6 +162,10 @@ fn inline_message_reaches_the_same_bytes() {
 /// Every bad input gets the same exit code, the same (empty) stdout and the
 /// same one-line message, apart from the program's name, in both languages.
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn errors_are_alike_in_both_languages() {
     use crate::util::run_to_end;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -201,6 +237,10 @@ fn errors_are_alike_in_both_languages() {
 /// signals at named moments), each Rust program against its Python
 /// original, graded and held to the baseline's `cli/` tables.
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn command_line_cases_match_the_reference_programs() {
     let _ = crate::util::bin_dir();
     let artifacts = tempfile::tempdir().unwrap();
@@ -280,6 +320,10 @@ fn command_line_cases_match_the_reference_programs() {
 /// SIGINT case FAIL, with `exit` named), and one that ignores SIGTERM
 /// (killed after the bounded wait, reported, and nothing left running).
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn command_line_deviations_are_caught_and_a_deaf_program_is_killed() {
     let dir = tempfile::tempdir().unwrap();
     let extra = r#"
@@ -367,6 +411,10 @@ command_line = { server = ["python3", "{root}/harness/tests/fixtures/deviant_cli
 /// A mistake in a case file is one line naming the file, the case and
 /// the key, with exit code 2, before anything runs.
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn a_broken_case_file_is_one_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     for (text, expected) in [
@@ -394,6 +442,10 @@ fn a_broken_case_file_is_one_line_and_exit_2() {
 /// signal is sent once the kernel shows the client blocked reading fd 0,
 /// so the moment is the same every run.
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn sigint_while_reading_stdin_is_exit_130_like_the_script() {
     use std::os::unix::process::CommandExt;
     let root = crate::util::workspace_root();
@@ -460,6 +512,10 @@ fn sigint_while_reading_stdin_is_exit_130_like_the_script() {
 /// directory, an empty file. Both clients answer alike, stderr included
 /// (Python writes undecodable bytes as `\udcXX`; so does the port).
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn odd_message_files_are_answered_like_the_script() {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
@@ -546,6 +602,10 @@ fn cli_cell<'a>(
 /// its reason; a declaration that no longer holds is FAIL, saying to remove
 /// it from that implementation's entry.
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn command_line_differences_are_declared_per_implementation() {
     let extra = r#"
 [[implementation]]
@@ -589,6 +649,10 @@ command_line = { client = ["python3", "{root}/python/client.py"] }
 /// data..." into its own connection when stdout is closed. Both print and
 /// exit as the reference does; both are FAIL on `received`.
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn command_line_cases_compare_what_the_peer_received() {
     let extra = r#"
 [[implementation]]
@@ -641,6 +705,10 @@ command_line = { client = ["python3", "{root}/harness/tests/fixtures/deviant_cli
 /// with `command_line.client_prog`; without it, its usage errors differ in
 /// stderr alone.
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn a_port_names_the_program_its_messages_name() {
     let wrapper = |name: &str, prog: &str| {
         format!(
@@ -674,6 +742,10 @@ command_line = {{ client = ["sh", "-c", "root=$1; shift; exec python3 \"$root/py
 /// the script itself, run so: every signal case at reading-stdin and
 /// before-ready reaches its moment and answers as the script does.
 #[test]
+#[cfg_attr(
+    missing_python3,
+    ignore = "needs python3: the reference programs are Python scripts"
+)]
 fn moments_are_read_from_an_event_loop_too() {
     let extra = r#"
 [[implementation]]

@@ -192,15 +192,29 @@ pub fn under_ci() -> bool {
         || std::env::var("HARNESS_REQUIRE_CAPTURE").is_ok_and(|v| v == "1")
 }
 
-/// Opens a live capture, or fails the test with the reason. Tests that
-/// call it carry `#[cfg_attr(missing_capture, ignore = ...)]`, so on a
-/// machine without the privilege they are reported ignored (build.rs
-/// decides), and this runs only where capture should work: there a failure
-/// is a real one, never a silent pass.
+/// Checks that the harness can capture here, as it would: a live capture
+/// on the host, or else a user namespace of its own (where the harness
+/// binary captures without CAP_NET_RAW). Fails the test with the reason
+/// otherwise. Tests that call it carry
+/// `#[cfg_attr(missing_capture, ignore = ...)]`, so on a machine that can
+/// do neither they are reported ignored (build.rs probes the same two
+/// ways), and this runs only where capture should work: there a failure is
+/// a real one, never a silent pass.
 pub fn require_capture() {
     let config = harness::capture::CaptureConfig::default();
-    if let Err(e) = harness::capture::LiveCapture::start(&config, "tcp port 9") {
-        panic!("this test needs a live capture: {e}");
+    let Err(e) = harness::capture::LiveCapture::start(&config, "tcp port 9") else {
+        return;
+    };
+    let userns = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--net", "true"])
+        .output();
+    match userns {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "this test needs a live capture: {e}; and no user namespace either: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(u) => panic!("this test needs a live capture: {e}; and unshare failed: {u}"),
     }
 }
 
