@@ -437,7 +437,7 @@ fn fill(
             None => Next::Unreadable(format!(
                 "link type {} is not supported; supported: {}",
                 i.dlt,
-                LinkType::SUPPORTED
+                LinkType::supported()
             )),
         },
     }

@@ -15,79 +15,101 @@ use crate::defrag::{Defragmenter, Fragment};
 use crate::seq::SeqNum;
 use crate::tcp_options::Options;
 
-/// Link-layer header types (the `LINKTYPE_*` numbers of pcap files).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum LinkType {
-    /// 0: BSD loopback, 4-byte address family in host byte order (macOS `lo0`).
-    Null,
-    /// 1: Ethernet; Linux `lo` has all-zero MAC addresses.
+/// How a link type's header leads to the IP packet: all the dissector
+/// needs to know of a link type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkHeader {
+    /// Ethernet, read whole by `decap` (VLAN tags, MPLS, PPPoE, LLC/SNAP).
     Ethernet,
-    /// 101 (or 12 on some systems): raw IPv4/IPv6.
-    Raw,
-    /// 108: OpenBSD loopback, family in network byte order.
-    Loop,
+    /// A Linux cooked header of `len` bytes with the EtherType at
+    /// `ether_type_at`. (Read here rather than by etherparse, which takes
+    /// only the Ethernet hardware type: a capture of `lo` says
+    /// ARPHRD_LOOPBACK.)
+    Cooked { ether_type_at: usize, len: usize },
+    /// Nothing before the IP header.
+    Ip,
+    /// A 4-byte address family, in network byte order (LOOP) or in the
+    /// writer's (NULL), then the IP header.
+    LoopbackFamily { network_order: bool },
+    /// A header `decap` reads from the frame's start to the IP packet.
+    Decap(Start),
+}
+
+/// Declares the link types, one row each: the variant (with its doc), its
+/// `LINKTYPE_*` numbers (the first is the one written), the words error
+/// messages use, and its header. A new link type is one row.
+macro_rules! link_types {
+    ($( $(#[$doc:meta])* $variant:ident = [$($dlt:literal),+], $words:literal, $header:expr; )*) => {
+        /// Link-layer header types (the `LINKTYPE_*` numbers of pcap files).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+        pub enum LinkType {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        /// Every link type with its numbers, words and header.
+        const LINK_TYPES: &[(LinkType, &[i32], &str, LinkHeader)] = &[
+            $( (LinkType::$variant, &[$($dlt),+], $words, $header), )*
+        ];
+    };
+}
+
+link_types! {
+    /// 1: Ethernet; Linux `lo` has all-zero MAC addresses.
+    Ethernet = [1], "Ethernet (1, with VLAN tags, MPLS, PPPoE and LLC/SNAP)", LinkHeader::Ethernet;
     /// 113: Linux cooked capture v1 (`tcpdump -i any -y LINUX_SLL`, and
     /// `-i any` before libpcap 1.10): a 16-byte header whose last two
     /// bytes are the EtherType, whatever the device (Ethernet, loopback,
     /// tunnel) and whichever way the packet went.
-    LinuxSll,
+    LinuxSll = [113], "Linux cooked v1 (113)", LinkHeader::Cooked { ether_type_at: 14, len: 16 };
     /// 276: Linux cooked capture v2 (`tcpdump -i any` with libpcap 1.10 and
     /// later): a 20-byte header that starts with the EtherType.
-    LinuxSll2,
+    LinuxSll2 = [276], "Linux cooked v2 (276)", LinkHeader::Cooked { ether_type_at: 0, len: 20 };
+    /// 101 (or 12 or 14 on some systems): raw IPv4/IPv6.
+    Raw = [101, 12, 14], "raw IP (101, 12, 14)", LinkHeader::Ip;
     /// 228: raw IPv4, nothing before the IP header.
-    Ipv4,
+    Ipv4 = [228], "IPv4 (228)", LinkHeader::Ip;
     /// 229: raw IPv6, nothing before the IP header.
-    Ipv6,
+    Ipv6 = [229], "IPv6 (229)", LinkHeader::Ip;
+    /// 0: BSD loopback, 4-byte address family in host byte order (macOS `lo0`).
+    Null = [0], "BSD NULL (0)", LinkHeader::LoopbackFamily { network_order: false };
+    /// 108: OpenBSD loopback, family in network byte order.
+    Loop = [108], "LOOP (108)", LinkHeader::LoopbackFamily { network_order: true };
     /// 10: FDDI, with LLC/SNAP before the IP header.
-    Fddi,
+    Fddi = [10], "FDDI (10)", LinkHeader::Decap(Start::Fddi);
     /// 239: Linux NFLOG (`tcpdump -i nflog:N`): a header and TLVs, one of
     /// them the IP packet.
-    Nflog,
+    Nflog = [239], "NFLOG (239)", LinkHeader::Decap(Start::Nflog);
 }
 
 impl LinkType {
-    pub fn from_dlt(dlt: i32) -> Option<LinkType> {
-        match dlt {
-            0 => Some(LinkType::Null),
-            1 => Some(LinkType::Ethernet),
-            12 | 14 | 101 => Some(LinkType::Raw),
-            108 => Some(LinkType::Loop),
-            113 => Some(LinkType::LinuxSll),
-            228 => Some(LinkType::Ipv4),
-            229 => Some(LinkType::Ipv6),
-            276 => Some(LinkType::LinuxSll2),
-            10 => Some(LinkType::Fddi),
-            239 => Some(LinkType::Nflog),
-            _ => None,
-        }
+    fn row(self) -> &'static (LinkType, &'static [i32], &'static str, LinkHeader) {
+        LINK_TYPES
+            .iter()
+            .find(|row| row.0 == self)
+            .expect("every link type has its row")
     }
 
+    pub fn from_dlt(dlt: i32) -> Option<LinkType> {
+        LINK_TYPES
+            .iter()
+            .find(|row| row.1.contains(&dlt))
+            .map(|row| row.0)
+    }
+
+    /// The number written for it in a capture file.
     pub fn dlt(self) -> i32 {
-        match self {
-            LinkType::Null => 0,
-            LinkType::Ethernet => 1,
-            LinkType::Raw => 101,
-            LinkType::Loop => 108,
-            LinkType::LinuxSll => 113,
-            LinkType::Ipv4 => 228,
-            LinkType::Ipv6 => 229,
-            LinkType::LinuxSll2 => 276,
-            LinkType::Fddi => 10,
-            LinkType::Nflog => 239,
-        }
+        self.row().1[0]
+    }
+
+    fn header(self) -> LinkHeader {
+        self.row().3
     }
 
     /// Every link type the dissector reads, for error messages.
-    pub const SUPPORTED: &'static str = "Ethernet (1, with VLAN tags, MPLS, PPPoE and LLC/SNAP), Linux cooked v1 (113) and v2 (276), raw IP (101, 12, 14), IPv4 (228), IPv6 (229), BSD NULL (0) and LOOP (108), FDDI (10) and NFLOG (239)";
-
-    /// Where the cooked header says the EtherType is, and how long the
-    /// header is, for the two Linux cooked formats.
-    fn cooked(self) -> Option<(usize, usize)> {
-        match self {
-            LinkType::LinuxSll => Some((14, 16)),
-            LinkType::LinuxSll2 => Some((0, 20)),
-            _ => None,
-        }
+    pub fn supported() -> String {
+        let words: Vec<&str> = LINK_TYPES.iter().map(|row| row.2).collect();
+        let (last, rest) = words.split_last().expect("link types");
+        format!("{} and {last}", rest.join(", "))
     }
 }
 
@@ -292,10 +314,10 @@ fn dissect_with(
     };
     let data = frame.data.as_slice();
     // Where the link header ends, and (for NULL/LOOP) checks on it.
-    let ip_start = match link {
-        LinkType::Ethernet => 14,
-        LinkType::LinuxSll | LinkType::LinuxSll2 => {
-            let (_, len) = link.cooked().expect("a cooked link type");
+    let header = link.header();
+    let ip_start = match header {
+        LinkHeader::Ethernet => 14,
+        LinkHeader::Cooked { len, .. } => {
             if data.len() < len {
                 return Err(err(format!(
                     "truncated Linux cooked header (needs {len} bytes)"
@@ -303,15 +325,15 @@ fn dissect_with(
             }
             len
         }
-        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 | LinkType::Fddi | LinkType::Nflog => 0,
-        LinkType::Null | LinkType::Loop => {
+        LinkHeader::Ip | LinkHeader::Decap(_) => 0,
+        LinkHeader::LoopbackFamily { network_order } => {
             let header: [u8; 4] = data
                 .get(..4)
                 .and_then(|h| h.try_into().ok())
                 .ok_or_else(|| err("truncated loopback header (needs 4 bytes)".into()))?;
             // The family is in the writer's byte order for NULL and in
             // network order for LOOP; accept either, as Wireshark does.
-            let family = if link == LinkType::Loop {
+            let family = if network_order {
                 u32::from_be_bytes(header)
             } else {
                 let le = u32::from_le_bytes(header);
@@ -336,28 +358,20 @@ fn dissect_with(
     // strictly; anything short there is a malformed packet.
     let cut = (data.len() as u64) < u64::from(frame.wire_len);
     let fast = match path {
-        Path::Fast => ipv4_tcp(link, data, ip_start, cut),
+        Path::Fast => ipv4_tcp(header, data, ip_start, cut),
         #[cfg(test)]
         Path::SlicersOnly => None,
     };
     let (headers, tunnel, short) = match fast {
         Some(headers) => (headers, None, false),
         None => {
-            let start = match link {
-                LinkType::Ethernet => Start::Ethernet,
-                // The cooked header is read here rather than by etherparse,
-                // which takes only the Ethernet hardware type: a capture of
-                // `lo` says ARPHRD_LOOPBACK.
-                LinkType::LinuxSll | LinkType::LinuxSll2 => {
-                    Start::EtherType(cooked_ether_type(link, data))
+            let start = match header {
+                LinkHeader::Ethernet => Start::Ethernet,
+                LinkHeader::Cooked { ether_type_at, .. } => {
+                    Start::EtherType(ether_type(data, ether_type_at))
                 }
-                LinkType::Raw
-                | LinkType::Ipv4
-                | LinkType::Ipv6
-                | LinkType::Null
-                | LinkType::Loop => Start::Ip,
-                LinkType::Fddi => Start::Fddi,
-                LinkType::Nflog => Start::Nflog,
+                LinkHeader::Ip | LinkHeader::LoopbackFamily { .. } => Start::Ip,
+                LinkHeader::Decap(start) => start,
             };
             // Ethernet is read whole (its tags too); the others from
             // where their link header ends.
@@ -522,8 +536,7 @@ fn ip_parts_with(header: Ip<'_>, tcp: &etherparse::TcpSlice<'_>, captured: Optio
 
 /// The EtherType a Linux cooked header names (the caller has checked the
 /// header is whole).
-fn cooked_ether_type(link: LinkType, data: &[u8]) -> u16 {
-    let (at, _) = link.cooked().expect("a cooked link type");
+fn ether_type(data: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([data[at], data[at + 1]])
 }
 
@@ -542,17 +555,17 @@ enum Ip<'a> {
 /// segment ends where the IP length says (what follows is link padding);
 /// a frame `cut` by the snaplen holds what it holds.
 fn ipv4_tcp(
-    link: LinkType,
+    header: LinkHeader,
     data: &[u8],
     ip_start: usize,
     cut: bool,
 ) -> Option<(IpParts, etherparse::TcpSlice<'_>)> {
-    let ip_bytes = match link {
-        LinkType::Ethernet if data.get(12..14) == Some(&[0x08, 0x00]) => data.get(14..),
-        LinkType::LinuxSll | LinkType::LinuxSll2 if cooked_ether_type(link, data) == 0x0800 => {
+    let ip_bytes = match header {
+        LinkHeader::Ethernet if data.get(12..14) == Some(&[0x08, 0x00]) => data.get(14..),
+        LinkHeader::Cooked { ether_type_at, .. } if ether_type(data, ether_type_at) == 0x0800 => {
             data.get(ip_start..)
         }
-        LinkType::Raw | LinkType::Ipv4 | LinkType::Null | LinkType::Loop => data.get(ip_start..),
+        LinkHeader::Ip | LinkHeader::LoopbackFamily { .. } => data.get(ip_start..),
         _ => None,
     }
     .filter(|b| b.first().is_some_and(|v| v >> 4 == 4))?;
@@ -664,6 +677,21 @@ pub fn dissect_all(link: LinkType, frames: &[Frame]) -> (Vec<Segment>, Vec<Disse
 mod tests {
     use super::*;
     use crate::fixtures::{self, Spec, ALL_LINKS};
+
+    #[test]
+    fn the_link_table_gives_each_number_one_type_and_names_it() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (link, numbers, words, _) in LINK_TYPES {
+            assert_eq!(LinkType::from_dlt(link.dlt()), Some(*link));
+            for n in *numbers {
+                assert!(seen.insert(*n), "LINKTYPE {n} twice");
+                assert_eq!(LinkType::from_dlt(*n), Some(*link));
+                assert!(words.contains(&n.to_string()), "{words} names {n}");
+            }
+            assert!(LinkType::supported().contains(words));
+        }
+        assert_eq!(LinkType::from_dlt(147), None, "a user DLT is not read");
+    }
 
     #[test]
     fn a_frame_cut_by_the_snaplen_keeps_its_headers_and_payload_length() {

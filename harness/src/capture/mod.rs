@@ -19,7 +19,7 @@ pub enum CaptureError {
     Open { device: String, message: String },
     #[error("capture filter '{filter}' was rejected: {message}")]
     Filter { filter: String, message: String },
-    #[error("link type {0} is not supported; the harness reads {supported}", supported = wire::dissect::LinkType::SUPPORTED)]
+    #[error("link type {0} is not supported; the harness reads {supported}", supported = wire::dissect::LinkType::supported())]
     LinkType(i32),
     #[error("cannot read capture file {path}: {message}")]
     Read { path: String, message: String },

@@ -188,7 +188,7 @@ pub enum SurveyError {
     },
     #[error(
         "{path}: link type {dlt} is not supported; supported: {}",
-        dissect::LinkType::SUPPORTED
+        dissect::LinkType::supported()
     )]
     LinkType { path: String, dlt: i32 },
 }
