@@ -79,65 +79,94 @@ crate::schema::named_enum! {
     }
 }
 
-impl CheckId {
-    /// The checks of a delivered scenario, in the order they are reported.
-    pub const DELIVERED: [CheckId; 6] = [
+/// When a rule runs.
+#[derive(Debug, Clone, Copy)]
+enum When {
+    /// In a scenario expecting one of these outcomes.
+    Outcome(&'static [Outcome]),
+    /// In a scenario with more than one client.
+    SeveralClients,
+    /// In a scenario with segment rules.
+    Conditions,
+}
+
+use Outcome::{Delivered, Refused, Reset, Unanswered};
+
+/// A check's rule: which check it gives, when it runs, and how.
+type Rule = (CheckId, When, fn(&Evidence<'_>) -> Check);
+
+/// Every rule, in the order a cell reports its checks. A new check is its
+/// line in [`CheckId`], its function, and a row here. A check may have a
+/// row per outcome when what it asks differs (`exits`).
+const RULES: &[Rule] = &[
+    (
         CheckId::Capture,
-        CheckId::Delivered,
+        When::Outcome(&[Delivered, Refused, Unanswered, Reset]),
+        capture,
+    ),
+    (CheckId::Delivered, When::Outcome(&[Delivered]), |e| {
+        delivered(e, established(e))
+    }),
+    (CheckId::Refused, When::Outcome(&[Refused]), |e| {
+        refused(e.connections)
+    }),
+    (CheckId::Unanswered, When::Outcome(&[Unanswered]), |e| {
+        unanswered(e.connections)
+    }),
+    (
         CheckId::Handshake,
+        When::Outcome(&[Delivered, Reset]),
+        |e| handshake(established(e)),
+    ),
+    (
         CheckId::SingleAttempt,
-        CheckId::OrderlyClose,
-        CheckId::Exits,
-    ];
+        When::Outcome(&[Delivered, Refused, Unanswered, Reset]),
+        |e| single_attempt(e.connections, clients(e)),
+    ),
+    (CheckId::ResetSeen, When::Outcome(&[Reset]), |e| {
+        reset_to_server(established(e))
+    }),
+    (CheckId::OrderlyClose, When::Outcome(&[Delivered]), |e| {
+        orderly_close(established(e))
+    }),
+    (CheckId::Exits, When::Outcome(&[Delivered]), exits),
+    (CheckId::Exits, When::Outcome(&[Refused, Unanswered]), |e| {
+        client_fails(e.client)
+    }),
+    (CheckId::Exits, When::Outcome(&[Reset]), ended_on_their_own),
+    (CheckId::Backlog, When::SeveralClients, |e| {
+        backlog_overflowed(e.connections, clients(e))
+    }),
+    (CheckId::Conditions, When::Conditions, |e| {
+        conditions_applied(e.conditions.unwrap_or_default())
+    }),
+];
+
+/// The established connection the checks look at (the first client's).
+fn established<'a>(e: &Evidence<'a>) -> Option<&'a Connection> {
+    e.connections.iter().find(|c| c.established())
 }
 
+/// How many clients the scenario started.
+fn clients(e: &Evidence<'_>) -> usize {
+    1 + e.more_clients.len()
+}
+
+/// Every check that applies to `e`, in report order.
 pub fn run_all(e: &Evidence<'_>) -> Vec<Check> {
-    let mut checks = by_outcome(e);
-    if !e.more_clients.is_empty() {
-        checks.push(backlog_overflowed(e.connections, 1 + e.more_clients.len()));
-    }
-    if let Some(applied) = e.conditions {
-        checks.push(conditions_applied(applied));
-    }
-    checks
-}
-
-fn by_outcome(e: &Evidence<'_>) -> Vec<Check> {
-    match e.outcome {
-        Outcome::Delivered => {
-            let established = e.connections.iter().find(|c| c.established());
-            vec![
-                capture(e),
-                delivered(e, established),
-                handshake(established),
-                single_attempt(e.connections, 1 + e.more_clients.len()),
-                orderly_close(established),
-                exits(e),
-            ]
-        }
-        Outcome::Refused => vec![
-            capture(e),
-            refused(e.connections),
-            single_attempt(e.connections, 1 + e.more_clients.len()),
-            client_fails(e.client),
-        ],
-        Outcome::Unanswered => vec![
-            capture(e),
-            unanswered(e.connections),
-            single_attempt(e.connections, 1 + e.more_clients.len()),
-            client_fails(e.client),
-        ],
-        Outcome::Reset => {
-            let established = e.connections.iter().find(|c| c.established());
-            vec![
-                capture(e),
-                handshake(established),
-                single_attempt(e.connections, 1 + e.more_clients.len()),
-                reset_to_server(established),
-                ended_on_their_own(e),
-            ]
-        }
-    }
+    RULES
+        .iter()
+        .filter(|(_, when, _)| match when {
+            When::Outcome(outcomes) => outcomes.contains(&e.outcome),
+            When::SeveralClients => !e.more_clients.is_empty(),
+            When::Conditions => e.conditions.is_some(),
+        })
+        .map(|(id, _, rule)| {
+            let check = rule(e);
+            debug_assert_eq!(check.name, *id, "a rule gives the check of its row");
+            check
+        })
+        .collect()
 }
 
 /// The RST the scenario sends toward the server is in the capture.
@@ -737,9 +766,25 @@ mod tests {
     }
 
     #[test]
+    fn every_check_has_a_rule_and_every_outcome_its_checks() {
+        for id in CheckId::ALL {
+            assert!(RULES.iter().any(|(r, _, _)| r == id), "{id} has no rule");
+        }
+        for outcome in [Delivered, Refused, Unanswered, Reset] {
+            let exits = RULES.iter().filter(|(id, when, _)| {
+                *id == CheckId::Exits && matches!(when, When::Outcome(o) if o.contains(&outcome))
+            });
+            assert_eq!(exits.count(), 1, "{outcome:?}: one way to judge the exits");
+        }
+    }
+
+    #[test]
     fn the_tutorial_conversation_passes_every_check() {
         let frames = fixtures::tutorial(LinkType::Ethernet);
-        for name in CheckId::DELIVERED {
+        let delivered = RULES
+            .iter()
+            .filter(|(_, when, _)| matches!(when, When::Outcome(o) if o.contains(&Delivered)));
+        for &(name, _, _) in delivered {
             let c = check(&frames, name);
             assert!(c.passed, "{name}: {}", c.detail);
         }
