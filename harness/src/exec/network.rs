@@ -335,3 +335,16 @@ pub fn enter_veth_pair() -> Result<VethCell, String> {
     ip(&["link", "set", "veth-c", "up"], c)?;
     Ok(VethCell { client_netns })
 }
+
+/// The network a cell runs on, held for the whole cell.
+pub enum CellNetwork {
+    /// The host's loopback; on a fixed port, with its machine-wide lock.
+    Shared {
+        /// Held, never read: dropping it frees the port for the next run.
+        _port_lock: Option<super::port_lock::PortLock>,
+    },
+    /// A fresh namespace, the calling thread's, with its own loopback.
+    Namespace,
+    /// Two namespaces joined by a veth pair; the thread is in the server's.
+    Veth(VethCell),
+}

@@ -11,23 +11,21 @@ use std::path::{Path, PathBuf};
 
 use std::time::{Duration, Instant};
 
-use wire::conversation::ConversationBuilder;
-use wire::dissect::{self, LinkType};
-use wire::savefile;
+use wire::dissect::LinkType;
 
 use crate::calls::{strace, Recorded, Side};
 use crate::capture::annotate;
 use crate::capture::{self, CaptureConfig, CaptureError, Captured, LiveCapture, Window};
 use crate::exec::backlog::{self, ListenCounters, Settled};
-use crate::exec::network::{self, Isolation, Topology, VethCell};
-use crate::exec::port_lock;
+use crate::exec::network::{self, CellNetwork, Isolation, Topology, VethCell};
 use crate::exec::process::{Child, Output, WaitError};
 use crate::exec::timing::{StageTime, Stopwatch};
 use crate::exec::Cancel;
 use crate::suite::manifest::{self, Implementation, Manifest, ServerStdout, Substitutions};
-use crate::suite::message::Message;
 use crate::suite::scenario::{Outcome, Scenario};
 use crate::verdict::result::{analyse, CellRecord, PairingResult};
+
+use super::artifacts::CellFolder;
 use std::rc::Rc;
 
 /// Every bounded wait, each changeable by a flag.
@@ -72,42 +70,6 @@ fn free_port(host: &str) -> std::io::Result<u16> {
     listener.local_addr().map(|a| a.port())
 }
 
-/// The message a scenario's clients send, in the scenario's folder and in
-/// each cell's.
-pub const MESSAGE_FILE: &str = "message.bin";
-
-/// Writes a scenario's message into its folder, once per run and before
-/// any of its cells: the cells link to it.
-pub fn write_scenario_message(scenario_dir: &Path, message: &Message) -> std::io::Result<()> {
-    std::fs::create_dir_all(scenario_dir)?;
-    message.write_to(&scenario_dir.join(MESSAGE_FILE))
-}
-
-/// Puts the message at `cell_file`: a hard link to the scenario's copy
-/// when that holds this message, else a file of its own. A cell folder
-/// stays complete on its own, and a run of 1 MiB messages does not write
-/// each one again (nor, on ext4, pay a new inode per cell).
-fn place_message(cell_file: &Path, message: &Message) -> std::io::Result<()> {
-    match std::fs::remove_file(cell_file) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let shared = cell_file
-        .parent()
-        .and_then(Path::parent)
-        .map(|scenario_dir| scenario_dir.join(MESSAGE_FILE));
-    // Its bytes are checked (length, then content) so that a copy left by
-    // an older run into the same folder is never taken for this one's,
-    // even one of the same length; write_scenario_message rewrites it at
-    // the start of every run.
-    if let Some(shared) = shared.filter(|f| message.is_in(f)) {
-        if std::fs::hard_link(&shared, cell_file).is_ok() {
-            return Ok(());
-        }
-    }
-    message.write_to(cell_file)
-}
-
 /// One cell about to run: what it runs and where its artifacts go.
 pub struct CellToRun<'a> {
     pub manifest: &'a Manifest,
@@ -141,19 +103,16 @@ pub fn run_pairing(
     let mut result = PairingResult::not_started(scenario, server, client, String::new());
     result.error = None;
     result.timings = timings;
-    let dir = artifacts_root.join(&result.dir);
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        result.error = Some(format!(
-            "cannot create artifacts directory {}: {e}",
-            dir.display()
-        ));
-        return Ok(Finishing::Done(result));
-    }
-    let message_file = dir.join(MESSAGE_FILE);
-    if let Err(e) = place_message(&message_file, &scenario.message) {
-        result.error = Some(format!("cannot write {}: {e}", message_file.display()));
-        return Ok(Finishing::Done(result));
-    }
+    let placed = CellFolder::create(artifacts_root, &result.dir)
+        .and_then(|folder| Ok((folder.place_message(&scenario.message)?, folder)));
+    let (message_file, folder) = match placed {
+        Ok(placed) => placed,
+        Err(e) => {
+            result.error = Some(e);
+            return Ok(Finishing::Done(result));
+        }
+    };
+    let dir = folder.dir.clone();
 
     let host = match network {
         CellNetwork::Veth(_) => VethCell::server_host(&scenario.host),
@@ -199,7 +158,7 @@ pub fn run_pairing(
     let finish_early = |result: PairingResult, capture: CellCapture, server_out| {
         PendingFinish {
             result,
-            dir: dir.clone(),
+            folder: folder.clone(),
             captured: capture.finish(),
             server_out,
             client_out: None,
@@ -210,12 +169,17 @@ pub fn run_pairing(
         .finish(scenario)
     };
 
-    let capture_config = capture_config(env, scenario, matches!(network, CellNetwork::Veth(_)));
+    let capture_config = match network {
+        CellNetwork::Veth(_) => env
+            .capture
+            .for_message(scenario.message.len(), Some(network::VETH_SERVER_DEVICE)),
+        _ => env.capture.for_message(scenario.message.len(), None),
+    };
     // In a scenario that records socket calls, each program runs under
     // strace, which writes them beside its output.
     let traced = |who: &str, argv: Vec<String>| {
         if scenario.record_calls {
-            strace::wrap(&argv, &dir.join(calls_file(who)))
+            strace::wrap(&argv, &folder.trace(who).0)
         } else {
             argv
         }
@@ -349,10 +313,10 @@ pub fn run_pairing(
     });
     result.timings.push(watch.lap("server exit"));
 
-    let teardown_seen = drain(
+    let teardown_seen = capture::drain(
         live.live(),
         env.timeouts.drain,
-        &env.cancel,
+        &|| env.cancel.is_cancelled(),
         scenario.outcome != Outcome::Unanswered,
     );
     result.timings.push(watch.lap("drain"));
@@ -377,7 +341,7 @@ pub fn run_pairing(
     // the next cell: the programs are done and the capture is complete.
     Ok(Finishing::Pending(Box::new(PendingFinish {
         result,
-        dir,
+        folder,
         captured,
         server_out,
         client_out: Some(client_out),
@@ -523,7 +487,9 @@ pub enum CaptureSource {
 impl CaptureSource {
     fn begin(&self, config: &CaptureConfig, port: u16) -> Result<Starting, CaptureError> {
         Ok(match self {
-            CaptureSource::Own => Starting::Own(LiveCapture::begin(config, &capture_filter(port))?),
+            CaptureSource::Own => {
+                Starting::Own(LiveCapture::begin(config, &capture::port_filter(port))?)
+            }
             CaptureSource::Pooled(live) => Starting::Ready(CellCapture {
                 window: live.open_window()?,
                 live: Capturing::Pooled(Rc::clone(live)),
@@ -587,7 +553,7 @@ pub enum Finishing {
 /// have exited.
 pub struct PendingFinish {
     result: PairingResult,
-    dir: PathBuf,
+    folder: CellFolder,
     captured: Result<Captured, CaptureError>,
     server_out: Option<Output>,
     client_out: Option<Output>,
@@ -618,57 +584,13 @@ impl Finishing {
     }
 }
 
-/// Waits until the capture shows every connection over (both FINs
-/// acknowledged, or an RST), or `timeout`. Both programs have exited by now,
-/// so only the kernel's last segments can still be on their way. Where no
-/// teardown is expected (`teardown`: false, a black hole) it waits only
-/// for the capture to be quiet.
-///
-/// Each frame is dissected once, as it arrives, into a conversation kept
-/// from look to look, without its payload: the drain needs flags and
-/// numbers, and a transfer of many segments costs no more per look than a
-/// short one.
-fn drain(live: &LiveCapture, timeout: Duration, cancel: &Cancel, teardown: bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    let link = live.link();
-    let mut conversation = ConversationBuilder::default();
-    let mut seen = 0;
-    let mut quiet_since = (Instant::now(), 0usize);
-    while Instant::now() < deadline && !cancel.is_cancelled() {
-        seen = live.frames_since(seen, |first, frames| {
-            for (i, frame) in frames.iter().enumerate() {
-                if let Ok(Some(mut segment)) = dissect::dissect(link, first + i, frame) {
-                    segment.payload = Vec::new();
-                    conversation.push(segment);
-                }
-            }
-        });
-        let mut connections = conversation.connections().peekable();
-        let any = connections.peek().is_some();
-        if any && connections.all(|c| c.close.complete) {
-            return true;
-        }
-        // No connection at all, or none that will end: nothing more will
-        // come once it is quiet.
-        if !any || !teardown {
-            if seen != quiet_since.1 {
-                quiet_since = (Instant::now(), seen);
-            } else if quiet_since.0.elapsed() > Duration::from_millis(50) {
-                return true;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    false
-}
-
 impl PendingFinish {
     /// Stops the capture, saves every artifact, and analyses what was
     /// captured.
     fn finish(self, scenario: &Scenario) -> PairingResult {
         let PendingFinish {
             result: mut owned,
-            dir,
+            folder,
             captured,
             server_out,
             client_out,
@@ -677,9 +599,9 @@ impl PendingFinish {
             server_stdout,
         } = self;
         let result = &mut owned;
-        let dir = dir.as_path();
         let mut watch = Stopwatch::start();
-        let mut save_errors = Vec::new();
+        // Every file not saved, one line each, reported once at the end.
+        let mut unsaved = Vec::new();
         let more = more_clients
             .iter()
             .enumerate()
@@ -690,21 +612,11 @@ impl PendingFinish {
         ];
         for (who, out) in outputs.into_iter().chain(more) {
             if let Some(out) = out {
-                let exit = format!("{}\n", out.status_text());
-                let writes = [
-                    (format!("{who}.stdout"), out.stdout.as_slice()),
-                    (format!("{who}.stderr"), out.stderr.as_slice()),
-                    (format!("{who}.exit"), exit.as_bytes()),
-                ];
-                for (name, bytes) in writes {
-                    if let Err(e) = std::fs::write(dir.join(&name), bytes) {
-                        save_errors.push(format!("{name}: {e}"));
-                    }
-                }
+                unsaved.extend(folder.save_output(&who, out));
             }
         }
         if scenario.record_calls {
-            read_calls(result, dir, server_out.is_some(), client_out.is_some());
+            read_calls(result, &folder, server_out.is_some(), client_out.is_some());
         }
         result.server_exit = server_out.as_ref().map(Output::status_text);
         result.client_exit = client_out.as_ref().map(Output::status_text);
@@ -716,19 +628,15 @@ impl PendingFinish {
                 (captured.frames, captured.link, Some(captured.stats))
             }
             Err(e) => {
-                save_errors.push(e.to_string());
+                unsaved.push(e.to_string());
                 (Vec::new(), LinkType::Ethernet, None)
             }
         };
-        let capture_path = dir.join("capture.pcap");
-        match capture::save_pcap(&capture_path, link, &frames) {
-            Ok(()) => result.capture_file = Some(format!("{}/capture.pcap", result.dir)),
-            Err(e) => save_errors.push(e.to_string()),
+        match folder.save_pcap(link, &frames) {
+            Ok(name) => result.capture_file = Some(name),
+            Err(e) => unsaved.push(e),
         }
         result.timings.push(watch.lap("save capture.pcap"));
-        if !save_errors.is_empty() {
-            result.add_error(format!("artifacts not saved: {}", save_errors.join("; ")));
-        }
         analyse(
             result,
             &CellRecord {
@@ -756,44 +664,39 @@ impl PendingFinish {
             "{} — captured by the tcp-conformance harness",
             result.id.description()
         );
-        let path = dir.join("capture.pcapng");
-        match savefile::save_pcapng(&path, &section, &[interface]) {
-            Ok(()) => result.pcapng_file = Some(format!("{}/capture.pcapng", result.dir)),
-            Err(e) => {
-                result.add_error(format!("artifacts not saved: {}: {e}", path.display()));
-            }
+        match folder.save_pcapng(&section, interface) {
+            Ok(name) => result.pcapng_file = Some(name),
+            Err(e) => unsaved.push(e),
         }
         result.timings.push(watch.lap("save capture.pcapng"));
+        if !unsaved.is_empty() {
+            result.add_error(format!("artifacts not saved: {}", unsaved.join("; ")));
+        }
         owned
     }
-}
-
-/// The file strace writes a program's calls to, in the cell's folder.
-fn calls_file(who: &str) -> String {
-    format!("{who}.strace")
 }
 
 /// Reads the socket calls strace recorded for the programs that ran. A
 /// trace that cannot be read is the cell's error: a scenario that records
 /// calls must never pass on the wire alone.
-fn read_calls(result: &mut PairingResult, dir: &Path, server_ran: bool, client_ran: bool) {
+fn read_calls(result: &mut PairingResult, folder: &CellFolder, server_ran: bool, client_ran: bool) {
     let mut problems = Vec::new();
     for (who, ran) in [(Side::Server, server_ran), (Side::Client, client_ran)] {
         if !ran {
             continue;
         }
-        let name = calls_file(who.name());
-        let recorded = match std::fs::read_to_string(dir.join(&name)) {
+        let (path, trace_file) = folder.trace(who.name());
+        let recorded = match std::fs::read_to_string(&path) {
             Ok(text) => Recorded {
-                trace_file: format!("{}/{name}", result.dir),
+                trace_file,
                 calls: strace::parse(&text, result.port),
                 error: None,
             },
             Err(e) => {
-                let error = format!("socket calls not recorded: {name}: {e}");
+                let error = format!("socket calls not recorded: {trace_file}: {e}");
                 problems.push(error.clone());
                 Recorded {
-                    trace_file: format!("{}/{name}", result.dir),
+                    trace_file,
                     calls: Vec::new(),
                     error: Some(error),
                 }
@@ -806,98 +709,5 @@ fn read_calls(result: &mut PairingResult, dir: &Path, server_ran: bool, client_r
     }
     if !problems.is_empty() {
         result.add_error(problems.join("; "));
-    }
-}
-
-/// What the capture of a cell of `scenario` looks like.
-///
-/// Room in the kernel for the whole conversation twice over, however it is
-/// cut into frames: the ring packs frames by their size (see
-/// [`crate::capture::live`]), but a frame never spans two of its blocks,
-/// so a block of 128 KiB may hold a single 64 KiB loopback frame. A veth
-/// with MTU 1500 sends many small frames, which pack well but carry more
-/// headers. A bigger ring costs memory and set-up time, so it grows only
-/// with the message, up to 256 MiB: a transfer of a gigabyte fills 64 MiB
-/// in a few tens of milliseconds, which is as long as the capture thread
-/// may be kept off a core of two.
-pub(super) fn capture_config(env: &Environment, scenario: &Scenario, veth: bool) -> CaptureConfig {
-    let per_byte = if veth { 8 } else { 4 };
-    let buffer_size = scenario
-        .message
-        .len()
-        .saturating_mul(per_byte)
-        .clamp(2 << 20, 256 << 20);
-    CaptureConfig {
-        buffer_size: buffer_size as i32,
-        device: if veth {
-            network::VETH_SERVER_DEVICE.to_string()
-        } else {
-            env.capture.device.clone()
-        },
-        ..env.capture.clone()
-    }
-}
-
-pub(super) fn capture_filter(port: u16) -> String {
-    format!("tcp port {port}")
-}
-
-/// The network a cell runs on, held for the whole cell.
-pub enum CellNetwork {
-    /// The host's loopback; on a fixed port, with its machine-wide lock.
-    Shared {
-        /// Held, never read: dropping it frees the port for the next run.
-        _port_lock: Option<port_lock::PortLock>,
-    },
-    /// A fresh namespace, the calling thread's, with its own loopback.
-    Namespace,
-    /// Two namespaces joined by a veth pair; the thread is in the server's.
-    Veth(VethCell),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::MetadataExt;
-
-    /// A cell's message is the scenario's, linked: one inode, one write.
-    #[test]
-    fn a_cells_message_links_to_its_scenarios() {
-        let root = tempfile::tempdir().unwrap();
-        let scenario = root.path().join("large");
-        let hello = Message::from(&b"hello"[..]);
-        write_scenario_message(&scenario, &hello).unwrap();
-        let cell = scenario.join("python__rust");
-        std::fs::create_dir_all(&cell).unwrap();
-        let file = cell.join(MESSAGE_FILE);
-        place_message(&file, &hello).unwrap();
-        assert_eq!(std::fs::read(&file).unwrap(), b"hello");
-        let (a, b) = (
-            std::fs::metadata(&file).unwrap(),
-            std::fs::metadata(scenario.join(MESSAGE_FILE)).unwrap(),
-        );
-        assert_eq!((a.ino(), a.nlink()), (b.ino(), 2));
-        // Placed again (a rerun into the same folder): still one link.
-        place_message(&file, &hello).unwrap();
-        assert_eq!(std::fs::metadata(&file).unwrap().nlink(), 2);
-    }
-
-    /// A scenario copy that is not this message (left by an older run) is
-    /// never taken, even one of the same length: the cell gets a file of
-    /// its own with the right bytes.
-    #[test]
-    fn a_stale_scenario_message_is_not_linked() {
-        for stale in [&b"an older, longer message"[..], &b"Hello server?"[..]] {
-            let root = tempfile::tempdir().unwrap();
-            let scenario = root.path().join("hello");
-            write_scenario_message(&scenario, &Message::from(stale)).unwrap();
-            let cell = scenario.join("rust__rust");
-            std::fs::create_dir_all(&cell).unwrap();
-            let file = cell.join(MESSAGE_FILE);
-            std::fs::write(&file, b"old cell copy").unwrap();
-            place_message(&file, &Message::from(&b"Hello server!"[..])).unwrap();
-            assert_eq!(std::fs::read(&file).unwrap(), b"Hello server!");
-            assert_eq!(std::fs::metadata(&file).unwrap().nlink(), 1);
-        }
     }
 }

@@ -2,6 +2,7 @@
 //! cells spread over worker threads that keep a namespace and a capture
 //! from cell to cell while the cells leave nothing behind ([`workers`]).
 
+pub(crate) mod artifacts;
 pub(crate) mod cell;
 pub(crate) mod merged;
 pub(crate) mod workers;

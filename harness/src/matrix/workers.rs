@@ -19,10 +19,9 @@ use crate::suite::plan::PlannedCell;
 use crate::suite::scenario::Scenario;
 use crate::verdict::result::PairingResult;
 
-use super::cell::{
-    capture_config, capture_filter, run_pairing, write_scenario_message, CaptureSource,
-    CellNetwork, CellToRun, Environment, Finishing,
-};
+use super::artifacts::write_scenario_message;
+use super::cell::{run_pairing, CaptureSource, CellToRun, Environment, Finishing};
+use crate::exec::network::CellNetwork;
 
 /// Workers for cells with network conditions, per job: they mostly wait
 /// on retransmission timers.
@@ -69,7 +68,7 @@ impl Pool {
     fn for_cells(env: &Environment, scenarios: &[&Scenario]) -> Pool {
         let config = scenarios
             .iter()
-            .map(|s| capture_config(env, s, false))
+            .map(|s| env.capture.for_message(s.message.len(), None))
             .max_by_key(|c| c.buffer_size)
             .unwrap_or_else(|| env.capture.clone());
         let ports: BTreeSet<u16> = scenarios
@@ -78,7 +77,7 @@ impl Pool {
             .collect();
         let filter = ports
             .into_iter()
-            .map(capture_filter)
+            .map(crate::capture::port_filter)
             .collect::<Vec<_>>()
             .join(" or ");
         let keys: BTreeSet<String> = scenarios
