@@ -17,6 +17,7 @@
 //! packets let through first. The rule's counter sits after the budget,
 //! so it counts the segments dropped and no other.
 
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::time::Duration;
 
@@ -47,12 +48,31 @@ pub struct Applied {
     pub matched: u64,
 }
 
+/// Which of a scenario's rules act in a namespace: on the loopback every
+/// rule acts in the cell's one namespace; on a veth pair a segment is
+/// lost where it arrives, so rules toward the server act in the server's
+/// namespace and rules toward the client in the client's.
+pub type Here = fn(&Rule) -> bool;
+
+/// Every rule: the loopback's one namespace.
+pub const EVERY_RULE: Here = |_| true;
+/// The rules toward the server: the server's end of a veth pair.
+pub const TO_SERVER: Here = |r| r.toward == Toward::ToServer;
+/// The rules toward the client: the client's end of a veth pair.
+pub const TO_CLIENT: Here = |r| r.toward == Toward::ToClient;
+
 /// The rules as an nftables script for `port`, the server's.
 pub fn ruleset(rules: &[Rule], port: u16) -> String {
+    ruleset_where(rules, port, EVERY_RULE)
+}
+
+/// The rules that act `here` as an nftables script for `port`; each keeps
+/// its name and mark by its place among all the scenario's rules.
+pub fn ruleset_where(rules: &[Rule], port: u16, here: Here) -> String {
     let mut sets = String::new();
     let mut chains = String::new();
     let mut jumps = String::new();
-    for (i, rule) in rules.iter().enumerate() {
+    for (i, rule) in rules.iter().enumerate().filter(|(_, r)| here(r)) {
         let name = format!("rule{}", i + 1);
         let way = match rule.toward {
             Toward::ToServer => format!("tcp dport {port}"),
@@ -102,9 +122,9 @@ pub fn ruleset(rules: &[Rule], port: u16) -> String {
         jumps.push_str(&format!("    jump {name}\n"));
     }
     format!(
-        "# {}: written by the harness for one cell; `nft -f` loads it.\n\
-         table inet {TABLE} {{\n{sets}{chains}  chain prerouting {{\n    type filter hook prerouting priority -200; policy accept;\n{jumps}  }}\n}}\n",
-        RULES_FILE
+        "# Written by the harness for one cell; `nft -f` loads it (on a veth pair,\n\
+         # in the namespace its rules act in).\n\
+         table inet {TABLE} {{\n{sets}{chains}  chain prerouting {{\n    type filter hook prerouting priority -200; policy accept;\n{jumps}  }}\n}}\n"
     )
 }
 
@@ -121,15 +141,15 @@ const QUEUE_MARK_BASE: u32 = 0x1712_0000;
 /// adds to the `mangle` table's prerouting chain (priority -150, after
 /// the rules' own chain at -200). No bypass: a segment whose loop is not
 /// there is lost, and its rule then reads as not applied.
-pub fn queue_commands(rules: &[Rule]) -> Vec<Vec<String>> {
+pub fn queue_commands(rules: &[Rule], here: Here) -> Vec<Vec<String>> {
     let mut queues: Vec<(u32, u16)> = rules
         .iter()
         .enumerate()
-        .filter(|(_, rule)| impair::queued(rule))
+        .filter(|(_, rule)| here(rule) && impair::queued(rule))
         .map(|(i, _)| (queue_mark(i), QUEUE_BASE + i as u16))
         .collect();
     // A reset's own RST comes back to the loop.
-    if rules.iter().any(|r| r.action == Action::Reset) {
+    if rules.iter().any(|r| here(r) && r.action == Action::Reset) {
         queues.push((INJECTED_RST_MARK, RST_QUEUE));
     }
     let mut out = Vec::new();
@@ -160,56 +180,155 @@ pub fn queue_commands(rules: &[Rule]) -> Vec<Vec<String>> {
     out
 }
 
-/// Conditions in force in a cell: the verdict loop, when a rule needs it.
+/// Conditions in force in a cell: the verdict loops, where a rule needs
+/// one, and the client's namespace on a veth pair.
 pub struct Active {
     impairer: Option<Impairer>,
+    client: Option<ClientSide>,
+}
+
+/// The client's end of a veth pair: its namespace, and its loop.
+struct ClientSide {
+    netns: std::os::fd::OwnedFd,
+    impairer: Option<Impairer>,
+}
+
+/// The actions that send segments of their own (a copy, a RST). On a veth
+/// pair such a segment, sent in the receiver's namespace, would reach it
+/// through that namespace's own loopback and never cross the captured
+/// link, so it would be missing from the capture: they run on the
+/// loopback topology only.
+pub fn injects(rule: &Rule) -> bool {
+    matches!(rule.action, Action::Duplicate | Action::Reset)
 }
 
 /// Applies `conditions` in the calling thread's namespace, which must be
 /// one made for this cell: nothing here is undone, the namespace goes.
-/// The rules file is written into `dir`.
-pub fn apply(conditions: &Conditions, port: u16, dir: &Path) -> Result<Active, String> {
-    for (key, value) in &conditions.sysctl {
-        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-        std::fs::write(&path, value)
-            .map_err(|e| format!("cannot set {key} = {value} in the cell's namespace: {e}"))?;
+/// With `client_netns` (a veth pair) the calling thread is in the
+/// server's namespace: sysctls are set on both sides, the MTU on both
+/// ends, and each rule where its segments arrive. The rules are written
+/// into `dir`.
+pub fn apply(
+    conditions: &Conditions,
+    port: u16,
+    dir: &Path,
+    client_netns: Option<BorrowedFd<'_>>,
+) -> Result<Active, String> {
+    let sysctl = |side: &str| -> Result<(), String> {
+        for (key, value) in &conditions.sysctl {
+            let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+            std::fs::write(&path, value).map_err(|e| {
+                format!("cannot set {key} = {value} in the {side}'s namespace: {e}")
+            })?;
+        }
+        Ok(())
+    };
+    let Some(client_netns) = client_netns else {
+        sysctl("cell")?;
+        if let Some(mtu) = conditions.mtu {
+            network::set_loopback_mtu(mtu)
+                .map_err(|e| format!("cannot set the loopback's MTU to {mtu}: {e}"))?;
+        }
+        let impairer = load(conditions, port, &dir.join(RULES_FILE), EVERY_RULE, None)?;
+        return Ok(Active {
+            impairer,
+            client: None,
+        });
+    };
+    if let Some(rule) = conditions.rules.iter().find(|r| injects(r)) {
+        return Err(format!(
+            "\"{}\" sends segments of its own, which on a veth pair would miss the capture; run this scenario without --topology veth",
+            rule.describe()
+        ));
     }
+    sysctl("server")?;
+    network::in_namespace(client_netns, || sysctl("client"))?;
     if let Some(mtu) = conditions.mtu {
-        network::set_loopback_mtu(mtu)
-            .map_err(|e| format!("cannot set the loopback's MTU to {mtu}: {e}"))?;
+        network::set_veth_mtu(mtu, client_netns)?;
     }
+    let impairer = load(conditions, port, &dir.join(RULES_FILE), TO_SERVER, None)?;
+    let client_file = dir.join(CLIENT_RULES_FILE);
+    let client_impairer = network::in_namespace(client_netns, || {
+        load(
+            conditions,
+            port,
+            &client_file,
+            TO_CLIENT,
+            Some(client_netns),
+        )
+    })?;
+    let netns = client_netns
+        .try_clone_to_owned()
+        .map_err(|e| format!("cannot hold the client's namespace: {e}"))?;
+    Ok(Active {
+        impairer,
+        client: Some(ClientSide {
+            netns,
+            impairer: client_impairer,
+        }),
+    })
+}
+
+/// The file the rules toward the client are written to on a veth pair
+/// (loaded in the client's namespace).
+pub const CLIENT_RULES_FILE: &str = "conditions-client.nft";
+
+/// Starts the loop for the queued rules that act `here` (in the calling
+/// thread's namespace, `netns` for the processes it starts), then loads
+/// those rules from `file`.
+fn load(
+    conditions: &Conditions,
+    port: u16,
+    file: &Path,
+    here: Here,
+    netns: Option<BorrowedFd<'_>>,
+) -> Result<Option<Impairer>, String> {
     // Bound before the rules exist, so no queued segment finds it absent.
-    let impairer = Impairer::start(&conditions.rules)?;
-    if !conditions.rules.is_empty() {
-        let file = dir.join(RULES_FILE);
-        std::fs::write(&file, ruleset(&conditions.rules, port))
+    let impairer = Impairer::start(&conditions.rules, here)?;
+    if conditions.rules.iter().any(here) {
+        std::fs::write(file, ruleset_where(&conditions.rules, port, here))
             .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-        let argv = ["nft", "-f"].map(String::from).to_vec();
-        let mut argv = argv;
-        argv.push(file.display().to_string());
-        nft(&argv)?;
-        for command in queue_commands(&conditions.rules) {
-            nft(&command)?;
+        nft(
+            &["nft".to_string(), "-f".into(), file.display().to_string()],
+            netns,
+        )?;
+        for command in queue_commands(&conditions.rules, here) {
+            nft(&command, netns)?;
         }
     }
-    Ok(Active { impairer })
+    Ok(impairer)
 }
 
 impl Active {
     /// What each rule did, once the cell is over: a dropping rule by its
     /// nftables counter, a queued one by what the loop did (a segment it
     /// was given but could not act on, such as half of a swap, is not
-    /// counted).
+    /// counted). On a veth pair each side's rules are read where they act.
     pub fn finish(self, rules: &[Rule]) -> Result<Vec<Applied>, String> {
-        let acted = match self.impairer {
-            Some(impairer) => impairer.finish()?,
-            None => Vec::new(),
+        let stop = |impairer: Option<Impairer>| match impairer {
+            Some(impairer) => impairer.finish(),
+            None => Ok(Vec::new()),
         };
+        let mut acted = stop(self.impairer)?;
         if rules.is_empty() {
             return Ok(Vec::new());
         }
-        let argv = ["nft", "-j", "list", "table", "inet", TABLE].map(String::from);
-        let counts = counters(&nft(&argv)?)?;
+        let list = ["nft", "-j", "list", "table", "inet", TABLE].map(String::from);
+        // On a veth pair a side without rules has no table.
+        let mut counts = match &self.client {
+            Some(_) if !rules.iter().any(TO_SERVER) => Vec::new(),
+            _ => counters(&nft(&list, None)?)?,
+        };
+        if let Some(client) = self.client {
+            let theirs = stop(client.impairer)?;
+            acted.resize(acted.len().max(theirs.len()), 0);
+            for (i, n) in theirs.into_iter().enumerate() {
+                acted[i] += n;
+            }
+            if rules.iter().any(TO_CLIENT) {
+                counts.extend(counters(&nft(&list, Some(client.netns.as_fd()))?)?);
+            }
+        }
         Ok(rules
             .iter()
             .enumerate()
@@ -250,12 +369,14 @@ fn counters(json: &str) -> Result<Vec<(String, u64)>, String> {
 
 /// Runs `nft` (or iptables) with a bounded wait; its stdout, or why it
 /// failed.
-fn nft(argv: &[String]) -> Result<String, String> {
+/// Runs an nftables or iptables command in the calling thread's
+/// namespace, or in `netns`.
+fn nft(argv: &[String], netns: Option<BorrowedFd<'_>>) -> Result<String, String> {
     let mut argv = argv.to_vec();
     if let Some(found) = crate::program::system_tool(&argv[0]) {
         argv[0] = found.display().to_string();
     }
-    let mut child = Child::spawn("nft", &argv, None, None)
+    let mut child = Child::spawn_in("nft", &argv, None, None, netns)
         .map_err(|e| format!("{e}; install nftables and iptables (make deps)"))?;
     let out = child
         .wait(Duration::from_secs(5), &|| false)
@@ -300,7 +421,12 @@ impl Snapshot {
                 })
                 .collect(),
             mtu: network::loopback_mtu().ok(),
-            table: rules && nft(&["nft", "list", "table", "inet", TABLE].map(String::from)).is_ok(),
+            table: rules
+                && nft(
+                    &["nft", "list", "table", "inet", TABLE].map(String::from),
+                    None,
+                )
+                .is_ok(),
         }
     }
 
@@ -375,7 +501,10 @@ mod tests {
             text.contains("counter meta mark set 0x17120001 comment \"rule2\""),
             "{text}"
         );
-        let commands = queue_commands(&[rule(SegmentKind::Syn, 1, Times::Count(1)), swap]);
+        let commands = queue_commands(
+            &[rule(SegmentKind::Syn, 1, Times::Count(1)), swap],
+            EVERY_RULE,
+        );
         assert_eq!(commands.len(), 2, "rule 2 only, IPv4 and IPv6");
         assert_eq!(
             commands[0].join(" "),

@@ -76,8 +76,8 @@ impl Impairer {
     /// once the queues are bound, so no selected segment finds nobody
     /// listening (it would be dropped: a queue rule has no bypass, so a
     /// loop that is not there shows as a rule that did not act).
-    pub fn start(rules: &[Rule]) -> Result<Option<Impairer>, String> {
-        if !rules.iter().any(queued) {
+    pub fn start(rules: &[Rule], here: fn(&Rule) -> bool) -> Result<Option<Impairer>, String> {
+        if !rules.iter().any(|r| here(r) && queued(r)) {
             return Ok(None);
         }
         let rules = rules.to_vec();
@@ -88,7 +88,7 @@ impl Impairer {
         // and the raw socket are the cell's.
         let thread = std::thread::Builder::new()
             .name("impair".into())
-            .spawn(move || run(&rules, &stopping, bound_tx))
+            .spawn(move || run(&rules, here, &stopping, bound_tx))
             .map_err(|e| format!("cannot start the NFQUEUE loop: {e}"))?;
         match bound_rx.recv_timeout(Duration::from_secs(5)) {
             Ok(Ok(())) => Ok(Some(Impairer {
@@ -140,10 +140,11 @@ enum ResetState {
 
 fn run(
     rules: &[Rule],
+    here: fn(&Rule) -> bool,
     stop: &AtomicBool,
     bound: mpsc::Sender<Result<(), String>>,
 ) -> Result<Vec<u64>, String> {
-    let mut queue = match open(rules) {
+    let mut queue = match open(rules, here) {
         Ok(q) => {
             let _ = bound.send(Ok(()));
             q
@@ -296,15 +297,21 @@ fn deliver(queue: &mut nfq::Queue, mut message: nfq::Message, verdict: nfq::Verd
 }
 
 /// A queue bound to every queued rule's number, non-blocking.
-fn open(rules: &[Rule]) -> Result<nfq::Queue, String> {
+fn open(rules: &[Rule], here: fn(&Rule) -> bool) -> Result<nfq::Queue, String> {
     let fail = |e: std::io::Error| format!("cannot bind an NFQUEUE queue: {e}");
     let mut queue = nfq::Queue::open().map_err(fail)?;
     for (i, rule) in rules.iter().enumerate() {
-        if queued(rule) {
-            queue.bind(QUEUE_BASE + i as u16).map_err(fail)?;
+        if here(rule) && queued(rule) {
+            let number = QUEUE_BASE + i as u16;
+            queue.bind(number).map_err(fail)?;
+            // A GSO packet (a veth pair passes them whole, as the capture
+            // shows them: one frame) is queued as it is, not cut into
+            // wire-sized segments: one selected segment, one verdict, as
+            // the rule's budget counts.
+            queue.set_recv_gso(number, true).map_err(fail)?;
         }
     }
-    if rules.iter().any(|r| r.action == Action::Reset) {
+    if rules.iter().any(|r| here(r) && r.action == Action::Reset) {
         queue.bind(RST_QUEUE).map_err(fail)?;
     }
     queue.set_nonblocking(true);

@@ -239,6 +239,8 @@ pub const VETH_SERVER: (&str, &str) = ("10.171.2.1", "fd00:171::1");
 pub const VETH_CLIENT: (&str, &str) = ("10.171.2.2", "fd00:171::2");
 /// The server's end, where the capture runs.
 pub const VETH_SERVER_DEVICE: &str = "veth-s";
+/// The client's end of the veth pair, in the client's namespace.
+pub const VETH_CLIENT_DEVICE: &str = "veth-c";
 pub const VETH_MTU: &str = "1500";
 
 /// A cell of the veth topology: the calling thread is in the server's
@@ -256,6 +258,47 @@ impl VethCell {
             VETH_SERVER.0
         }
     }
+}
+
+/// Sets both ends of the cell's veth pair to `mtu`: the server's end in
+/// the calling thread's namespace, the client's in `client_netns`.
+pub fn set_veth_mtu(mtu: u32, client_netns: std::os::fd::BorrowedFd<'_>) -> Result<(), String> {
+    let mtu = mtu.to_string();
+    ip(
+        &["link", "set", "dev", VETH_SERVER_DEVICE, "mtu", &mtu],
+        None,
+    )?;
+    ip(
+        &["link", "set", "dev", VETH_CLIENT_DEVICE, "mtu", &mtu],
+        Some(client_netns),
+    )
+}
+
+/// Runs `f` on a thread of its own in the network namespace `netns` and
+/// returns what it gives: a thread's namespace is its own, and threads it
+/// starts inherit it (so a loop started there stays there).
+pub fn in_namespace<T: Send>(
+    netns: std::os::fd::BorrowedFd<'_>,
+    f: impl FnOnce() -> Result<T, String> + Send,
+) -> Result<T, String> {
+    use std::os::fd::AsRawFd;
+    let fd = netns.as_raw_fd();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                // SAFETY: setns on a namespace descriptor the caller holds
+                // open for the call; it moves this thread only.
+                if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } != 0 {
+                    return Err(format!(
+                        "cannot enter the client's namespace: {}",
+                        io::Error::last_os_error()
+                    ));
+                }
+                f()
+            })
+            .join()
+            .map_err(|_| "a thread in the client's namespace panicked".to_string())?
+    })
 }
 
 /// Runs `ip ARGS` in the calling thread's namespace or in `netns`.
@@ -301,7 +344,7 @@ pub fn enter_veth_pair() -> Result<VethCell, String> {
         &[
             "link",
             "add",
-            "veth-c",
+            VETH_CLIENT_DEVICE,
             "mtu",
             VETH_MTU,
             "type",
@@ -330,9 +373,12 @@ pub fn enter_veth_pair() -> Result<VethCell, String> {
         None,
     )?;
     ip(&["link", "set", VETH_SERVER_DEVICE, "up"], None)?;
-    ip(&["addr", "add", &c4, "dev", "veth-c"], c)?;
-    ip(&["-6", "addr", "add", &c6, "dev", "veth-c", "nodad"], c)?;
-    ip(&["link", "set", "veth-c", "up"], c)?;
+    ip(&["addr", "add", &c4, "dev", VETH_CLIENT_DEVICE], c)?;
+    ip(
+        &["-6", "addr", "add", &c6, "dev", VETH_CLIENT_DEVICE, "nodad"],
+        c,
+    )?;
+    ip(&["link", "set", VETH_CLIENT_DEVICE, "up"], c)?;
     Ok(VethCell { client_netns })
 }
 

@@ -133,7 +133,9 @@ pub fn run_pairing(
     let mut conditions = None;
     if !scenario.conditions.is_empty() {
         let applied = match fixed_port {
-            Some(port) => crate::exec::conditions::apply(&scenario.conditions, port, &dir),
+            Some(port) => {
+                crate::exec::conditions::apply(&scenario.conditions, port, &dir, client_netns)
+            }
             None => Err("network conditions need a namespace of the cell's own".into()),
         };
         match applied {

@@ -182,10 +182,8 @@ fn prepare_network(env: &Environment, scenario: &Scenario) -> Result<CellNetwork
             (Topology::Loopback, true) => network::enter_namespace_with_own_tcp_tables()
                 .map(|()| CellNetwork::Namespace)
                 .map_err(|e| format!("cannot create a network namespace for this cell: {e}")),
-            (Topology::Veth, _) => Err(format!(
-                "scenario {} sets network conditions, which run on the loopback topology only; run it without --topology veth",
-                scenario.name
-            )),
+            // A veth pair is made for each cell anyway.
+            (Topology::Veth, _) => network::enter_veth_pair().map(CellNetwork::Veth),
             (Topology::Loopback, false) => Err(format!(
                 "scenario {} sets network conditions, which need a network namespace per cell; run as root, or allow user namespaces (--isolation userns)",
                 scenario.name
