@@ -28,8 +28,10 @@ use pcap_parser::{PcapBlockOwned, PcapError};
 use crate::dissect::{Frame, LinkType};
 
 /// The read buffer's first size: room for the largest loopback frame
-/// (64 KiB plus headers) several times over.
-const INITIAL_BUFFER: usize = 256 * 1024;
+/// (64 KiB plus headers) sixteen times over. Frames are read where they
+/// lie in it; a refill moves only the record cut at its end to the front,
+/// so the larger it is, the less is ever moved.
+const INITIAL_BUFFER: usize = 1024 * 1024;
 
 /// The largest record (pcap packet record or pcapng block) read. The
 /// buffer doubles up to here when a record needs it; a record claiming more
@@ -87,10 +89,10 @@ impl Interface {
     }
 }
 
-/// What [`CaptureFile::next_frame`] found.
+/// What [`CaptureFile::next_frame`] or [`CaptureFile::next_view`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
-    /// A frame, now in the caller's buffer, and its link type.
+    /// A frame, and its link type.
     Frame(LinkType),
     /// A frame record that cannot be dissected, with the reason; it still
     /// has a frame number, as in Wireshark.
@@ -167,6 +169,9 @@ pub struct CaptureFile {
     interfaces: Vec<Interface>,
     /// Frame records read so far: the last frame's number.
     frames: usize,
+    /// The length of the record last given as a view: it stays in the
+    /// buffer until the next read.
+    given: usize,
 }
 
 impl fmt::Debug for CaptureFile {
@@ -185,7 +190,9 @@ impl CaptureFile {
             path: path.display().to_string(),
             source,
         })?;
-        CaptureFile::from_reader(std::io::BufReader::with_capacity(INITIAL_BUFFER, file))
+        // No BufReader: the parser's own buffer is the one the file is
+        // read into, once, and frames are read where they lie in it.
+        CaptureFile::from_reader(file)
     }
 
     pub fn from_reader(reader: impl Read + Send + 'static) -> Result<CaptureFile, ReadError> {
@@ -210,15 +217,23 @@ impl CaptureFile {
             section: Vec::new(),
             interfaces: Vec::new(),
             frames: 0,
+            given: 0,
         };
         // The first block is the file header (pcap) or section header
         // (pcapng); reading it tells the format before any frame.
-        let mut scratch = Frame {
-            timestamp: Duration::ZERO,
-            wire_len: 0,
-            data: Vec::new(),
-        };
-        file.read_record(&mut scratch)?;
+        file.whole_record()?;
+        if let Ok((used, block)) = file.reader.next() {
+            if take(
+                block,
+                &mut file.format,
+                &mut file.section,
+                &mut file.interfaces,
+            )
+            .is_none()
+            {
+                file.reader.consume_noshift(used);
+            }
+        }
         Ok(file)
     }
 
@@ -239,32 +254,68 @@ impl CaptureFile {
 
     /// Reads the next frame into `frame`, reusing its buffer.
     pub fn next_frame(&mut self, frame: &mut Frame) -> Result<Next, ReadError> {
-        loop {
-            if let Some(next) = self.read_record(frame)? {
-                return Ok(next);
-            }
-        }
+        let (next, view) = self.next_view()?;
+        frame.timestamp = view.timestamp;
+        frame.wire_len = view.wire_len;
+        frame.data.clear();
+        frame.data.extend_from_slice(view.data);
+        Ok(next)
     }
 
-    /// Reads one record: `Some` for a frame or the end, `None` for a
-    /// header, an interface or a block of no interest.
-    fn read_record(&mut self, frame: &mut Frame) -> Result<Option<Next>, ReadError> {
+    /// The next frame, as a view of the bytes where the reader holds
+    /// them: nothing is copied. The view lasts until the next read.
+    pub fn next_view(&mut self) -> Result<(Next, Frame<&[u8]>), ReadError> {
+        // The record given last time is done with.
+        self.reader.consume_noshift(std::mem::take(&mut self.given));
+        loop {
+            let used = self.whole_record()?;
+            if used == 0 {
+                return Ok((Next::End, empty_view()));
+            }
+            // Headers and interfaces are read and let go here; a frame is
+            // read again below, to be given out (a borrow returned from
+            // inside this loop would hold the reader for the refills).
+            let Ok((_, block)) = self.reader.next() else {
+                break;
+            };
+            if take(
+                block,
+                &mut self.format,
+                &mut self.section,
+                &mut self.interfaces,
+            )
+            .is_some()
+            {
+                break;
+            }
+            self.reader.consume_noshift(used);
+        }
+        let frames = self.frames;
+        let Ok((used, block)) = self.reader.next() else {
+            return Err(ReadError::Malformed {
+                frames,
+                detail: "a record read twice gave two answers".into(),
+            });
+        };
+        let taken = take(
+            block,
+            &mut self.format,
+            &mut self.section,
+            &mut self.interfaces,
+        );
+        self.given = used;
+        self.frames += 1;
+        Ok(taken.unwrap_or((Next::End, empty_view())))
+    }
+
+    /// Makes sure the buffer starts with a whole record, and returns its
+    /// length; 0 at the end of the file.
+    fn whole_record(&mut self) -> Result<usize, ReadError> {
         loop {
             let frames = self.frames;
             match self.reader.next() {
-                Ok((used, block)) => {
-                    let next = take(
-                        block,
-                        frame,
-                        &mut self.format,
-                        &mut self.section,
-                        &mut self.interfaces,
-                        &mut self.frames,
-                    );
-                    self.reader.consume(used);
-                    return Ok(next);
-                }
-                Err(PcapError::Eof) => return Ok(Some(Next::End)),
+                Ok((used, _)) => return Ok(used),
+                Err(PcapError::Eof) => return Ok(0),
                 Err(PcapError::Incomplete(_)) => self.refill()?,
                 Err(PcapError::BufferTooSmall) => self.grow()?,
                 Err(PcapError::UnexpectedEof) => return Err(ReadError::Truncated { frames }),
@@ -316,16 +367,14 @@ impl CaptureFile {
     }
 }
 
-/// Reads one parsed block into the reader's state and, for a frame, into
-/// `frame`.
-fn take(
-    block: PcapBlockOwned<'_>,
-    frame: &mut Frame,
+/// Reads one parsed block into the reader's state; for a frame, gives
+/// what it is and a view of it.
+fn take<'a>(
+    block: PcapBlockOwned<'a>,
     format: &mut Format,
     interfaces: &mut Vec<Interface>,
     seen: &mut Vec<Interface>,
-    frames: &mut usize,
-) -> Option<Next> {
+) -> Option<(Next, Frame<&'a [u8]>)> {
     let mut declare = |interface: Interface, interfaces: &mut Vec<Interface>| {
         interfaces.push(interface);
         seen.push(interface);
@@ -348,12 +397,11 @@ fn take(
             None
         }
         PcapBlockOwned::Legacy(record) => {
-            *frames += 1;
             let units = interfaces.first().map_or(1_000_000, |i| i.units_per_second);
             let fraction = u64::from(record.ts_usec).min(units - 1);
-            frame.timestamp = timestamp(u64::from(record.ts_sec) * units + fraction, units, 0);
-            Some(fill(
-                frame,
+            let at = timestamp(u64::from(record.ts_sec) * units + fraction, units, 0);
+            Some(view(
+                at,
                 record.data,
                 record.caplen,
                 record.origlen,
@@ -381,14 +429,13 @@ fn take(
             None
         }
         PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-            *frames += 1;
             let interface = interfaces.get(epb.if_id as usize);
-            if let Some(i) = interface {
+            let at = interface.map_or(Duration::ZERO, |i| {
                 let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                frame.timestamp = timestamp(ticks, i.units_per_second, i.offset_seconds);
-            }
-            Some(fill(
-                frame,
+                timestamp(ticks, i.units_per_second, i.offset_seconds)
+            });
+            Some(view(
+                at,
                 epb.data,
                 epb.caplen,
                 epb.origlen,
@@ -399,11 +446,9 @@ fn take(
         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
             // No timestamp and no caplen: the data is the frame (up to the
             // block's padding), always on the first interface.
-            *frames += 1;
-            frame.timestamp = Duration::ZERO;
             let len = spb.origlen.min(spb.data.len() as u32);
-            Some(fill(
-                frame,
+            Some(view(
+                Duration::ZERO,
                 spb.data,
                 len,
                 spb.origlen,
@@ -415,20 +460,31 @@ fn take(
     }
 }
 
-fn fill(
-    frame: &mut Frame,
-    data: &[u8],
+fn empty_view() -> Frame<&'static [u8]> {
+    Frame {
+        timestamp: Duration::ZERO,
+        wire_len: 0,
+        data: &[],
+    }
+}
+
+/// A frame record as a view, and what it is.
+fn view<'a>(
+    timestamp: Duration,
+    data: &'a [u8],
     caplen: u32,
     origlen: u32,
     interface: Option<&Interface>,
     if_id: u32,
-) -> Next {
+) -> (Next, Frame<&'a [u8]>) {
     // pcapng pads the data to 4 bytes; a caplen beyond the data is a lie.
     let captured = &data[..(caplen as usize).min(data.len())];
-    frame.data.clear();
-    frame.data.extend_from_slice(captured);
-    frame.wire_len = origlen.max(captured.len() as u32);
-    match interface {
+    let frame = Frame {
+        timestamp,
+        wire_len: origlen.max(captured.len() as u32),
+        data: captured,
+    };
+    let next = match interface {
         None => Next::Unreadable(format!(
             "interface {if_id} was never declared (no Interface Description Block)"
         )),
@@ -440,7 +496,8 @@ fn fill(
                 LinkType::supported()
             )),
         },
-    }
+    };
+    (next, frame)
 }
 
 /// `ticks` units since the epoch, shifted by `offset` seconds, as a

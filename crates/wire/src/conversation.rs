@@ -448,7 +448,17 @@ impl ConversationBuilder {
     }
 
     /// Places one segment in its connection, opening a new one when needed.
-    pub fn push(&mut self, segment: Segment) {
+    pub fn push(&mut self, mut segment: Segment) {
+        let payload = std::mem::take(&mut segment.payload);
+        self.push_with_payload(segment, &payload);
+    }
+
+    /// [`ConversationBuilder::push`] for a segment whose payload is given
+    /// beside it, as a view of the frame it was read from
+    /// ([`crate::dissect::Dissector::dissect_view`]): bytes in order are
+    /// hashed and kept from that view; only bytes that arrive ahead of a
+    /// gap are copied, to wait for it.
+    pub fn push_with_payload(&mut self, segment: Segment, payload: &[u8]) {
         let forward = (segment.src, segment.dst);
         let backward = (segment.dst, segment.src);
         let fresh_syn = segment.flags.syn && !segment.flags.ack;
@@ -543,7 +553,7 @@ impl ConversationBuilder {
             self.listeners.insert(segment.src);
         }
         if let Some(connection) = connections.get_mut(&number) {
-            place(connection, segment);
+            place(connection, segment, payload);
         }
         self.last = Some(number);
     }
@@ -610,7 +620,7 @@ impl ConversationBuilder {
     }
 }
 
-fn place(conn: &mut Connection, segment: Segment) {
+fn place(conn: &mut Connection, segment: Segment, payload: &[u8]) {
     let direction = if segment.src == conn.client {
         Direction::ClientToServer
     } else {
@@ -705,7 +715,6 @@ fn place(conn: &mut Connection, segment: Segment) {
     conn.close.complete =
         !conn.close.resets.is_empty() || (progress.client_fin_acked && progress.server_fin_acked);
     conn.last_frame = segment.frame;
-    let mut segment = segment;
     if segment.payload_len > 0 {
         // Data starts one past the SYN, which occupies relative seq 0:
         // the stream's byte 0 is at ISN + 1 (or the first seq seen).
@@ -715,7 +724,6 @@ fn place(conn: &mut Connection, segment: Segment) {
             Direction::ServerToClient => (&mut conn.server_reassembly, &mut conn.server_stream),
         };
         let offset = reassembly.offset_of(own + 1, first_data);
-        let payload = std::mem::take(&mut segment.payload);
         reassembly.push(
             stream,
             &conn.retention,
@@ -792,7 +800,7 @@ impl Reassembly {
         stream: &mut Stream,
         retention: &Retention,
         offset: i64,
-        captured: Vec<u8>,
+        captured: &[u8],
         len: u32,
     ) {
         self.sent += u64::from(len);
@@ -811,17 +819,18 @@ impl Reassembly {
                     return;
                 }
                 let skip = before as usize;
-                let kept = captured.get(skip..).unwrap_or_default().to_vec();
+                let kept = captured.get(skip..).unwrap_or_default();
                 (0, kept, len - before as u32)
             }
         };
         if offset <= self.end {
-            self.apply(stream, retention, offset, &captured, len);
+            self.apply(stream, retention, offset, captured, len);
         } else {
-            // The longest piece at an offset is the one worth keeping.
+            // The longest piece at an offset is the one worth keeping;
+            // only a piece that must wait for a gap is copied.
             let replaced = match self.held.get(&offset) {
                 Some((_, held_len)) if *held_len >= len => return,
-                _ => self.held.insert(offset, (captured, len)),
+                _ => self.held.insert(offset, (captured.to_vec(), len)),
             };
             self.held_bytes += self.held[&offset].0.len();
             self.held_bytes -= replaced.map_or(0, |(bytes, _)| bytes.len());

@@ -5,6 +5,7 @@
 //! A frame that cannot be read is an error carrying its frame number, the
 //! same number Wireshark shows, so a user can jump straight to it.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -113,14 +114,28 @@ impl LinkType {
     }
 }
 
-/// One captured frame, owned.
+/// One captured frame: owned (`Frame`, the default), or a view of the
+/// bytes where they were read (`Frame<&[u8]>`, see [`Frame::view`]).
+/// Dissection reads either, and a view is never copied: a file's frames
+/// are dissected where the reader holds them.
 #[derive(Debug, Clone)]
-pub struct Frame {
+pub struct Frame<D = Vec<u8>> {
     /// Time since the Unix epoch, as libpcap stamps it.
     pub timestamp: Duration,
     /// Bytes on the wire; `data` may be shorter when a snaplen cut it.
     pub wire_len: u32,
-    pub data: Vec<u8>,
+    pub data: D,
+}
+
+impl<D: AsRef<[u8]>> Frame<D> {
+    /// This frame as a view of its bytes.
+    pub fn view(&self) -> Frame<&[u8]> {
+        Frame {
+            timestamp: self.timestamp,
+            wire_len: self.wire_len,
+            data: self.data.as_ref(),
+        }
+    }
 }
 
 /// The TCP flags of a segment.
@@ -206,6 +221,12 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// This segment carrying a copy of `payload`.
+    pub fn with_payload(mut self, payload: &[u8]) -> Segment {
+        self.payload = payload.to_vec();
+        self
+    }
+
     /// Sequence space this segment occupies: payload plus SYN and FIN.
     pub fn seq_len(&self) -> u32 {
         self.payload_len + u32::from(self.flags.syn) + u32::from(self.flags.fin)
@@ -227,18 +248,25 @@ pub struct DissectError {
 pub fn dissect(
     link: LinkType,
     frame_number: usize,
-    frame: &Frame,
+    frame: &Frame<impl AsRef<[u8]>>,
 ) -> Result<Option<Segment>, DissectError> {
-    Ok(match dissect_with(link, frame_number, frame, Path::Fast)? {
-        Dissected::Segment(segment) => Some(segment),
-        Dissected::NotTcp | Dissected::Fragment(_) => None,
-    })
+    Ok(
+        match dissect_with(link, frame_number, &frame.view(), Path::Fast)? {
+            Dissected::Segment(segment, payload) => Some(segment.with_payload(payload)),
+            Dissected::NotTcp | Dissected::Fragment(_) => None,
+        },
+    )
 }
 
-/// What one frame holds.
+/// A segment without its payload, and the payload beside it: a view of
+/// the frame's bytes, or owned when put back together from fragments.
+pub type SegmentView<'a> = (Segment, Cow<'a, [u8]>);
+
+/// What one frame holds: a segment comes with its payload as a view of
+/// the frame's bytes.
 #[derive(Debug)]
-enum Dissected {
-    Segment(Segment),
+enum Dissected<'a> {
+    Segment(Segment, &'a [u8]),
     NotTcp,
     /// A fragment of an IPv4 packet, for a [`Defragmenter`].
     Fragment(Fragment),
@@ -259,10 +287,24 @@ impl Dissector {
         &mut self,
         link: LinkType,
         frame_number: usize,
-        frame: &Frame,
+        frame: &Frame<impl AsRef<[u8]>>,
     ) -> Result<Option<Segment>, DissectError> {
+        Ok(self
+            .dissect_view(link, frame_number, &frame.view())?
+            .map(|(segment, payload)| segment.with_payload(&payload)))
+    }
+
+    /// [`Dissector::dissect`] without copying: the segment comes without
+    /// its payload, which is given beside it as a view of the frame's
+    /// bytes (or, for a packet put back together from fragments, owned).
+    pub fn dissect_view<'a>(
+        &mut self,
+        link: LinkType,
+        frame_number: usize,
+        frame: &Frame<&'a [u8]>,
+    ) -> Result<Option<SegmentView<'a>>, DissectError> {
         match dissect_with(link, frame_number, frame, Path::Fast)? {
-            Dissected::Segment(segment) => Ok(Some(segment)),
+            Dissected::Segment(segment, payload) => Ok(Some((segment, Cow::Borrowed(payload)))),
             Dissected::NotTcp => Ok(None),
             Dissected::Fragment(fragment) => {
                 let Some((packet, tunnel)) = self.defrag.push(frame.timestamp, fragment) else {
@@ -275,7 +317,9 @@ impl Dissector {
                 Ok(read_ip(&packet, false)
                     .map_err(err)?
                     .map(|(headers, short)| {
-                        segment(frame_number, frame.timestamp, headers, tunnel, short)
+                        let (segment, payload) =
+                            segment(frame_number, frame.timestamp, headers, tunnel, short);
+                        (segment, Cow::Owned(payload.to_vec()))
                     }))
             }
         }
@@ -302,17 +346,17 @@ enum Path {
     SlicersOnly,
 }
 
-fn dissect_with(
+fn dissect_with<'a>(
     link: LinkType,
     frame_number: usize,
-    frame: &Frame,
+    frame: &Frame<&'a [u8]>,
     path: Path,
-) -> Result<Dissected, DissectError> {
+) -> Result<Dissected<'a>, DissectError> {
     let err = |problem: String| DissectError {
         frame: frame_number,
         problem,
     };
-    let data = frame.data.as_slice();
+    let data: &'a [u8] = frame.data;
     // Where the link header ends, and (for NULL/LOOP) checks on it.
     let header = link.header();
     let ip_start = match header {
@@ -396,13 +440,8 @@ fn dissect_with(
             }
         }
     };
-    Ok(Dissected::Segment(segment(
-        frame_number,
-        frame.timestamp,
-        headers,
-        tunnel,
-        cut || short,
-    )))
+    let (segment, payload) = segment(frame_number, frame.timestamp, headers, tunnel, cut || short);
+    Ok(Dissected::Segment(segment, payload))
 }
 
 /// The fragment `ip` is, if it is one of an IPv4 packet (copied: it is
@@ -427,21 +466,30 @@ fn ipv4_fragment(ip: &[u8], tunnel: &Option<String>) -> Option<Fragment> {
     })
 }
 
-/// A segment from its IP and TCP headers. Its payload is kept unless it
-/// is `short` of what the IP header announces (a snaplen cut it, or the
+/// A segment from its IP and TCP headers, without its payload, and the
+/// payload as a view of the same bytes. The payload is empty when it is
+/// `short` of what the IP header announces (a snaplen cut it, or the
 /// frame is shorter than its packet): the stream's bytes are then unknown
 /// whatever part of them was captured, and only counted.
-fn segment(
+fn segment<'a>(
     frame_number: usize,
     timestamp: Duration,
-    headers: (IpParts, etherparse::TcpSlice<'_>),
+    headers: (IpParts, etherparse::TcpSlice<'a>),
     tunnel: Option<String>,
     short: bool,
-) -> Segment {
+) -> (Segment, &'a [u8]) {
     let ((ip, src_ip, dst_ip, ip_payload_len), tcp) = headers;
     let header_len = tcp.data_offset() * 4;
     let payload_len = ip_payload_len.saturating_sub(u32::from(header_len));
-    Segment {
+    let payload: &'a [u8] = if short {
+        &[]
+    } else {
+        // Never more than the IP header announces (link padding, or a
+        // malformed length field, is not payload).
+        let payload = tcp.payload();
+        &payload[..payload.len().min(payload_len as usize)]
+    };
+    let segment = Segment {
         frame: frame_number,
         timestamp,
         src: SocketAddr::new(src_ip, tcp.source_port()),
@@ -463,16 +511,10 @@ fn segment(
         header_len,
         options: Options::new(tcp.options()),
         payload_len,
-        payload: if short {
-            Vec::new()
-        } else {
-            // Never more than the IP header announces (link padding, or a
-            // malformed length field, is not payload).
-            let payload = tcp.payload();
-            payload[..payload.len().min(payload_len as usize)].to_vec()
-        },
+        payload: Vec::new(),
         tunnel,
-    }
+    };
+    (segment, payload)
 }
 
 /// What a segment keeps of its IP header: the fields, both addresses, and
@@ -750,8 +792,8 @@ mod tests {
             }
         }
         for (n, (link, frame)) in frames.iter().enumerate() {
-            let fast = dissect_with(*link, n + 1, frame, Path::Fast);
-            let slow = dissect_with(*link, n + 1, frame, Path::SlicersOnly);
+            let fast = dissect_with(*link, n + 1, &frame.view(), Path::Fast);
+            let slow = dissect_with(*link, n + 1, &frame.view(), Path::SlicersOnly);
             assert_eq!(
                 format!("{fast:?}"),
                 format!("{slow:?}"),

@@ -10,11 +10,10 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use wire::capfile::{self, CaptureFile, Format, Next};
 use wire::conversation::{Connection, ConversationBuilder, Retention};
-use wire::dissect::{self, DissectError, Frame};
+use wire::dissect::{self, DissectError};
 
 use super::signature::{self, SegmentSignature};
 
@@ -226,25 +225,22 @@ pub fn survey(
     };
     let mut builder = ConversationBuilder::with_retention(RETENTION);
     let mut held: Vec<(usize, Connection)> = Vec::new();
-    let mut frame = Frame {
-        timestamp: Duration::ZERO,
-        wire_len: 0,
-        data: Vec::new(),
-    };
     let mut unsupported: Option<i32> = None;
     let mut dissected = 0usize;
     // One dissector for the file: it holds IPv4 fragments until their
     // packet is whole.
     let mut dissector = dissect::Dissector::default();
     loop {
-        let next = match file.next_frame(&mut frame) {
-            Ok(next) => next,
+        // Each frame is read where the file's reader holds it, and its
+        // payload hashed from there: nothing is copied on the way.
+        let number = file.frames() + 1;
+        let (next, frame) = match file.next_view() {
+            Ok(read) => read,
             Err(e) => {
                 survey.stopped = Some(e.to_string());
                 break;
             }
         };
-        let number = file.frames();
         match next {
             Next::End => break,
             Next::Unreadable(problem) => {
@@ -260,10 +256,10 @@ pub fn survey(
                     problem,
                 });
             }
-            Next::Frame(link) => match dissector.dissect(link, number, &frame) {
-                Ok(Some(segment)) => {
+            Next::Frame(link) => match dissector.dissect_view(link, number, &frame) {
+                Ok(Some((segment, payload))) => {
                     dissected += 1;
-                    builder.push(segment)
+                    builder.push_with_payload(segment, &payload)
                 }
                 Ok(None) => dissected += 1,
                 Err(e) => survey.note_unread(e),
