@@ -13,14 +13,13 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::capture::annotate;
-use crate::policy::{Field, CONVERSATION};
-use crate::report::ladder;
+use crate::policy::CONVERSATION;
+use crate::report::svg::{svg_ladder, Marks};
 use crate::suite::scenario::Scenario;
 use crate::verdict::baseline::Comparison;
 use crate::verdict::grade::{Cell, Counts, Verdict};
 use crate::verdict::signature::Signature;
-use wire::conversation::{Connection, Direction};
+use wire::conversation::Connection;
 
 pub(crate) fn esc(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -107,152 +106,6 @@ window.addEventListener('load', function () {
   });
 });
 "#;
-
-/// Fields to mark on the segments of a ladder, by frame: each field with
-/// its value, shown as an extra piece of the label when no piece of
-/// Wireshark's label carries it (`ip.ttl=63`).
-pub type Marks = std::collections::BTreeMap<usize, Vec<(Field, String)>>;
-
-/// The label piece that shows `field`, if one does.
-fn token_shows(token: &ladder::Token, field: Field) -> bool {
-    match field {
-        Field::Ts => token.field == "ts values",
-        other => token.field == other.name(),
-    }
-}
-
-/// Width of monospace text at the ladder's font size, in SVG units.
-fn text_width(chars: usize) -> f64 {
-    chars as f64 * 6.8
-}
-
-/// A conversation as an SVG ladder: client on the left, server on the
-/// right, one sloped arrow per segment with Wireshark's label above it and
-/// what it means on the left. The picture is as wide as its longest label,
-/// so nothing is clipped; `marks` are drawn bold red.
-pub fn svg_ladder(conn: &Connection, marks: &Marks) -> String {
-    const LIMIT: usize = 60;
-    let shown: Vec<&wire::conversation::Placed> = conn.segments.iter().take(LIMIT).collect();
-    let none = Vec::new();
-    // Each arrow's label as pieces: (text, marked field).
-    let labels: Vec<Vec<(String, Option<Field>)>> = shown
-        .iter()
-        .map(|p| {
-            let marked = marks.get(&p.segment.frame).unwrap_or(&none);
-            let tokens: Vec<ladder::Token> = ladder::tokens(p)
-                .into_iter()
-                .filter(|t| t.field != "ts values" || marked.iter().any(|(f, _)| *f == Field::Ts))
-                .collect();
-            let mut pieces: Vec<(String, Option<Field>)> = tokens
-                .iter()
-                .map(|t| {
-                    let field = marked
-                        .iter()
-                        .find(|(f, _)| token_shows(t, *f))
-                        .map(|(f, _)| *f);
-                    (t.text.clone(), field)
-                })
-                .collect();
-            for (field, value) in marked {
-                if !tokens.iter().any(|t| token_shows(t, *field)) {
-                    pieces.push((format!("{}={value}", field.name()), Some(*field)));
-                }
-            }
-            pieces
-        })
-        .collect();
-    let annotations = annotate::Notes::of(conn);
-    let notes: Vec<String> = shown
-        .iter()
-        .map(|p| {
-            format!(
-                "{} · {}",
-                p.segment.frame,
-                annotate::describe(conn, &annotations, p)
-            )
-        })
-        .collect();
-    let chars = |s: &str| s.chars().count();
-    let client = format!("client {}", conn.client);
-    let server = format!("server {}", conn.server);
-    let widest_note = notes.iter().map(|n| chars(n)).max().unwrap_or(0);
-    let widest_label = labels
-        .iter()
-        .map(|l| l.iter().map(|(t, _)| chars(t) + 1).sum::<usize>())
-        .max()
-        .unwrap_or(0);
-    let left = (text_width(widest_note) + 20.0).max(text_width(chars(&client)) / 2.0 + 10.0);
-    let right = left + (text_width(widest_label) + 40.0).max(400.0);
-    let width = right + text_width(chars(&server)) / 2.0 + 10.0;
-    let (top, step) = (50.0, 34.0);
-    let height = top + step * shown.len() as f64 + 30.0;
-    let mut out = format!(
-        "<svg class=\"ladder\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height}\" viewBox=\"0 0 {width:.0} {height}\" role=\"img\" aria-label=\"ladder diagram\">\n\
-         <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#333\"/></marker></defs>\n"
-    );
-    let _ = writeln!(
-        out,
-        "<text x=\"{left}\" y=\"20\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>\
-         <text x=\"{right}\" y=\"20\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>",
-        esc(&client),
-        esc(&server)
-    );
-    let bottom = height - 10.0;
-    let _ = writeln!(
-        out,
-        "<line x1=\"{left}\" y1=\"30\" x2=\"{left}\" y2=\"{bottom}\" stroke=\"#555\" stroke-width=\"2\"/>\
-         <line x1=\"{right}\" y1=\"30\" x2=\"{right}\" y2=\"{bottom}\" stroke=\"#555\" stroke-width=\"2\"/>"
-    );
-    for (i, p) in shown.iter().enumerate() {
-        let y = top + step * i as f64;
-        let (x1, x2) = match p.direction {
-            Direction::ClientToServer => (left, right),
-            Direction::ServerToClient => (right, left),
-        };
-        let colour = if p.segment.flags.rst {
-            "#b00"
-        } else if p.segment.flags.syn || p.segment.flags.fin {
-            "#05a"
-        } else {
-            "#333"
-        };
-        let label: Vec<String> = labels[i]
-            .iter()
-            .map(|(text, field)| match field {
-                Some(f) => format!(
-                    "<tspan class=\"mark\" data-field=\"{}\">{}</tspan>",
-                    esc(f.name()),
-                    esc(text)
-                ),
-                None => esc(text),
-            })
-            .collect();
-        let _ = writeln!(
-            out,
-            "<line x1=\"{x1}\" y1=\"{y}\" x2=\"{x2}\" y2=\"{}\" stroke=\"{colour}\" stroke-width=\"1.5\" marker-end=\"url(#arrow)\"/>\
-             <text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"{colour}\">{}</text>\
-             <text x=\"{}\" y=\"{}\" text-anchor=\"end\" class=\"muted\" fill=\"#666\">{}</text>",
-            y + 14.0,
-            (left + right) / 2.0,
-            y - 1.0,
-            label.join(" "),
-            left - 8.0,
-            y + 10.0,
-            esc(&notes[i])
-        );
-    }
-    if conn.segments.len() > LIMIT {
-        let _ = writeln!(
-            out,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">… {} more segments (see the capture)</text>",
-            (left + right) / 2.0,
-            height - 14.0,
-            conn.segments.len() - LIMIT
-        );
-    }
-    out.push_str("</svg>\n");
-    out
-}
 
 /// The connection a cell's pictures show: the one compared, else the first.
 fn shown_connection(cell: &Cell) -> Option<&Connection> {

@@ -1,6 +1,7 @@
 //! What people and machines read: the terminal report ([`terminal`]), the
 //! HTML report ([`html`]), JUnit XML ([`junit`]), ladder diagrams
-//! ([`ladder`]), the socket calls beside the wire ([`timeline`]) and the
+//! ([`ladder`], drawn as SVG by [`svg`]), the socket calls beside the wire
+//! ([`timeline`]) and the
 //! `inspect`, `diff` and `show` commands ([`inspect`]).
 
 pub(crate) mod cases;
@@ -10,6 +11,7 @@ pub(crate) mod json;
 pub(crate) mod junit;
 pub mod ladder;
 pub(crate) mod list;
+pub(crate) mod svg;
 pub(crate) mod terminal;
 pub(crate) mod timeline;
 pub mod tutorial;
