@@ -42,6 +42,12 @@ impl Observer for Progress {
             run.isolation.describe(),
             run.artifacts.display()
         );
+        for (name, path) in run.interpreters {
+            eprintln!(
+                "harness: {name} on PATH is a version manager's shim; its programs run as {} (what the shim runs, without its start-up)",
+                path.display()
+            );
+        }
         if run.shared_fixed_ports {
             eprintln!("harness: warning: without network namespaces, fixed-port scenarios share the host's loopback; a TIME_WAIT left by an earlier cell can change a later SYN (run as root for --isolation netns)");
         }

@@ -96,13 +96,19 @@ fn plan_digest(planned: &[PlannedCell]) -> String {
 pub struct Suite {
     pub manifest: Manifest,
     pub scenarios: Vec<Scenario>,
+    /// Programs of the manifest that were a version manager's Python shim,
+    /// with the interpreter run instead (see [`crate::exec::interpreter`]).
+    pub interpreters: BTreeMap<String, PathBuf>,
 }
 
 impl Suite {
     pub fn load(manifest: &Path, scenarios: &Path) -> Result<Suite, Error> {
+        let mut manifest = Manifest::load(manifest).map_err(|e| Error::usage(e.to_string()))?;
+        let interpreters = crate::exec::interpreter::unshim(&mut manifest);
         Ok(Suite {
-            manifest: Manifest::load(manifest).map_err(|e| Error::usage(e.to_string()))?,
+            manifest,
             scenarios: scenario::load_dir(scenarios).map_err(|e| Error::usage(e.to_string()))?,
+            interpreters,
         })
     }
 }
@@ -135,6 +141,8 @@ pub struct RunStart<'a> {
     /// Without a namespace per cell, a fixed port's TIME_WAIT can leak
     /// from one cell into the next.
     pub shared_fixed_ports: bool,
+    /// Python shims run as the interpreter behind them.
+    pub interpreters: &'a BTreeMap<String, PathBuf>,
 }
 
 /// Everything a run found, for the reports.
@@ -321,6 +329,7 @@ pub fn run(
         artifacts: &artifacts,
         shared_fixed_ports: !config.isolation.per_cell_namespace()
             && suite.scenarios.iter().any(|s| s.port.is_some()),
+        interpreters: &suite.interpreters,
     });
     let run_once = |dir: &Path, on_done: &(dyn Fn(&PairingResult) + Sync)| {
         run_matrix(
