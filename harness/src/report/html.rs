@@ -356,11 +356,26 @@ fn cell_details(
         );
         out.push_str("</details>\n");
     }
-    if let Some(sig) = &run.signature {
-        let theirs = reference.and_then(|r| r.run.as_ref()?.signature.as_ref());
-        out.push_str("<details open><summary>compared fields</summary>\n");
-        out.push_str(&signature_html(sig, cell, theirs));
-        out.push_str("</details>\n");
+    // A PASS cell's compared fields are the reference's, value for value:
+    // a link says so, where a copy of the reference's table would make the
+    // report a copy of it per cell.
+    let same_as = reference.filter(|r| r.id != cell.id && cell.verdict == Verdict::Pass);
+    match (&run.signature, same_as) {
+        (Some(_), Some(r)) => {
+            let _ = writeln!(
+                out,
+                "<p class=\"muted\">Compared fields: every one as the reference's, <a href=\"#{}\">{}</a>.</p>",
+                esc(&cell_id(r)),
+                esc(&r.id.label())
+            );
+        }
+        (Some(sig), None) => {
+            let theirs = reference.and_then(|r| r.run.as_ref()?.signature.as_ref());
+            out.push_str("<details open><summary>compared fields</summary>\n");
+            out.push_str(&signature_html(sig, cell, theirs));
+            out.push_str("</details>\n");
+        }
+        (None, _) => {}
     }
     for name in [
         "server.stdout",
@@ -494,7 +509,9 @@ pub fn render(run: &Run<'_>) -> String {
     let mut out = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>TCP conformance report</title>\n");
     let _ = writeln!(
         out,
-        "<style>{STYLE}</style>\n<script>{SCRIPT}</script>\n</head><body>"
+        "<style>{STYLE}{}</style>\n<script>{SCRIPT}</script>\n</head><body>\n{}",
+        crate::report::svg::STYLE,
+        crate::report::svg::ARROW_DEFS
     );
     out.push_str("<h1>TCP conformance report</h1>\n");
     let _ = writeln!(

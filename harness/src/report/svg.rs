@@ -23,6 +23,25 @@ fn token_shows(token: &ladder::Token, field: Field) -> bool {
     }
 }
 
+/// The arrowhead every ladder's arrows end in, defined once per page (an
+/// id is one element's). The page's first element.
+pub const ARROW_DEFS: &str = "<svg width=\"0\" height=\"0\" style=\"position:absolute\" aria-hidden=\"true\"><defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#333\"/></marker></defs></svg>\n";
+
+/// How a ladder's pieces look: classes, so each element names one.
+pub const STYLE: &str = "svg.ladder text { text-anchor: middle; }\n\
+svg.ladder text.peer { font-weight: bold; }\n\
+svg.ladder text.note { text-anchor: end; fill: #666; }\n\
+svg.ladder line.life { stroke: #555; stroke-width: 2; }\n\
+svg.ladder line.ctl, svg.ladder line.dat, svg.ladder line.rst { stroke-width: 1.5; marker-end: url(#arrow); }\n\
+svg.ladder .ctl { stroke: #05a; fill: #05a; } svg.ladder text.ctl { stroke: none; }\n\
+svg.ladder .dat { stroke: #333; fill: #333; } svg.ladder text.dat { stroke: none; }\n\
+svg.ladder .rst { stroke: #b00; fill: #b00; } svg.ladder text.rst { stroke: none; }\n";
+
+/// `x` to a tenth of a unit.
+fn tenth(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
 /// Width of monospace text at the ladder's font size, in SVG units.
 fn text_width(chars: usize) -> f64 {
     chars as f64 * 6.8
@@ -88,22 +107,23 @@ pub fn svg_ladder(conn: &Connection, marks: &Marks) -> String {
     let width = right + text_width(chars(&server)) / 2.0 + 10.0;
     let (top, step) = (50.0, 34.0);
     let height = top + step * shown.len() as f64 + 30.0;
+    // Coordinates to a tenth of a unit: the picture is the same, the
+    // markup a fraction. Styles are classes (the page's STYLE), and the
+    // arrowhead is defined once per page ([`ARROW_DEFS`]).
+    let (left, right, width) = (tenth(left), tenth(right), tenth(width));
     let mut out = format!(
-        "<svg class=\"ladder\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height}\" viewBox=\"0 0 {width:.0} {height}\" role=\"img\" aria-label=\"ladder diagram\">\n\
-         <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#333\"/></marker></defs>\n"
+        "<svg class=\"ladder\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height}\" viewBox=\"0 0 {width:.0} {height}\" role=\"img\" aria-label=\"ladder diagram\">\n"
     );
     let _ = writeln!(
         out,
-        "<text x=\"{left}\" y=\"20\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>\
-         <text x=\"{right}\" y=\"20\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>",
+        "<text x=\"{left}\" y=\"20\" class=\"peer\">{}</text><text x=\"{right}\" y=\"20\" class=\"peer\">{}</text>",
         esc(&client),
         esc(&server)
     );
     let bottom = height - 10.0;
     let _ = writeln!(
         out,
-        "<line x1=\"{left}\" y1=\"30\" x2=\"{left}\" y2=\"{bottom}\" stroke=\"#555\" stroke-width=\"2\"/>\
-         <line x1=\"{right}\" y1=\"30\" x2=\"{right}\" y2=\"{bottom}\" stroke=\"#555\" stroke-width=\"2\"/>"
+        "<line x1=\"{left}\" y1=\"30\" x2=\"{left}\" y2=\"{bottom}\" class=\"life\"/><line x1=\"{right}\" y1=\"30\" x2=\"{right}\" y2=\"{bottom}\" class=\"life\"/>"
     );
     for (i, p) in shown.iter().enumerate() {
         let y = top + step * i as f64;
@@ -111,12 +131,12 @@ pub fn svg_ladder(conn: &Connection, marks: &Marks) -> String {
             Direction::ClientToServer => (left, right),
             Direction::ServerToClient => (right, left),
         };
-        let colour = if p.segment.flags.rst {
-            "#b00"
+        let kind = if p.segment.flags.rst {
+            "rst"
         } else if p.segment.flags.syn || p.segment.flags.fin {
-            "#05a"
+            "ctl"
         } else {
-            "#333"
+            "dat"
         };
         let label: Vec<String> = labels[i]
             .iter()
@@ -131,14 +151,14 @@ pub fn svg_ladder(conn: &Connection, marks: &Marks) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "<line x1=\"{x1}\" y1=\"{y}\" x2=\"{x2}\" y2=\"{}\" stroke=\"{colour}\" stroke-width=\"1.5\" marker-end=\"url(#arrow)\"/>\
-             <text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"{colour}\">{}</text>\
-             <text x=\"{}\" y=\"{}\" text-anchor=\"end\" class=\"muted\" fill=\"#666\">{}</text>",
+            "<line x1=\"{x1}\" y1=\"{y}\" x2=\"{x2}\" y2=\"{}\" class=\"{kind}\"/>\
+             <text x=\"{}\" y=\"{}\" class=\"{kind}\">{}</text>\
+             <text x=\"{}\" y=\"{}\" class=\"note\">{}</text>",
             y + 14.0,
-            (left + right) / 2.0,
+            tenth((left + right) / 2.0),
             y - 1.0,
             label.join(" "),
-            left - 8.0,
+            tenth(left - 8.0),
             y + 10.0,
             esc(&notes[i])
         );
@@ -146,8 +166,8 @@ pub fn svg_ladder(conn: &Connection, marks: &Marks) -> String {
     if conn.segments.len() > LIMIT {
         let _ = writeln!(
             out,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">… {} more segments (see the capture)</text>",
-            (left + right) / 2.0,
+            "<text x=\"{}\" y=\"{}\" class=\"more\">… {} more segments (see the capture)</text>",
+            tenth((left + right) / 2.0),
             height - 14.0,
             conn.segments.len() - LIMIT
         );
