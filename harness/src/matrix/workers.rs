@@ -262,18 +262,26 @@ pub fn run_matrix(
         let lane_of_worker = (0..workers[0]).map(|_| 0).chain((0..workers[1]).map(|_| 1));
         std::thread::scope(|scope| {
             for lane in lane_of_worker {
-                let (next, runnable) = (&nexts[lane], &lanes[lane]);
                 scope.spawn(move || {
-                    // Next cell from the shared queue, or None when done.
+                    // Next cell from the worker's lane, or None when done.
+                    // A worker of the plain lane whose lane is empty takes
+                    // the conditioned lane's cells next: those mostly wait
+                    // on timers, so once the CPU-bound cells are done,
+                    // more of them at once is what shortens the run.
                     let claim = || {
-                        let mut n = next.lock().expect("queue lock");
                         let stop = fatal.lock().map(|f| f.is_some()).unwrap_or(true)
                             || env.cancel.is_cancelled();
-                        if *n >= runnable.len() || stop {
+                        if stop {
                             return None;
                         }
-                        *n += 1;
-                        Some(runnable[*n - 1])
+                        let lanes_in_turn: &[usize] = if lane == 0 { &[0, 1] } else { &[1] };
+                        lanes_in_turn.iter().find_map(|&l| {
+                            let mut n = nexts[l].lock().expect("queue lock");
+                            (*n < lanes[l].len()).then(|| {
+                                *n += 1;
+                                lanes[l][*n - 1]
+                            })
+                        })
                     };
                     // With a loopback of its own per cell, a namespace and
                     // a capture kept from cell to cell while fit.

@@ -289,7 +289,7 @@ pub fn render_junit(outcome: &CasesOutcome) -> String {
 /// A page of its own: the matrix per case file, every cell not PASS open
 /// with the reference's outcome beside its own.
 pub fn render_html(outcome: &CasesOutcome) -> String {
-    use crate::report::html::esc;
+    use crate::report::escape::esc;
     let mut out = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>harness cli</title>\n<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}.PASS{background:#d4f4d4}.DIFFERS{background:#fff2c0}.FAIL{background:#f8c8c8}pre{margin:0;white-space:pre-wrap;max-width:60em}</style></head><body>\n<h1>The command-line cases</h1>\n",
     );

@@ -14,19 +14,13 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::policy::CONVERSATION;
+use crate::report::escape::esc;
 use crate::report::svg::{svg_ladder, Marks};
 use crate::suite::scenario::Scenario;
 use crate::verdict::baseline::Comparison;
 use crate::verdict::grade::{Cell, Counts, Verdict};
 use crate::verdict::signature::Signature;
 use wire::conversation::Connection;
-
-pub(crate) fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 fn verdict_class(v: Verdict) -> &'static str {
     match v {

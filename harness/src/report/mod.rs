@@ -5,6 +5,7 @@
 //! `inspect`, `diff` and `show` commands ([`inspect`]).
 
 pub(crate) mod cases;
+pub(crate) mod escape;
 pub(crate) mod html;
 pub mod inspect;
 pub(crate) mod json;

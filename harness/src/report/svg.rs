@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::capture::annotate;
 use crate::policy::Field;
-use crate::report::html::esc;
+use crate::report::escape::esc;
 use crate::report::ladder;
 use wire::conversation::{Connection, Direction};
 
