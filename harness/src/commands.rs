@@ -214,7 +214,8 @@ fn report_outcome(
     }
     // The report goes to stdout whatever happens to the files; a file that
     // cannot be written is an environment error reported after it.
-    let written = report::write_all(outcome);
+    let view = report::RunView::of(outcome);
+    let written = report::write_all(&view);
     // For `make bench`: what writing each report cost.
     if std::env::var_os("HARNESS_TIMINGS").is_some() {
         for t in &written.timings {
@@ -227,7 +228,7 @@ fn report_outcome(
     if json {
         println!("{}", written.json);
     } else {
-        print!("{}", report::render_run(outcome, &written, width));
+        print!("{}", report::render_run(&view, &written, width));
     }
     if std::env::var_os("HARNESS_TIMINGS").is_some() {
         // The harness's own CPU, every thread of it, none of its children's:

@@ -11,14 +11,12 @@
 //! cell has a deep link, `report.html#SCENARIO/SERVER__CLIENT`.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use crate::policy::CONVERSATION;
 use crate::report::escape::esc;
+use crate::report::model::{Reporter, RunView};
 use crate::report::svg::{svg_ladder, Marks};
-use crate::suite::scenario::Scenario;
-use crate::verdict::baseline::Comparison;
-use crate::verdict::grade::{Cell, Counts, Verdict};
+use crate::verdict::grade::{Cell, Verdict};
 use crate::verdict::signature::Signature;
 use wire::conversation::Connection;
 
@@ -210,22 +208,11 @@ fn signature_html(sig: &Signature, cell: &Cell, reference: Option<&Signature>) -
     out
 }
 
-/// A program's saved output, at most 4 KiB of it.
-fn output_file(artifacts: &Path, dir: &str, name: &str) -> Option<String> {
-    let bytes = std::fs::read(artifacts.join(dir).join(name)).ok()?;
-    let shown = &bytes[..bytes.len().min(4096)];
-    let mut text = String::from_utf8_lossy(shown).into_owned();
-    if bytes.len() > shown.len() {
-        let _ = write!(text, "\n… ({} bytes in all)", bytes.len());
-    }
-    Some(text)
-}
-
 fn cell_details(
     cell: &Cell,
     reference: Option<&Cell>,
     changed: bool,
-    artifacts: &Path,
+    outputs: &[(&str, String)],
     open: bool,
 ) -> String {
     let mut out = format!(
@@ -371,47 +358,21 @@ fn cell_details(
         }
         (None, _) => {}
     }
-    for name in [
-        "server.stdout",
-        "server.stderr",
-        "client.stdout",
-        "client.stderr",
-    ] {
-        if let Some(text) = output_file(artifacts, &run.dir, name) {
-            if !text.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "<p class=\"muted\">{name}</p><pre>{}</pre>",
-                    esc(&text)
-                );
-            }
-        }
+    for (name, text) in outputs {
+        let _ = writeln!(out, "<p class=\"muted\">{name}</p><pre>{}</pre>", esc(text));
     }
     out.push_str("</details>\n");
     out
 }
 
-/// Everything the report needs about the run.
-pub struct Run<'a> {
-    pub scenarios: &'a [Scenario],
-    pub cells: &'a [Cell],
-    /// Per scenario, its reference implementation.
-    pub references: &'a [String],
-    pub counts: &'a Counts,
-    pub isolation: &'a str,
-    pub comparison: Option<&'a Comparison>,
-    pub merged: &'a std::collections::BTreeMap<String, String>,
-    pub artifacts: &'a Path,
-}
-
 /// Per scenario a grid of its pairings, servers in rows and clients in
 /// columns as the tutorials pair them, each square coloured by verdict and
 /// a link to its cell; the grids wrap, so the overview fits any width.
-fn overview(run: &Run<'_>, changed: &dyn Fn(&Cell) -> bool) -> String {
+fn overview(run: &RunView<'_>, changed: &dyn Fn(&Cell) -> bool) -> String {
     let mut out = String::from("<h2 id=\"overview\">Overview</h2>\n<div class=\"grids\">\n");
-    for scenario in run.scenarios {
+    for scenario in run.scenarios() {
         let cells: Vec<&Cell> = run
-            .cells
+            .cells()
             .iter()
             .filter(|c| c.id.scenario == scenario.name)
             .collect();
@@ -499,7 +460,20 @@ fn display_order<'a>(cells: &[&'a Cell]) -> Vec<(&'a Cell, bool)> {
         .collect()
 }
 
-pub fn render(run: &Run<'_>) -> String {
+/// `report.html`: the run for people, in a browser.
+pub struct Html;
+
+impl Reporter for Html {
+    fn file_name(&self) -> &'static str {
+        "report.html"
+    }
+
+    fn render(&self, run: &RunView<'_>) -> String {
+        render(run)
+    }
+}
+
+fn render(run: &RunView<'_>) -> String {
     let mut out = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>TCP conformance report</title>\n");
     let _ = writeln!(
         out,
@@ -512,9 +486,9 @@ pub fn render(run: &Run<'_>) -> String {
         out,
         "<p>Verdicts: {}. Isolation: {}.</p>",
         esc(&run.counts.to_string()),
-        esc(run.isolation)
+        esc(run.isolation())
     );
-    if let Some(c) = run.comparison {
+    if let Some(c) = run.comparison() {
         let _ = writeln!(
             out,
             "<p class=\"{}\">Baseline {}: {} cells as expected, {} changed, {} new (no entry yet).</p>",
@@ -539,20 +513,7 @@ pub fn render(run: &Run<'_>) -> String {
             out.push_str("</ul>\n");
         }
     }
-    let changed = |cell: &Cell| {
-        run.comparison
-            .is_some_and(|c| c.not_as_expected().any(|ch| ch.id == cell.id))
-    };
-    let reference_of = |cell: &Cell| {
-        let index = run
-            .scenarios
-            .iter()
-            .position(|s| s.name == cell.id.scenario)?;
-        let reference = &run.references[index];
-        run.cells
-            .iter()
-            .find(|c| c.id.scenario == cell.id.scenario && c.id.is_reference(reference))
-    };
+    let changed = |cell: &Cell| run.changed(cell);
     out.push_str(
         "<p class=\"filters\">Show: \
          <label><input type=\"radio\" name=\"filter\" value=\"all\" checked> all</label>\
@@ -562,7 +523,7 @@ pub fn render(run: &Run<'_>) -> String {
     out.push_str(&overview(run, &changed));
 
     // What needs a look, open, before everything else.
-    let all: Vec<&Cell> = run.cells.iter().collect();
+    let all: Vec<&Cell> = run.cells().iter().collect();
     let look: Vec<(&Cell, bool)> = display_order(&all)
         .into_iter()
         .filter(|(_, open)| *open)
@@ -593,9 +554,9 @@ pub fn render(run: &Run<'_>) -> String {
         for cell in ordered {
             out.push_str(&cell_details(
                 cell,
-                reference_of(cell),
+                run.reference_of(cell),
                 changed(cell),
-                run.artifacts,
+                run.outputs(cell),
                 true,
             ));
         }
@@ -610,24 +571,24 @@ pub fn render(run: &Run<'_>) -> String {
         for cell in known {
             out.push_str(&cell_details(
                 cell,
-                reference_of(cell),
+                run.reference_of(cell),
                 false,
-                run.artifacts,
+                run.outputs(cell),
                 false,
             ));
         }
         out.push_str("</details>\n");
     }
-    for (index, scenario) in run.scenarios.iter().enumerate() {
+    for (index, scenario) in run.scenarios().iter().enumerate() {
         let cells: Vec<&Cell> = run
-            .cells
+            .cells()
             .iter()
             .filter(|c| c.id.scenario == scenario.name)
             .collect();
         if cells.is_empty() {
             continue;
         }
-        let reference = &run.references[index];
+        let reference = run.reference_name(index);
         let _ = writeln!(
             out,
             "<h2 id=\"scenario-{0}\">Scenario {0}</h2>\n<p>{1}</p>",
@@ -640,7 +601,7 @@ pub fn render(run: &Run<'_>) -> String {
             esc(reference)
         );
         out.push_str(&pairing_grid(&cells, "matrix", "", &changed));
-        if let Some(file) = run.merged.get(&scenario.name) {
+        if let Some(file) = run.merged().get(&scenario.name) {
             let _ = writeln!(
                 out,
                 "<p>Every pairing in one Wireshark window: <a href=\"{0}\">{0}</a>; select one with <code>frame.interface_name == \"SERVER__CLIENT\"</code>.</p>",
@@ -652,9 +613,9 @@ pub fn render(run: &Run<'_>) -> String {
             if !open {
                 out.push_str(&cell_details(
                     cell,
-                    reference_of(cell),
+                    run.reference_of(cell),
                     changed(cell),
-                    run.artifacts,
+                    run.outputs(cell),
                     false,
                 ));
             }
@@ -692,7 +653,7 @@ mod tests {
             shown,
             [("d", true), ("c", true), ("a", false), ("b", false)]
         );
-        let html = cell_details(&cells[3], None, false, Path::new("/nonexistent"), true);
+        let html = cell_details(&cells[3], None, false, &[], true);
         assert!(
             html.starts_with("<details class=\"cell\" id=\"hello/python__d\"")
                 && html.contains(" open>"),

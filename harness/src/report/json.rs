@@ -59,3 +59,17 @@ impl<'a> Summary<'a> {
         }
     }
 }
+
+/// `summary.json`: the run for machines (schema in docs/summary-schema.md).
+pub struct Json;
+
+impl crate::report::model::Reporter for Json {
+    fn file_name(&self) -> &'static str {
+        "summary.json"
+    }
+
+    fn render(&self, run: &crate::report::model::RunView<'_>) -> String {
+        serde_json::to_string_pretty(&Summary::of(run.outcome))
+            .unwrap_or_else(|e| format!("{{\"error\": \"cannot encode the summary: {e}\"}}"))
+    }
+}

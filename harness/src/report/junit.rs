@@ -174,3 +174,16 @@ pub fn render(cells: &[Cell], comparison: Option<&Comparison>) -> String {
     out.push_str("</testsuites>\n");
     out
 }
+
+/// `junit.xml`: one test case per cell, for CI systems.
+pub struct Junit;
+
+impl crate::report::model::Reporter for Junit {
+    fn file_name(&self) -> &'static str {
+        "junit.xml"
+    }
+
+    fn render(&self, run: &crate::report::model::RunView<'_>) -> String {
+        render(run.cells(), run.comparison())
+    }
+}

@@ -12,6 +12,7 @@ pub(crate) mod json;
 pub(crate) mod junit;
 pub mod ladder;
 pub(crate) mod list;
+pub mod model;
 pub(crate) mod svg;
 pub(crate) mod terminal;
 pub(crate) mod timeline;
@@ -25,8 +26,7 @@ pub use terminal::{render_policy, render_run};
 use std::path::{Path, PathBuf};
 
 use crate::exec::timing::{StageTime, Stopwatch};
-use crate::run::RunOutcome;
-use crate::verdict::grade::Counts;
+pub use model::{Reporter, RunView};
 
 /// The version of summary.json's shape (docs/summary-schema.md); bumped
 /// when a field is removed or changes meaning (new fields may appear).
@@ -68,52 +68,37 @@ pub struct Written {
     pub timings: Vec<StageTime>,
 }
 
-/// Writes summary.json, report.html and junit.xml into the run's artifacts,
-/// and points `latest` beside them at this run. A file that cannot be
-/// written is listed in `errors`, never a reason to lose the others.
-pub fn write_all(outcome: &RunOutcome) -> Written {
-    let artifacts = &outcome.config.artifacts;
+/// Every report written into a run's artifacts, in the order written: a
+/// new format is a [`Reporter`] in a file of its own, and a line here.
+pub const REPORTERS: [&dyn Reporter; 3] = [&json::Json, &html::Html, &junit::Junit];
+
+/// Writes every report of [`REPORTERS`] (summary.json, report.html,
+/// junit.xml) into the run's artifacts, and points `latest` beside them at
+/// this run. A file that cannot be written is listed in `errors`, never a
+/// reason to lose the others.
+pub fn write_all(run: &RunView<'_>) -> Written {
+    let artifacts = &run.outcome.config.artifacts;
     let mut watch = Stopwatch::start();
-    let summary = json::Summary::of(outcome);
-    let json = serde_json::to_string_pretty(&summary)
-        .unwrap_or_else(|e| format!("{{\"error\": \"cannot encode the summary: {e}\"}}"));
     let mut errors = Vec::new();
-    let mut write = |name: &str, bytes: &[u8]| {
-        let path = artifacts.join(name);
-        if let Err(e) = std::fs::write(&path, bytes) {
+    let mut timings = Vec::new();
+    let mut json = String::new();
+    for reporter in REPORTERS {
+        let text = reporter.render(run);
+        let path = artifacts.join(reporter.file_name());
+        if let Err(e) = std::fs::write(&path, text.as_bytes()) {
             errors.push(format!("cannot write {}: {e}", path.display()));
         }
-        path
-    };
-    let summary_path = write("summary.json", json.as_bytes());
-    let mut timings = vec![watch.lap("summary.json")];
-    let references: Vec<String> = outcome
-        .suite
-        .scenarios
-        .iter()
-        .map(|s| outcome.reference_of(s).to_string())
-        .collect();
-    let html = html::render(&html::Run {
-        scenarios: &outcome.suite.scenarios,
-        cells: &outcome.cells,
-        references: &references,
-        counts: &Counts::of(&outcome.cells),
-        isolation: outcome.config.isolation.describe(),
-        comparison: outcome.comparison.as_ref(),
-        merged: &outcome.merged,
-        artifacts,
-    });
-    let html_path = write("report.html", html.as_bytes());
-    timings.push(watch.lap("report.html"));
-    let junit = junit::render(&outcome.cells, outcome.comparison.as_ref());
-    let junit_path = write("junit.xml", junit.as_bytes());
-    timings.push(watch.lap("junit.xml"));
+        timings.push(watch.lap(reporter.file_name()));
+        if reporter.file_name() == "summary.json" {
+            json = text;
+        }
+    }
     point_latest_at(artifacts);
-    errors.extend(outcome.merge_errors.iter().cloned());
+    errors.extend(run.outcome.merge_errors.iter().cloned());
     Written {
-        summary: summary_path,
-        html: html_path,
-        junit: junit_path,
+        summary: artifacts.join("summary.json"),
+        html: artifacts.join("report.html"),
+        junit: artifacts.join("junit.xml"),
         json,
         errors,
         timings,

@@ -52,6 +52,7 @@ pub fn render_scenario(
     scenario: &Scenario,
     cells: &[&Cell],
     reference: &str,
+    reference_cell: Option<&Cell>,
     shown: &mut Vec<(String, String)>,
     width: Width,
 ) -> String {
@@ -121,7 +122,6 @@ pub fn render_scenario(
     }
 
     // The reference conversation as the tutorials draw it.
-    let reference_cell = cells.iter().find(|c| c.id.is_reference(reference));
     if let Some(conn) = reference_cell.and_then(|c| c.run.as_ref()).and_then(|r| {
         r.connections
             .iter()
@@ -507,11 +507,8 @@ pub fn render_policy() -> String {
 
 /// The whole terminal report of a run: each scenario's matrix and tables,
 /// the counts, the baseline, the repeats and where the artifacts are.
-pub fn render_run(
-    outcome: &crate::run::RunOutcome,
-    written: &super::Written,
-    width: Width,
-) -> String {
+pub fn render_run(view: &super::RunView<'_>, written: &super::Written, width: Width) -> String {
+    let outcome = view.outcome;
     let mut out = String::new();
     let mut shown = Vec::new();
     for (index, scenario) in outcome.suite.scenarios.iter().enumerate() {
@@ -523,7 +520,8 @@ pub fn render_run(
                 render_scenario(
                     scenario,
                     &cells,
-                    outcome.reference_of(scenario),
+                    view.reference_name(index),
+                    view.reference_in(index),
                     &mut shown,
                     width
                 )
