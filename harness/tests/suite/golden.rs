@@ -282,6 +282,115 @@ fn fuzz_findings_stay_fixed() {
     }
 }
 
+/// What the inspect goldens say of each connection's streams, held to
+/// tshark: the bytes each side sent, as tshark's `follow,tcp,raw`
+/// reassembles them (retransmissions once), and the segments, as tshark
+/// counts a stream's frames. (A golden file is the harness's own words;
+/// these numbers are also tshark's. The rest of a golden file, the
+/// ladders' layout and the notes, has no other tool to judge it: the frame
+/// fields under it are held to tshark by the test below.)
+#[test]
+#[cfg_attr(missing_tshark, ignore = "needs tshark: make deps installs it")]
+fn inspect_goldens_agree_with_tshark_on_stream_bytes_and_segments() {
+    require_program("tshark");
+    let connection = regex::Regex::new(
+        r"#\d+ (\S+) → (\S+)\n(?:[^\n]*\n)*?[^\n]*?(\d+) bytes client→server, (\d+) bytes server→client,(?:[^\n]*\n)*?[^\n]*?(\d+) segments",
+    )
+    .unwrap();
+    let mut checked = 0;
+    for name in fixtures() {
+        let file = workspace_root().join(capture(&name)).display().to_string();
+        let text =
+            std::fs::read_to_string(workspace_root().join(format!("{GOLDEN}/{name}.inspect.txt")))
+                .expect("the golden file");
+        // tshark's streams by their two endpoints, node 0 first.
+        let streams = tshark(&["-r", &file, "-T", "fields", "-e", "tcp.stream"]);
+        let mut numbers: Vec<&str> = streams.lines().filter(|l| !l.is_empty()).collect();
+        let frames_of = |n: &str| numbers.iter().filter(|s| **s == n).count();
+        let counts: Vec<(String, usize)> = {
+            let mut distinct = numbers.clone();
+            distinct.sort();
+            distinct.dedup();
+            distinct
+                .into_iter()
+                .map(|n| (n.to_string(), frames_of(n)))
+                .collect()
+        };
+        numbers.clear();
+        // Every stream followed in one tshark run: one `-z` each.
+        let mut args = vec!["-r".to_string(), file.clone(), "-q".into()];
+        for (n, _) in &counts {
+            args.extend(["-z".into(), format!("follow,tcp,raw,{n}")]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let followed = tshark(&args);
+        let mut by_ends = std::collections::BTreeMap::new();
+        for follow in followed.split("Follow: tcp,raw").skip(1) {
+            let field = |prefix: &str| {
+                follow
+                    .lines()
+                    .find_map(|l| l.strip_prefix(prefix))
+                    .unwrap_or("?")
+                    .to_string()
+            };
+            let stream = field("Filter: tcp.stream eq ");
+            let frames = counts
+                .iter()
+                .find(|(n, _)| *n == stream)
+                .map_or(0, |(_, f)| *f);
+            let (mut first, mut second) = (0usize, 0usize);
+            let body = follow.split_once("Node 1: ").map_or("", |(_, b)| b);
+            for line in body.lines().skip(1) {
+                if line.starts_with("====") || line.trim().is_empty() {
+                    continue;
+                }
+                match line.strip_prefix('\t') {
+                    Some(hex) => second += hex.trim().len() / 2,
+                    None => first += line.trim().len() / 2,
+                }
+            }
+            by_ends.insert(
+                (field("Node 0: "), field("Node 1: ")),
+                (first, second, frames),
+            );
+        }
+        for c in connection.captures_iter(&text) {
+            let (client, server) = (c[1].to_string(), c[2].to_string());
+            let ours: (usize, usize, usize) = (
+                c[3].parse().unwrap(),
+                c[4].parse().unwrap(),
+                c[5].parse().unwrap(),
+            );
+            let theirs = match by_ends.get(&(client.clone(), server.clone())) {
+                Some(&t) => t,
+                None => match by_ends.get(&(server.clone(), client.clone())) {
+                    Some(&(a, b, f)) => (b, a, f),
+                    None => panic!("{name}: tshark has no stream {client} ↔ {server}"),
+                },
+            };
+            assert_eq!(
+                ours, theirs,
+                "{name}: {client} → {server}: (client→server bytes, server→client bytes, segments)"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "only {checked} connections checked");
+}
+
+fn tshark(args: &[&str]) -> String {
+    let out = Command::new("tshark")
+        .args(args)
+        .output()
+        .expect("tshark runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The committed captures as Wireshark reads them: every frame's flags,
 /// relative numbers, window, length and options as tshark dissects them
 /// must be what the harness reads (the golden files are the harness's own
