@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use crate::assert_same;
-use crate::util::{cross_check_with_tshark, require_program, workspace_root};
+use crate::util::{cross_check_with_tshark, require_program, tshark, workspace_root};
 
 const CAPTURES: &str = "harness/tests/fixtures/captures";
 const GOLDEN: &str = "harness/tests/fixtures/golden";
@@ -376,19 +376,6 @@ fn inspect_goldens_agree_with_tshark_on_stream_bytes_and_segments() {
         }
     }
     assert!(checked >= 40, "only {checked} connections checked");
-}
-
-fn tshark(args: &[&str]) -> String {
-    let out = Command::new("tshark")
-        .args(args)
-        .output()
-        .expect("tshark runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The committed captures as Wireshark reads them: every frame's flags,

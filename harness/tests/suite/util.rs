@@ -536,8 +536,18 @@ pub fn tshark_fields(file: &std::path::Path, filter: &str, fields: &[&str]) -> V
     for f in fields {
         args.extend(["-e".to_string(), f.to_string()]);
     }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    tshark(&args)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+/// tshark's output with `args`; the test fails with tshark's words if it
+/// fails.
+pub fn tshark(args: &[&str]) -> String {
     let out = std::process::Command::new("tshark")
-        .args(&args)
+        .args(args)
         .output()
         .expect("tshark runs");
     assert!(
@@ -545,8 +555,5 @@ pub fn tshark_fields(file: &std::path::Path, filter: &str, fields: &[&str]) -> V
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
