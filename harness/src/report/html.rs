@@ -488,6 +488,13 @@ fn render(run: &RunView<'_>) -> String {
         esc(&run.counts.to_string()),
         esc(run.isolation())
     );
+    if let Some(drops) = run.capture_drops() {
+        let _ = writeln!(
+            out,
+            "<p class=\"fail\">Capture incomplete: {}.</p>",
+            esc(&drops.to_string())
+        );
+    }
     if let Some(c) = run.comparison() {
         let _ = writeln!(
             out,

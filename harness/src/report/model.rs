@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::capture::CaptureStats;
 use crate::run::RunOutcome;
 use crate::suite::scenario::Scenario;
 use crate::verdict::baseline::Comparison;
@@ -127,9 +128,54 @@ impl<'a> RunView<'a> {
         self.outcome.config.isolation.describe()
     }
 
+    /// What libpcap dropped over the run, when it dropped anything: a
+    /// capture that did not keep up makes its cells fail on the harness's
+    /// account, not the programs', and the reports say so first.
+    pub fn capture_drops(&self) -> Option<CaptureDrops> {
+        CaptureDrops::over(self.cells().iter().filter_map(|c| c.run.as_ref()?.stats))
+    }
+
     /// Each scenario's merged capture, by scenario name.
     pub fn merged(&self) -> &'a BTreeMap<String, String> {
         &self.outcome.merged
+    }
+}
+
+/// Frames libpcap dropped, over the cells where it dropped any.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureDrops {
+    pub cells: usize,
+    pub dropped: u64,
+    pub received: u64,
+}
+
+impl CaptureDrops {
+    /// What the captures with these counters dropped, if any did.
+    fn over(stats: impl Iterator<Item = CaptureStats>) -> Option<CaptureDrops> {
+        let mut drops = CaptureDrops::default();
+        for stats in stats {
+            let lost = u64::from(stats.dropped) + u64::from(stats.if_dropped);
+            if lost > 0 {
+                drops.cells += 1;
+                drops.dropped += lost;
+                drops.received += u64::from(stats.received);
+            }
+        }
+        (drops.cells > 0).then_some(drops)
+    }
+}
+
+impl std::fmt::Display for CaptureDrops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the capture dropped {} of {} frames in {} cell{}: this machine did not keep up with the traffic, so {} on the harness's account, not the programs'; run again with --snaplen 128 (headers only: every check holds, a stream's bytes are counted rather than compared) or --jobs 1",
+            self.dropped,
+            self.received + self.dropped,
+            self.cells,
+            if self.cells == 1 { "" } else { "s" },
+            if self.cells == 1 { "that cell fails" } else { "those cells fail" },
+        )
     }
 }
 
@@ -150,4 +196,38 @@ pub trait Reporter: Sync {
     fn file_name(&self) -> &'static str;
     /// The file's contents.
     fn render(&self, run: &RunView<'_>) -> String;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(received: u32, dropped: u32, if_dropped: u32) -> CaptureStats {
+        CaptureStats {
+            received,
+            dropped,
+            if_dropped,
+        }
+    }
+
+    /// Only the captures that dropped count, and the words name the
+    /// figure and the remedy.
+    #[test]
+    fn drops_are_counted_over_the_cells_that_had_them_and_say_the_remedy() {
+        assert_eq!(CaptureDrops::over([stats(10, 0, 0)].into_iter()), None);
+        let drops =
+            CaptureDrops::over([stats(10, 0, 0), stats(900, 100, 0), stats(50, 0, 5)].into_iter())
+                .unwrap();
+        assert_eq!(
+            drops,
+            CaptureDrops {
+                cells: 2,
+                dropped: 105,
+                received: 950
+            }
+        );
+        let words = drops.to_string();
+        assert!(words.contains("105 of 1055 frames in 2 cells"), "{words}");
+        assert!(words.contains("--snaplen 128"), "{words}");
+    }
 }

@@ -510,6 +510,11 @@ pub fn render_policy() -> String {
 pub fn render_run(view: &super::RunView<'_>, written: &super::Written, width: Width) -> String {
     let outcome = view.outcome;
     let mut out = String::new();
+    // Said first: a capture that did not keep up explains the failures
+    // below before anyone reads them as the programs'.
+    if let Some(drops) = view.capture_drops() {
+        let _ = writeln!(out, "Capture incomplete: {drops}.\n");
+    }
     let mut shown = Vec::new();
     for (index, scenario) in outcome.suite.scenarios.iter().enumerate() {
         let cells = outcome.cells_of(index);
