@@ -114,11 +114,26 @@ def drain(pipe):
         pass
 
 
+# Ports for cells without a fixed one: each cell its own, below the
+# kernel's ephemeral range, so that no other worker's server takes it and
+# no client's connection is given it as its own port (bind(0) hands out
+# ephemeral ports, which another worker's client may be using a moment
+# later: with two workers that failed a cell in one bench run).
+next_port = iter(range(20000, 32000))
+next_port_lock = threading.Lock()
+
+
 def free_port(host):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    with next_port_lock:
+        for port in next_port:
+            with socket.socket(family) as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    continue  # something on this machine holds it
+                return port
+    raise RuntimeError("no free port left below the ephemeral range")
 
 
 port_locks = {}
