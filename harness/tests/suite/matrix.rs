@@ -1248,10 +1248,11 @@ fn without_strace_a_scenario_that_records_calls_is_unavailable_never_passed() {
 )]
 #[cfg_attr(
     missing_capture,
-    ignore = "needs capture permission: run as root or make setcap"
+    ignore = "needs a capture: CAP_NET_RAW (run as root), or user namespaces, in which the harness captures"
 )]
 #[cfg_attr(missing_strace, ignore = "needs strace: make deps installs it")]
 fn socket_calls_are_drawn_after_the_segments_that_let_them_return() {
+    require_capture();
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
         .current_dir(crate::util::workspace_root())
