@@ -15,7 +15,7 @@ use crate::matrix::cell::{Environment, Timeouts};
 use crate::matrix::merged::write_merged;
 use crate::matrix::workers::run_matrix;
 use crate::suite::manifest::{Locations, Manifest};
-use crate::suite::plan::{self, PlannedCell, Selection, Shard, Skip};
+use crate::suite::plan::{self, PlannedCell, Selection, Shard};
 use crate::suite::scenario::{self, Scenario};
 use crate::verdict::baseline::{self, Baseline, Comparison};
 use crate::verdict::grade::{self, Cell};
@@ -285,9 +285,6 @@ pub fn run(
         &config.selection,
         &locations,
     )?;
-    if config.topology == Topology::Veth {
-        skip_what_a_veth_pair_cannot_do(&mut planned, &suite.scenarios);
-    }
     let shard = config.shard.map(|shard| {
         let record = ShardRecord {
             index: shard.index,
@@ -455,28 +452,4 @@ pub fn conclude(
         timings,
         shard: None,
     })
-}
-
-/// On a veth pair, the cells of a scenario whose rules send segments of
-/// their own (a copy, a RST) are not run, with the reason: such a segment
-/// would miss the capture (see `exec::conditions::injects`).
-fn skip_what_a_veth_pair_cannot_do(planned: &mut [PlannedCell], scenarios: &[Scenario]) {
-    for cell in planned.iter_mut().filter(|c| c.skip.is_none()) {
-        let scenario = &scenarios[cell.scenario];
-        let injecting = scenario
-            .conditions
-            .rules
-            .iter()
-            .find(|r| crate::exec::conditions::injects(r));
-        if let Some(rule) = injecting {
-            cell.skip = Some((
-                Skip::Unavailable,
-                format!(
-                    "scenario {}: \"{}\" sends segments of its own, which on a veth pair would miss the capture; run it without --topology veth",
-                    scenario.name,
-                    rule.describe()
-                ),
-            ));
-        }
-    }
 }

@@ -1,38 +1,42 @@
 //! The NFQUEUE verdict loop: the segment rules nftables cannot carry out
-//! alone (delay, duplicate, reorder, reset), done in the harness on the
-//! segments a rule's nftables budget selected and queued.
+//! alone (delay, reorder, reset), done in the harness on the segments a
+//! rule's nftables budget selected and queued. (A copy is nftables'
+//! own `dup`: see `exec::conditions::Hook::Egress`.)
 //!
 //! nftables still does the choosing (which way, which kind, the nth, how
 //! many), so the loop only ever sees the segments it is to act on, each in
 //! the queue numbered after its rule. What it does is deterministic: hold
-//! for a fixed time, deliver twice, deliver the later of two first, or
-//! replace with a RST. Copies and RSTs are sent through raw sockets whose
-//! marks ([`INJECTED_MARK`], [`INJECTED_RST_MARK`]) every rule skips, so
-//! nothing the loop sends is selected again.
+//! for a fixed time, deliver the later of two first, or replace with a
+//! RST. RSTs are sent through a raw socket whose mark
+//! ([`INJECTED_RST_MARK`]) every rule skips, so nothing the loop sends is
+//! selected again.
 //!
 //! A reset must land exactly: the receiver takes a RST only when its
 //! sequence number is the next one it expects, and the sender's own
 //! retransmission of the replaced segment would move that on. So a reset
-//! rule queues every selected segment from the nth on; the first is
-//! dropped and its RST sent, and the RST itself is queued back
-//! ([`RST_QUEUE`]). Until the loop has let the RST through (the kernel
-//! processes a segment within the verdict that lets it through), every
-//! later segment of the rule waits; after, each passes at once.
+//! rule queues every selected segment from the nth on, where they leave
+//! their sender; the first is dropped and its RST sent, and the RST is
+//! queued again where it arrives ([`RST_QUEUE`]). Until the loop there has
+//! let it through (the kernel processes a segment within the verdict that
+//! lets it through) and said so through their [`Landing`], every later
+//! segment of the rule waits; after, each passes at once. On the loopback
+//! both are one loop; on a veth pair, one in each namespace.
 //!
 //! Every wait is bounded: the loop looks at its queue and its timers at
 //! most a millisecond apart, a segment held for a partner that never comes
 //! is let go after [`PARTNER_WAIT`], and when the cell ends everything
 //! still held is delivered before the loop's thread ends.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::exec::conditions::Side;
 use crate::suite::conditions::{Action, Rule};
 
-/// The mark on every copy the loop sends itself: rules skip it.
+/// The mark on every copy the harness makes: rules skip it.
 pub const INJECTED_MARK: u32 = 0x1713_0000;
 
 /// The mark on every RST the loop sends, which iptables queues back to
@@ -51,9 +55,35 @@ pub const RST_QUEUE: u16 = 99;
 /// How long a segment waits for the one it is to be swapped with.
 pub const PARTNER_WAIT: Duration = Duration::from_secs(2);
 
-/// Whether a rule's segments go through the loop (anything but `drop`).
+/// Whether a rule's segments go through the loop.
 pub fn queued(rule: &Rule) -> bool {
-    rule.action != Action::Drop
+    matches!(rule.action, Action::Delay | Action::Reorder | Action::Reset)
+}
+
+/// A reset's RST between the loop that sends it and the loop where it
+/// lands, which on a veth pair are in two namespaces.
+#[derive(Debug, Default)]
+pub struct Landing {
+    /// The RST's sequence number plus one; 0 before one is sent.
+    sent: AtomicU64,
+    landed: AtomicBool,
+}
+
+impl Landing {
+    fn sent(&self, seq: u32) {
+        self.sent.store(u64::from(seq) + 1, Ordering::SeqCst);
+    }
+
+    /// A RST let through where it lands: the one sent, or another's.
+    fn let_through(&self, seq: Option<u32>) {
+        if seq.is_some_and(|seq| self.sent.load(Ordering::SeqCst) == u64::from(seq) + 1) {
+            self.landed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn has_landed(&self) -> bool {
+        self.landed.load(Ordering::SeqCst)
+    }
 }
 
 /// The running loop of one cell.
@@ -72,12 +102,20 @@ impl Drop for Impairer {
 
 impl Impairer {
     /// Starts the loop in the calling thread's network namespace, bound to
-    /// the queues of `rules` that need it; `None` when none does. Returns
+    /// the queues of the `rules` that need it on `side` (and to
+    /// [`RST_QUEUE`] where a reset lands); `None` when none does. Returns
     /// once the queues are bound, so no selected segment finds nobody
     /// listening (it would be dropped: a queue rule has no bypass, so a
     /// loop that is not there shows as a rule that did not act).
-    pub fn start(rules: &[Rule], here: fn(&Rule) -> bool) -> Result<Option<Impairer>, String> {
-        if !rules.iter().any(|r| here(r) && queued(r)) {
+    pub fn start(
+        rules: &[Rule],
+        side: Side,
+        landing: Arc<Landing>,
+    ) -> Result<Option<Impairer>, String> {
+        if !rules
+            .iter()
+            .any(|r| (side.hook(r).is_some() && queued(r)) || side.lands(r))
+        {
             return Ok(None);
         }
         let rules = rules.to_vec();
@@ -88,7 +126,7 @@ impl Impairer {
         // and the raw socket are the cell's.
         let thread = std::thread::Builder::new()
             .name("impair".into())
-            .spawn(move || run(&rules, here, &stopping, bound_tx))
+            .spawn(move || run(&rules, side, &landing, &stopping, bound_tx))
             .map_err(|e| format!("cannot start the NFQUEUE loop: {e}"))?;
         match bound_rx.recv_timeout(Duration::from_secs(5)) {
             Ok(Ok(())) => Ok(Some(Impairer {
@@ -140,11 +178,12 @@ enum ResetState {
 
 fn run(
     rules: &[Rule],
-    here: fn(&Rule) -> bool,
+    side: Side,
+    landing: &Landing,
     stop: &AtomicBool,
     bound: mpsc::Sender<Result<(), String>>,
 ) -> Result<Vec<u64>, String> {
-    let mut queue = match open(rules, here) {
+    let mut queue = match open(rules, side) {
         Ok(q) => {
             let _ = bound.send(Ok(()));
             q
@@ -170,18 +209,25 @@ fn run(
     // longer while idle, to a millisecond.
     let mut pause = Duration::from_micros(20);
     loop {
+        // The RST has landed (here, or in the other namespace): what
+        // waited for it goes.
+        if matches!(reset, ResetState::Sent(_)) && landing.has_landed() {
+            reset = ResetState::Landed;
+            release(&mut queue, &mut held, |h| {
+                rules[h.rule].action == Action::Reset
+            });
+        }
         match queue.recv() {
             Ok(message) => {
                 pause = Duration::from_micros(20);
                 let now = Instant::now();
                 if message.get_queue_num() == RST_QUEUE {
-                    // Our RST: through it goes, processed before this
-                    // verdict returns; then what waited for it.
+                    // A RST where it lands: through it goes, processed
+                    // before this verdict returns; then, if it is the
+                    // one sent, the sender's loop is told.
+                    let seq = sequence_number(message.get_payload());
                     deliver(&mut queue, message, nfq::Verdict::Accept);
-                    reset = ResetState::Landed;
-                    release(&mut queue, &mut held, |h| {
-                        rules[h.rule].action == Action::Reset
-                    });
+                    landing.let_through(seq);
                     continue;
                 }
                 let rule = usize::from(message.get_queue_num().saturating_sub(QUEUE_BASE));
@@ -202,19 +248,14 @@ fn run(
                             until: now + delay,
                         });
                     }
-                    Action::Duplicate => {
-                        let packet = message.get_payload().to_vec();
-                        deliver(&mut queue, message, nfq::Verdict::Accept);
-                        match injector.send(&packet, Rewrite::Copy) {
-                            Ok(()) => counts[rule] += 1,
-                            Err(e) => problems.push(format!("duplicate not sent: {e}")),
-                        }
-                    }
                     Action::Reset => match reset {
                         ResetState::Armed => {
                             let packet = message.get_payload().to_vec();
                             deliver(&mut queue, message, nfq::Verdict::Drop);
-                            match injector.send(&packet, Rewrite::Reset) {
+                            if let Some(seq) = sequence_number(&packet) {
+                                landing.sent(seq);
+                            }
+                            match injector.send(&packet) {
                                 Ok(()) => {
                                     counts[rule] += 1;
                                     reset = ResetState::Sent(now);
@@ -243,7 +284,10 @@ fn run(
                             until: now + PARTNER_WAIT,
                         }),
                     },
-                    Action::Drop => deliver(&mut queue, message, nfq::Verdict::Drop),
+                    // nftables' own: never queued.
+                    Action::Drop | Action::Duplicate => {
+                        deliver(&mut queue, message, nfq::Verdict::Accept)
+                    }
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -296,12 +340,13 @@ fn deliver(queue: &mut nfq::Queue, mut message: nfq::Message, verdict: nfq::Verd
     let _ = queue.verdict(message);
 }
 
-/// A queue bound to every queued rule's number, non-blocking.
-fn open(rules: &[Rule], here: fn(&Rule) -> bool) -> Result<nfq::Queue, String> {
+/// A queue bound to the number of every rule queued on `side`, and to
+/// [`RST_QUEUE`] where a reset lands; non-blocking.
+fn open(rules: &[Rule], side: Side) -> Result<nfq::Queue, String> {
     let fail = |e: std::io::Error| format!("cannot bind an NFQUEUE queue: {e}");
     let mut queue = nfq::Queue::open().map_err(fail)?;
     for (i, rule) in rules.iter().enumerate() {
-        if here(rule) && queued(rule) {
+        if side.hook(rule).is_some() && queued(rule) {
             let number = QUEUE_BASE + i as u16;
             queue.bind(number).map_err(fail)?;
             // A GSO packet (a veth pair passes them whole, as the capture
@@ -311,103 +356,97 @@ fn open(rules: &[Rule], here: fn(&Rule) -> bool) -> Result<nfq::Queue, String> {
             queue.set_recv_gso(number, true).map_err(fail)?;
         }
     }
-    if rules.iter().any(|r| here(r) && r.action == Action::Reset) {
+    if rules.iter().any(|r| side.lands(r)) {
         queue.bind(RST_QUEUE).map_err(fail)?;
     }
     queue.set_nonblocking(true);
     Ok(queue)
 }
 
-/// What to send in place of, or beside, a queued segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rewrite {
-    /// The same segment again, its checksum filled in (on loopback the
-    /// kernel leaves it to an offload that never happens).
-    Copy,
-    /// A RST|ACK from the same sender, with the segment's sequence and
-    /// acknowledgement numbers and no payload: the receiver takes it as
-    /// its peer's reset, since its sequence number is the one expected.
-    Reset,
-}
-
-/// `packet` (an IPv4 or IPv6 packet carrying TCP) rewritten as asked, with
-/// its TCP checksum computed; the IPv4 header checksum and total length
-/// are the kernel's to fill in on a raw socket.
-pub fn rewrite(packet: &[u8], how: Rewrite) -> Result<Vec<u8>, String> {
-    let version = packet.first().map(|b| b >> 4);
-    let (ip_len, total) = match version {
+/// Where an IPv4 or IPv6 packet's TCP header starts, and where the
+/// packet ends.
+fn tcp_span(packet: &[u8]) -> Result<(usize, usize), String> {
+    match packet.first().map(|b| b >> 4) {
         Some(4) => {
             let ip = etherparse::Ipv4HeaderSlice::from_slice(packet).map_err(|e| e.to_string())?;
-            (
+            Ok((
                 usize::from(ip.ihl()) * 4,
                 usize::from(ip.total_len()).min(packet.len()),
-            )
+            ))
         }
         Some(6) => {
             let ip = etherparse::Ipv6HeaderSlice::from_slice(packet).map_err(|e| e.to_string())?;
             if ip.next_header() != etherparse::IpNumber::TCP {
                 return Err("an IPv6 packet with extension headers".into());
             }
-            (
+            Ok((
                 40,
                 (40 + usize::from(ip.payload_length())).min(packet.len()),
-            )
+            ))
         }
-        _ => return Err("not an IP packet".into()),
-    };
+        _ => Err("not an IP packet".into()),
+    }
+}
+
+/// The TCP sequence number of a queued packet.
+fn sequence_number(packet: &[u8]) -> Option<u32> {
+    let (start, end) = tcp_span(packet).ok()?;
+    let tcp = etherparse::TcpHeaderSlice::from_slice(&packet[start..end]).ok()?;
+    Some(tcp.sequence_number())
+}
+
+/// The RST that replaces `packet` (an IPv4 or IPv6 packet carrying TCP):
+/// a RST|ACK from the same sender, with the segment's sequence and
+/// acknowledgement numbers, no options and no payload, its TCP checksum
+/// computed. The receiver takes it as its peer's reset, since its
+/// sequence number is the one expected. The IPv4 header checksum is the
+/// kernel's to fill in on a raw socket.
+pub fn reset_for(packet: &[u8]) -> Result<Vec<u8>, String> {
+    let (ip_len, total) = tcp_span(packet)?;
     let tcp = etherparse::TcpHeaderSlice::from_slice(&packet[ip_len..total])
         .map_err(|e| e.to_string())?;
     let mut header = tcp.to_header();
-    let mut payload = &packet[ip_len + tcp.slice().len()..total];
-    if how == Rewrite::Reset {
-        header.rst = true;
-        header.ack = true;
-        header.syn = false;
-        header.fin = false;
-        header.psh = false;
-        header.window_size = 0;
-        header.urg = false;
-        let _ = header.set_options(&[]);
-        payload = &[];
-    }
-    header.checksum = match version {
-        Some(4) => {
-            let ip = etherparse::Ipv4HeaderSlice::from_slice(packet).map_err(|e| e.to_string())?;
-            header
-                .calc_checksum_ipv4_raw(ip.source(), ip.destination(), payload)
-                .map_err(|e| e.to_string())?
-        }
-        _ => {
-            let ip = etherparse::Ipv6HeaderSlice::from_slice(packet).map_err(|e| e.to_string())?;
-            header
-                .calc_checksum_ipv6_raw(ip.source(), ip.destination(), payload)
-                .map_err(|e| e.to_string())?
-        }
+    header.rst = true;
+    header.ack = true;
+    header.syn = false;
+    header.fin = false;
+    header.psh = false;
+    header.window_size = 0;
+    header.urg = false;
+    let _ = header.set_options(&[]);
+    let v4 = packet[0] >> 4 == 4;
+    header.checksum = if v4 {
+        let ip = etherparse::Ipv4HeaderSlice::from_slice(packet).map_err(|e| e.to_string())?;
+        header
+            .calc_checksum_ipv4_raw(ip.source(), ip.destination(), &[])
+            .map_err(|e| e.to_string())?
+    } else {
+        let ip = etherparse::Ipv6HeaderSlice::from_slice(packet).map_err(|e| e.to_string())?;
+        header
+            .calc_checksum_ipv6_raw(ip.source(), ip.destination(), &[])
+            .map_err(|e| e.to_string())?
     };
     let mut out = packet[..ip_len].to_vec();
     header.write(&mut out).map_err(|e| e.to_string())?;
-    out.extend_from_slice(payload);
-    if version == Some(6) {
-        let length = (out.len() - 40) as u16;
-        out[4..6].copy_from_slice(&length.to_be_bytes());
-    } else {
+    if v4 {
         let length = out.len() as u16;
         out[2..4].copy_from_slice(&length.to_be_bytes());
+    } else {
+        let length = (out.len() - 40) as u16;
+        out[4..6].copy_from_slice(&length.to_be_bytes());
     }
     Ok(out)
 }
 
-/// Raw sockets that send whole IP packets: for copies, marked
-/// [`INJECTED_MARK`], and for RSTs, marked [`INJECTED_RST_MARK`]; IPv4 and
-/// IPv6 each.
+/// Raw sockets that send whole IP packets marked [`INJECTED_RST_MARK`],
+/// IPv4 and IPv6.
 struct Injector {
-    copies: [Option<std::os::fd::OwnedFd>; 2],
-    resets: [Option<std::os::fd::OwnedFd>; 2],
+    sockets: [Option<std::os::fd::OwnedFd>; 2],
 }
 
 impl Injector {
     fn open() -> std::io::Result<Injector> {
-        let raw = |family: libc::c_int, mark: u32| -> std::io::Result<std::os::fd::OwnedFd> {
+        let raw = |family: libc::c_int| -> std::io::Result<std::os::fd::OwnedFd> {
             // SAFETY: a raw socket; IPPROTO_RAW means the packet carries
             // its own IP header (IP_HDRINCL, and IPV6_HDRINCL since 4.5).
             let fd = unsafe {
@@ -423,6 +462,7 @@ impl Injector {
             // SAFETY: just opened, owned by nobody else.
             let owned =
                 unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            let mark = INJECTED_RST_MARK;
             // SAFETY: SO_MARK takes an int-sized value.
             let r = unsafe {
                 libc::setsockopt(
@@ -439,27 +479,16 @@ impl Injector {
             Ok(owned)
         };
         Ok(Injector {
-            copies: [
-                Some(raw(libc::AF_INET, INJECTED_MARK)?),
-                raw(libc::AF_INET6, INJECTED_MARK).ok(),
-            ],
-            resets: [
-                Some(raw(libc::AF_INET, INJECTED_RST_MARK)?),
-                raw(libc::AF_INET6, INJECTED_RST_MARK).ok(),
-            ],
+            sockets: [Some(raw(libc::AF_INET)?), raw(libc::AF_INET6).ok()],
         })
     }
 
-    /// Sends `packet` rewritten as asked to its own destination.
-    fn send(&self, packet: &[u8], how: Rewrite) -> Result<(), String> {
+    /// Sends the RST that replaces `packet` to the packet's destination.
+    fn send(&self, packet: &[u8]) -> Result<(), String> {
         use std::os::fd::AsRawFd;
-        let out = rewrite(packet, how)?;
-        let sockets = match how {
-            Rewrite::Copy => &self.copies,
-            Rewrite::Reset => &self.resets,
-        };
+        let out = reset_for(packet)?;
         let v4 = out[0] >> 4 == 4;
-        let Some(socket) = &sockets[usize::from(!v4)] else {
+        let Some(socket) = &self.sockets[usize::from(!v4)] else {
             return Err("no IPv6 raw socket".into());
         };
         // The destination, of the packet's own family.
@@ -516,29 +545,8 @@ mod tests {
     }
 
     #[test]
-    fn a_copy_keeps_everything_and_gets_a_valid_checksum() {
-        let copy = rewrite(&segment(), Rewrite::Copy).unwrap();
-        let parsed = etherparse::SlicedPacket::from_ip(&copy).unwrap();
-        let Some(etherparse::TransportSlice::Tcp(tcp)) = parsed.transport else {
-            panic!("no TCP")
-        };
-        assert_eq!(
-            (tcp.sequence_number(), tcp.payload()),
-            (1000, &b"Hello server!"[..])
-        );
-        let Some(etherparse::NetSlice::Ipv4(ip)) = parsed.net else {
-            panic!("no IPv4")
-        };
-        assert_eq!(
-            tcp.calc_checksum_ipv4(ip.header().source(), ip.header().destination())
-                .unwrap(),
-            tcp.checksum()
-        );
-    }
-
-    #[test]
     fn a_reset_takes_the_segments_numbers_and_drops_its_payload() {
-        let rst = rewrite(&segment(), Rewrite::Reset).unwrap();
+        let rst = reset_for(&segment()).unwrap();
         let parsed = etherparse::SlicedPacket::from_ip(&rst).unwrap();
         let Some(etherparse::TransportSlice::Tcp(tcp)) = parsed.transport else {
             panic!("no TCP")
@@ -553,5 +561,27 @@ mod tests {
             (1000, 77, 0)
         );
         assert_eq!(rst.len(), 40);
+        assert_eq!(sequence_number(&rst), Some(1000));
+        let Some(etherparse::NetSlice::Ipv4(ip)) = parsed.net else {
+            panic!("no IPv4")
+        };
+        assert_eq!(
+            tcp.calc_checksum_ipv4(ip.header().source(), ip.header().destination())
+                .unwrap(),
+            tcp.checksum()
+        );
+    }
+
+    #[test]
+    fn a_landing_is_the_rst_sent_and_no_other() {
+        let landing = Landing::default();
+        landing.let_through(Some(1000));
+        assert!(!landing.has_landed(), "nothing sent yet");
+        landing.sent(1000);
+        landing.let_through(Some(999));
+        landing.let_through(None);
+        assert!(!landing.has_landed(), "another RST");
+        landing.let_through(Some(1000));
+        assert!(landing.has_landed());
     }
 }

@@ -296,7 +296,7 @@ fn no_condition_outlives_its_cell_and_the_guard_catches_one_that_does() {
         for leaked in [
             "net.ipv4.tcp_timestamps = 0 (was 1)",
             "lo mtu 1280 (was 65536)",
-            "the nftables table inet harness_conditions",
+            "the nftables table harness_conditions",
         ] {
             assert!(error.contains(leaked), "{leaked} not named in: {error}");
         }
@@ -354,14 +354,16 @@ fn bad_network_conditions_are_refused_with_the_key_named() {
     }
 }
 
-/// On a veth pair each rule acts where its segments arrive: a SYN/ACK
-/// lost toward the client is dropped in the client's namespace (a rule
-/// left in the server's would match nothing, and `conditions applied`
-/// would fail the cell), and shows twice in the capture on the server's
-/// end; the MTU is set on both ends (each side's MSS says so); a swap of
-/// two data segments swaps what the capture shows as two frames (GSO
-/// packets whole); a client that gives up early is still caught; and a
-/// rule that sends segments of its own is not run, with the reason.
+/// On a veth pair each rule acts where a network would: a SYN/ACK lost
+/// toward the client is dropped in the client's namespace (a rule left in
+/// the server's would match nothing, and `conditions applied` would fail
+/// the cell), and shows twice in the capture on the server's end; the MTU
+/// is set on both ends (each side's MSS says so); a swap of two data
+/// segments swaps what the capture shows as two frames (GSO packets
+/// whole); a copy and a RST are made where the client sends, so both
+/// cross the link and are in the capture on the server's end (made in the
+/// server's namespace they would miss it); and a client that gives up
+/// early is still caught.
 #[test]
 #[cfg_attr(
     missing_python3,
@@ -394,12 +396,20 @@ fn conditions_act_where_segments_arrive_on_a_veth_pair() {
         "small-mtu",
         "reorder",
         "duplicate",
+        "reset",
     ] {
         args.extend(["--scenario", s]);
     }
     let (_, summary) = harness_json(&args, &artifacts);
     let show = |c: &Value| serde_json::to_string_pretty(c).unwrap();
-    for scenario in ["syn-lost", "synack-lost", "small-mtu", "reorder"] {
+    for scenario in [
+        "syn-lost",
+        "synack-lost",
+        "small-mtu",
+        "reorder",
+        "duplicate",
+        "reset",
+    ] {
         let reference = cell(&summary, scenario, "python");
         assert_eq!(reference["verdict"], "PASS", "{}", show(reference));
         if scenario != "small-mtu" {
@@ -440,8 +450,27 @@ fn conditions_act_where_segments_arrive_on_a_veth_pair() {
         "SYN and SYN/ACK"
     );
 
-    let duplicate = cell(&summary, "duplicate", "python");
-    assert_eq!(duplicate["verdict"], "UNAVAILABLE", "{}", show(duplicate));
-    let reason = duplicate["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("without --topology veth"), "{reason}");
+    // The first data segment twice on the captured link, the same bytes.
+    let data = crate::util::tshark_fields(
+        &folder("duplicate").join("capture.pcap"),
+        "tcp.dstport == 1712 && tcp.len > 0",
+        &["tcp.seq", "tcp.len"],
+    );
+    assert!(
+        data.len() >= 2 && data[0] == data[1],
+        "the copy crossed the link: {data:?}"
+    );
+    assert!(folder("duplicate").join("conditions-client.nft").is_file());
+    // The client's RST on the captured link, and the server's own RST to
+    // what the client sent after it: the server's connection was reset.
+    let resets = crate::util::tshark_fields(
+        &folder("reset").join("capture.pcap"),
+        "tcp.flags.reset == 1",
+        &["tcp.dstport"],
+    );
+    assert_eq!(
+        resets.first(),
+        Some(&vec!["1712".to_string()]),
+        "the client's RST first: {resets:?}"
+    );
 }
