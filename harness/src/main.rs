@@ -21,6 +21,13 @@ fn main() -> ExitCode {
     // 60 MiB that no cell used any more. Set before any thread starts.
     // SAFETY: mallopt only changes the allocator's tuning.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    // Buffers of 256 KiB and more (a cell's frames, streams and outputs
+    // of a large message) mapped on their own and returned when freed.
+    // Fixing the threshold turns off glibc's habit of raising it to the
+    // largest buffer freed so far, after which such buffers come from the
+    // heap and stay there: the run's memory would be its largest moment's.
+    // SAFETY: as above.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10) };
     // Parsed before anything else, and isolation chosen while the process
     // still has a single thread: a user namespace cannot be entered later.
     let cli: Cli = match tutorial::cli::parse_args("harness") {

@@ -30,6 +30,7 @@ use crate::exec::impair::{
     self, Impairer, Landing, INJECTED_MARK, INJECTED_MASK, INJECTED_RST_MARK, QUEUE_BASE, RST_QUEUE,
 };
 use crate::exec::network::{self, VETH_CLIENT_DEVICE, VETH_SERVER_DEVICE};
+use crate::exec::nf_tables;
 use crate::exec::process::Child;
 use crate::suite::conditions::{Action, Conditions, Rule, SegmentKind, Toward, DATA_MIN_PACKET};
 
@@ -520,7 +521,7 @@ impl Active {
 }
 
 /// Every table of the namespace, as JSON: the rules' counters are read
-/// from it, and the leak guard looks for the rules' tables in it.
+/// from it.
 const LIST_RULESET: [&str; 4] = ["nft", "-j", "list", "ruleset"];
 
 /// Each commented rule's counter in the harness's tables, from
@@ -578,13 +579,14 @@ fn nft(argv: &[String], netns: Option<BorrowedFd<'_>>) -> Result<String, String>
 pub struct Snapshot {
     sysctl: Vec<(String, String)>,
     mtu: Option<u32>,
-    table: bool,
+    /// The nf_tables tables, by family and name.
+    tables: Vec<(&'static str, String)>,
 }
 
 impl Snapshot {
     /// The calling thread's namespace now. `keys` are the sysctls to look
     /// at; `rules` says whether any scenario of the run loads rules (only
-    /// then is `nft` asked, which costs a process).
+    /// then are the tables asked for).
     pub fn take(keys: &[String], rules: bool) -> Snapshot {
         Snapshot {
             sysctl: keys
@@ -599,8 +601,11 @@ impl Snapshot {
                 })
                 .collect(),
             mtu: network::loopback_mtu().ok(),
-            table: rules
-                && nft(&LIST_RULESET.map(String::from), None).is_ok_and(|json| has_table(&json)),
+            tables: if rules {
+                nf_tables::tables().unwrap_or_default()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -620,19 +625,13 @@ impl Snapshot {
                 self.mtu.map_or("?".into(), |m| m.to_string())
             ));
         }
-        if now.table && !self.table {
-            out.push(format!("the nftables table {TABLE}"));
+        for (family, name) in &now.tables {
+            if !self.tables.iter().any(|(f, n)| f == family && n == name) {
+                out.push(format!("the nftables table {family} {name}"));
+            }
         }
         out
     }
-}
-
-/// Whether `nft -j list ruleset` output holds a table of the harness's.
-fn has_table(json: &str) -> bool {
-    let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
-    value["nftables"]
-        .as_array()
-        .is_some_and(|items| items.iter().any(|i| i["table"]["name"] == TABLE))
 }
 
 #[cfg(test)]
@@ -699,10 +698,6 @@ mod tests {
         let json = r#"{"nftables": [{"metainfo": {}}, {"rule": {"table": "harness_conditions", "comment": "rule1", "expr": [{"match": {}}, {"counter": {"packets": 2, "bytes": 120}}, {"drop": null}]}}, {"rule": {"table": "someone_else", "comment": "rule1", "expr": [{"counter": {"packets": 9, "bytes": 1}}]}}]}"#;
         assert_eq!(counters(json).unwrap(), vec![("rule1".to_string(), 2)]);
         assert!(counters("not json").is_err());
-        assert!(!has_table(json));
-        assert!(has_table(
-            r#"{"nftables": [{"table": {"family": "netdev", "name": "harness_conditions"}}]}"#
-        ));
     }
 
     /// A loss acts where the segment arrives; a copy and a RST where it

@@ -3,14 +3,16 @@
 //! ([`network`]: its own namespace, a veth pair, or a port lock from
 //! [`port_lock`] when neither is possible; [`sockets`] tells whether a
 //! namespace can be used again), the conditions a scenario sets in it
-//! ([`conditions`], [`impair`], [`backlog`]), Python run without its
-//! version manager's shim ([`interpreter`]), and cancellation.
+//! ([`conditions`], [`impair`], [`backlog`]; the tables there by
+//! [`nf_tables`]), Python run without its version manager's shim
+//! ([`interpreter`]), and cancellation.
 
 pub mod backlog;
 pub mod conditions;
 pub mod impair;
 pub mod interpreter;
 pub mod network;
+pub(crate) mod nf_tables;
 pub(crate) mod port_lock;
 pub mod process;
 pub mod sockets;

@@ -24,8 +24,11 @@ use super::cell::{run_pairing, CaptureSource, CellToRun, Environment, Finishing}
 use crate::exec::network::CellNetwork;
 
 /// Workers for cells with network conditions, per job: they mostly wait
-/// on retransmission timers.
-const TIMER_WORKERS_PER_JOB: usize = 3;
+/// on retransmission timers. Measured on the default suite (2 cores,
+/// farm-bench, interleaved): 4 against 3, wall 0.94x, peak RSS 52 against
+/// 51 MiB; 5 against 4, wall 1.03x (the cells' own CPU is then the
+/// limit), peak 61 MiB.
+const TIMER_WORKERS_PER_JOB: usize = 4;
 
 /// Set (to anything) only by the leak guard's negative control: cells with
 /// network conditions then run in their worker's reused namespace, so the

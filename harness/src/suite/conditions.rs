@@ -100,9 +100,10 @@ impl Conditions {
     }
 }
 
-/// What a rule does to the segments it selects. `drop` is nftables'
-/// alone; the others go through the harness's NFQUEUE verdict loop
-/// (`exec::impair`), which holds, copies or replaces the segment.
+/// What a rule does to the segments it selects. `drop` and `duplicate`
+/// are nftables' alone; the others go through the harness's NFQUEUE
+/// verdict loop (`exec::impair`), which holds or replaces the segment.
+/// Where each acts: `exec::conditions::Hook`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
@@ -111,13 +112,15 @@ pub enum Action {
     Drop,
     /// Held for `delay_ms`, then delivered; segments behind it pass it.
     Delay,
-    /// Delivered, then delivered again (the copy is in the capture too).
+    /// Copied as it leaves its sender: both cross the link, and the
+    /// capture, one behind the other.
     Duplicate,
     /// Swapped with the next selected segment: the later one is delivered
     /// first. Acts on two segments, `nth` and the one after.
     Reorder,
-    /// Replaced by a RST from the same sender with the same sequence
-    /// number: the receiver's connection is reset in the middle of it.
+    /// Replaced, as it leaves its sender, by a RST from that sender with
+    /// the same sequence number: the receiver's connection is reset in
+    /// the middle of it.
     Reset,
 }
 

@@ -296,7 +296,7 @@ fn no_condition_outlives_its_cell_and_the_guard_catches_one_that_does() {
         for leaked in [
             "net.ipv4.tcp_timestamps = 0 (was 1)",
             "lo mtu 1280 (was 65536)",
-            "the nftables table harness_conditions",
+            "the nftables table inet harness_conditions",
         ] {
             assert!(error.contains(leaked), "{leaked} not named in: {error}");
         }
