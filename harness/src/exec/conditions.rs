@@ -27,7 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::exec::impair::{
-    self, Impairer, Landing, INJECTED_MARK, INJECTED_MASK, INJECTED_RST_MARK, QUEUE_BASE, RST_QUEUE,
+    self, Impairer, Landing, Queues, INJECTED_MARK, INJECTED_MASK, INJECTED_RST_MARK, QUEUE_BASE,
+    RST_QUEUE,
 };
 use crate::exec::network::{self, VETH_CLIENT_DEVICE, VETH_SERVER_DEVICE};
 use crate::exec::nf_tables;
@@ -138,6 +139,16 @@ impl Side {
     /// the receiver, and says so to the loop that sent it.
     pub fn lands(self, rule: &Rule) -> bool {
         rule.action == Action::Reset && self.receives(rule)
+    }
+
+    /// What the loop here listens to.
+    fn queues(self, rules: &[Rule]) -> Queues {
+        Queues {
+            rules: (0..rules.len())
+                .filter(|&i| self.hook(&rules[i]).is_some() && impair::queued(&rules[i]))
+                .collect(),
+            rst: rules.iter().any(|r| self.lands(r)),
+        }
     }
 
     /// Whether anything of `rules` is loaded here.
@@ -459,7 +470,11 @@ fn load(
     netns: Option<BorrowedFd<'_>>,
 ) -> Result<Option<Impairer>, String> {
     // Bound before the rules exist, so no queued segment finds it absent.
-    let impairer = Impairer::start(&conditions.rules, side, Arc::clone(landing))?;
+    let impairer = Impairer::start(
+        &conditions.rules,
+        side.queues(&conditions.rules),
+        Arc::clone(landing),
+    )?;
     if side.has_any(&conditions.rules) {
         std::fs::write(file, ruleset_for(&conditions.rules, port, side))
             .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
@@ -746,6 +761,20 @@ mod tests {
             "{server}"
         );
         assert!(!server.contains("rule2") && !server.contains("rule3"));
+        assert_eq!(
+            Side::Client.queues(&rules),
+            Queues {
+                rules: vec![2],
+                rst: false
+            }
+        );
+        assert_eq!(
+            Side::Server.queues(&rules),
+            Queues {
+                rules: vec![],
+                rst: true
+            }
+        );
         assert_eq!(
             queue_commands(&rules, Side::Client)[0].join(" "),
             "iptables -w -t mangle -A OUTPUT -m mark --mark 0x17120002 -j NFQUEUE --queue-num 102"

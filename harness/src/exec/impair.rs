@@ -33,7 +33,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::exec::conditions::Side;
 use crate::suite::conditions::{Action, Rule};
 
 /// The mark on every copy the harness makes: rules skip it.
@@ -100,22 +99,28 @@ impl Drop for Impairer {
     }
 }
 
+/// What one namespace's loop listens to (which namespace acts on what is
+/// `exec::conditions::Side`'s to say).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Queues {
+    /// The rules whose segments are queued here, by index.
+    pub rules: Vec<usize>,
+    /// Whether a reset's RST lands here ([`RST_QUEUE`]).
+    pub rst: bool,
+}
+
 impl Impairer {
     /// Starts the loop in the calling thread's network namespace, bound to
-    /// the queues of the `rules` that need it on `side` (and to
-    /// [`RST_QUEUE`] where a reset lands); `None` when none does. Returns
-    /// once the queues are bound, so no selected segment finds nobody
-    /// listening (it would be dropped: a queue rule has no bypass, so a
-    /// loop that is not there shows as a rule that did not act).
+    /// `queues`; `None` when there are none. Returns once the queues are
+    /// bound, so no selected segment finds nobody listening (it would be
+    /// dropped: a queue rule has no bypass, so a loop that is not there
+    /// shows as a rule that did not act).
     pub fn start(
         rules: &[Rule],
-        side: Side,
+        queues: Queues,
         landing: Arc<Landing>,
     ) -> Result<Option<Impairer>, String> {
-        if !rules
-            .iter()
-            .any(|r| (side.hook(r).is_some() && queued(r)) || side.lands(r))
-        {
+        if queues == Queues::default() {
             return Ok(None);
         }
         let rules = rules.to_vec();
@@ -126,7 +131,7 @@ impl Impairer {
         // and the raw socket are the cell's.
         let thread = std::thread::Builder::new()
             .name("impair".into())
-            .spawn(move || run(&rules, side, &landing, &stopping, bound_tx))
+            .spawn(move || run(&rules, &queues, &landing, &stopping, bound_tx))
             .map_err(|e| format!("cannot start the NFQUEUE loop: {e}"))?;
         match bound_rx.recv_timeout(Duration::from_secs(5)) {
             Ok(Ok(())) => Ok(Some(Impairer {
@@ -178,12 +183,12 @@ enum ResetState {
 
 fn run(
     rules: &[Rule],
-    side: Side,
+    queues: &Queues,
     landing: &Landing,
     stop: &AtomicBool,
     bound: mpsc::Sender<Result<(), String>>,
 ) -> Result<Vec<u64>, String> {
-    let mut queue = match open(rules, side) {
+    let mut queue = match open(queues) {
         Ok(q) => {
             let _ = bound.send(Ok(()));
             q
@@ -340,23 +345,20 @@ fn deliver(queue: &mut nfq::Queue, mut message: nfq::Message, verdict: nfq::Verd
     let _ = queue.verdict(message);
 }
 
-/// A queue bound to the number of every rule queued on `side`, and to
-/// [`RST_QUEUE`] where a reset lands; non-blocking.
-fn open(rules: &[Rule], side: Side) -> Result<nfq::Queue, String> {
+/// A queue bound to `queues`, non-blocking.
+fn open(queues: &Queues) -> Result<nfq::Queue, String> {
     let fail = |e: std::io::Error| format!("cannot bind an NFQUEUE queue: {e}");
     let mut queue = nfq::Queue::open().map_err(fail)?;
-    for (i, rule) in rules.iter().enumerate() {
-        if side.hook(rule).is_some() && queued(rule) {
-            let number = QUEUE_BASE + i as u16;
-            queue.bind(number).map_err(fail)?;
-            // A GSO packet (a veth pair passes them whole, as the capture
-            // shows them: one frame) is queued as it is, not cut into
-            // wire-sized segments: one selected segment, one verdict, as
-            // the rule's budget counts.
-            queue.set_recv_gso(number, true).map_err(fail)?;
-        }
+    for &i in &queues.rules {
+        let number = QUEUE_BASE + i as u16;
+        queue.bind(number).map_err(fail)?;
+        // A GSO packet (a veth pair passes them whole, as the capture
+        // shows them: one frame) is queued as it is, not cut into
+        // wire-sized segments: one selected segment, one verdict, as the
+        // rule's budget counts.
+        queue.set_recv_gso(number, true).map_err(fail)?;
     }
-    if rules.iter().any(|r| side.lands(r)) {
+    if queues.rst {
         queue.bind(RST_QUEUE).map_err(fail)?;
     }
     queue.set_nonblocking(true);
