@@ -4,13 +4,14 @@
 //! [`port_lock`] when neither is possible; [`sockets`] tells whether a
 //! namespace can be used again), the conditions a scenario sets in it
 //! ([`conditions`], [`impair`], [`backlog`]; the tables there by
-//! [`nf_tables`]), Python run without its version manager's shim
-//! ([`interpreter`]), and cancellation.
+//! [`nf_tables`]), the kernel asked over [`netlink`], Python run without
+//! its version manager's shim ([`interpreter`]), and cancellation.
 
 pub mod backlog;
 pub mod conditions;
 pub mod impair;
 pub mod interpreter;
+pub(crate) mod netlink;
 pub mod network;
 pub(crate) mod nf_tables;
 pub(crate) mod port_lock;

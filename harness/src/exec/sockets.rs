@@ -18,12 +18,11 @@
 //! there every cell gets a fresh namespace, as before the reuse.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use super::netlink::{self, Netlink};
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const SOCK_DESTROY: u16 = 21;
-/// `struct nlmsghdr`.
-const HEADER_LEN: usize = 16;
 /// `struct inet_diag_req_v2`.
 const REQUEST_LEN: usize = 56;
 /// `struct inet_diag_msg`, the part read here.
@@ -195,53 +194,13 @@ pub fn list() -> io::Result<Vec<Leftover>> {
     Ok(all)
 }
 
-/// How long one receive from sock_diag may wait.
-const RECEIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// A `NETLINK_SOCK_DIAG` socket, in the namespace of the thread that
 /// opened it.
-struct Diag {
-    fd: OwnedFd,
-}
+struct Diag(Netlink);
 
 impl Diag {
     fn open() -> io::Result<Diag> {
-        // SAFETY: socket() returns a new descriptor or -1.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                libc::NETLINK_SOCK_DIAG,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd was just created and is owned by nothing else.
-        let diag = Diag {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        };
-        // Every wait is bounded: a kernel that never answers (or an
-        // answer lost to a full buffer) is an error after this long, not
-        // a worker stuck in recv for ever.
-        let timeout = libc::timeval {
-            tv_sec: RECEIVE_TIMEOUT.as_secs() as libc::time_t,
-            tv_usec: 0,
-        };
-        // SAFETY: SO_RCVTIMEO takes a timeval of this size.
-        let r = unsafe {
-            libc::setsockopt(
-                diag.fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&timeout as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(diag)
+        Netlink::open(libc::NETLINK_SOCK_DIAG, "sock_diag").map(Diag)
     }
 
     /// Sends one request: a header and an `inet_diag_req_v2`.
@@ -253,76 +212,12 @@ impl Diag {
         states: u32,
         sockid: &[u8; 48],
     ) -> io::Result<()> {
-        let mut message = [0u8; HEADER_LEN + REQUEST_LEN];
-        message[0..4].copy_from_slice(&((HEADER_LEN + REQUEST_LEN) as u32).to_ne_bytes());
-        message[4..6].copy_from_slice(&kind.to_ne_bytes());
-        message[6..8].copy_from_slice(&flags.to_ne_bytes());
-        message[8..12].copy_from_slice(&1u32.to_ne_bytes());
-        let request = &mut message[HEADER_LEN..];
+        let mut request = [0u8; REQUEST_LEN];
         request[0] = family;
         request[1] = libc::IPPROTO_TCP as u8;
         request[4..8].copy_from_slice(&states.to_ne_bytes());
         request[REQUEST_SOCKID].copy_from_slice(sockid);
-        // SAFETY: a buffer of the length given; the kernel is the peer
-        // (an unbound netlink socket sends to it).
-        let sent = unsafe {
-            libc::send(
-                self.fd.as_raw_fd(),
-                message.as_ptr().cast(),
-                message.len(),
-                0,
-            )
-        };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    /// Receives answers, calling `each` with every message's type and
-    /// payload, until `each` returns false (the exchange is over).
-    fn receive(&self, mut each: impl FnMut(u16, &[u8]) -> io::Result<bool>) -> io::Result<()> {
-        let mut buffer = vec![0u8; 32 * 1024];
-        loop {
-            // SAFETY: reads into a buffer of the length given.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buffer.as_mut_ptr().cast(),
-                    buffer.len(),
-                    0,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                if e.kind() == io::ErrorKind::WouldBlock {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("sock_diag did not answer within {RECEIVE_TIMEOUT:?}"),
-                    ));
-                }
-                return Err(e);
-            }
-            let mut rest = &buffer[..n as usize];
-            while rest.len() >= HEADER_LEN {
-                let len = u32::from_ne_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
-                let kind = u16::from_ne_bytes(rest[4..6].try_into().expect("2 bytes"));
-                if len < HEADER_LEN || len > rest.len() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "truncated sock_diag message",
-                    ));
-                }
-                if !each(kind, &rest[HEADER_LEN..len])? {
-                    return Ok(());
-                }
-                // Messages are aligned to 4 bytes.
-                rest = &rest[((len + 3) & !3).min(rest.len())..];
-            }
-        }
+        self.0.send(kind, flags, &request)
     }
 
     /// Every TCP socket of `family` in one of `states` (a mask of
@@ -336,9 +231,9 @@ impl Diag {
             &[0; 48],
         )?;
         let mut sockets = Vec::new();
-        self.receive(|kind, payload| match kind as i32 {
+        self.0.receive(|kind, payload| match kind as i32 {
             libc::NLMSG_DONE => Ok(false),
-            libc::NLMSG_ERROR => Err(netlink_error(payload)),
+            libc::NLMSG_ERROR => Err(netlink::error(payload)),
             _ if kind == SOCK_DIAG_BY_FAMILY && payload.len() >= MESSAGE_LEN => {
                 sockets.push(Listed {
                     family: payload[0],
@@ -363,9 +258,9 @@ impl Diag {
             &socket.sockid,
         )?;
         let mut outcome = Ok(());
-        self.receive(|kind, payload| {
+        self.0.receive(|kind, payload| {
             if kind as i32 == libc::NLMSG_ERROR {
-                let e = netlink_error(payload);
+                let e = netlink::error(payload);
                 if e.raw_os_error() != Some(0) {
                     outcome = Err(e);
                 }
@@ -374,37 +269,5 @@ impl Diag {
             Ok(true)
         })?;
         outcome
-    }
-}
-
-/// The error an `NLMSG_ERROR` carries (a negative errno; 0 is an ACK).
-fn netlink_error(payload: &[u8]) -> io::Error {
-    let code = payload
-        .get(0..4)
-        .map(|b| i32::from_ne_bytes(b.try_into().expect("4 bytes")))
-        .unwrap_or(-libc::EPROTO);
-    io::Error::from_raw_os_error(-code)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A receive nothing answers ends with an error within its bound,
-    /// never blocks for ever (no request is sent, so the kernel is
-    /// silent).
-    #[test]
-    fn a_receive_the_kernel_never_answers_times_out() {
-        let (done, wait) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let diag = Diag::open().expect("a sock_diag socket");
-            let _ = done.send(diag.receive(|_, _| Ok(true)));
-        });
-        let outcome = wait
-            .recv_timeout(RECEIVE_TIMEOUT * 3)
-            .expect("the receive returned within its bound");
-        let error = outcome.expect_err("nothing was received");
-        assert_eq!(error.kind(), io::ErrorKind::TimedOut, "{error}");
-        assert!(error.to_string().contains("did not answer"), "{error}");
     }
 }
