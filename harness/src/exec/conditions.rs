@@ -403,38 +403,38 @@ pub fn apply(
     // A reset's RST, between the loop that sends it and the one where it
     // lands (one loop on the loopback, two on a veth pair).
     let landing = Arc::new(Landing::default());
-    let Some(client_netns) = client_netns else {
-        sysctl("cell")?;
-        if let Some(mtu) = conditions.mtu {
-            network::set_loopback_mtu(mtu)
-                .map_err(|e| format!("cannot set the loopback's MTU to {mtu}: {e}"))?;
+    let side = match client_netns {
+        None => {
+            sysctl("cell")?;
+            if let Some(mtu) = conditions.mtu {
+                network::set_loopback_mtu(mtu)
+                    .map_err(|e| format!("cannot set the loopback's MTU to {mtu}: {e}"))?;
+            }
+            Side::Loopback
         }
-        let impairer = load(
-            conditions,
-            port,
-            &dir.join(RULES_FILE),
-            Side::Loopback,
-            &landing,
-            None,
-        )?;
+        Some(client_netns) => {
+            sysctl("server")?;
+            network::in_namespace(client_netns, || sysctl("client"))?;
+            if let Some(mtu) = conditions.mtu {
+                network::set_veth_mtu(mtu, client_netns)?;
+            }
+            Side::Server
+        }
+    };
+    let impairer = load(
+        conditions,
+        port,
+        &dir.join(RULES_FILE),
+        side,
+        &landing,
+        None,
+    )?;
+    let Some(client_netns) = client_netns else {
         return Ok(Active {
             impairer,
             client: None,
         });
     };
-    sysctl("server")?;
-    network::in_namespace(client_netns, || sysctl("client"))?;
-    if let Some(mtu) = conditions.mtu {
-        network::set_veth_mtu(mtu, client_netns)?;
-    }
-    let impairer = load(
-        conditions,
-        port,
-        &dir.join(RULES_FILE),
-        Side::Server,
-        &landing,
-        None,
-    )?;
     let client_file = dir.join(CLIENT_RULES_FILE);
     let client_impairer = network::in_namespace(client_netns, || {
         load(

@@ -390,26 +390,20 @@ fn conditions_act_where_segments_arrive_on_a_veth_pair() {
         "impatient",
         "--no-baseline",
     ];
-    for s in [
+    let scenarios = [
         "syn-lost",
         "synack-lost",
         "small-mtu",
         "reorder",
         "duplicate",
         "reset",
-    ] {
+    ];
+    for s in scenarios {
         args.extend(["--scenario", s]);
     }
     let (_, summary) = harness_json(&args, &artifacts);
     let show = |c: &Value| serde_json::to_string_pretty(c).unwrap();
-    for scenario in [
-        "syn-lost",
-        "synack-lost",
-        "small-mtu",
-        "reorder",
-        "duplicate",
-        "reset",
-    ] {
+    for scenario in scenarios {
         let reference = cell(&summary, scenario, "python");
         assert_eq!(reference["verdict"], "PASS", "{}", show(reference));
         if scenario != "small-mtu" {
