@@ -163,12 +163,6 @@ impl Side {
 /// Ethernet header, on lo as on a veth): `meta length` counts them there.
 const LINK_HEADER: u32 = 14;
 
-/// The rules of the loopback's one namespace as an nftables script for
-/// `port`, the server's.
-pub fn ruleset(rules: &[Rule], port: u16) -> String {
-    ruleset_for(rules, port, Side::Loopback)
-}
-
 /// The share of `rules` that acts on `side`, as an nftables script for
 /// `port`; each rule keeps its name and mark by its place among all the
 /// scenario's rules.
@@ -667,7 +661,11 @@ mod tests {
 
     #[test]
     fn a_budget_is_a_set_of_that_size_and_the_counter_follows_it() {
-        let text = ruleset(&[rule(SegmentKind::Syn, 1, Times::Count(1))], 1712);
+        let text = ruleset_for(
+            &[rule(SegmentKind::Syn, 1, Times::Count(1))],
+            1712,
+            Side::Loopback,
+        );
         assert!(text.contains("set rule1_budget { typeof numgen inc mod 2147483647; size 1;"));
         assert!(text.contains(
             "meta mark & 0xffff0000 != 0x17130000 tcp dport 1712 tcp flags & (syn | ack) == syn add @rule1_budget { numgen inc mod 2147483647 } counter drop"
@@ -677,7 +675,11 @@ mod tests {
 
     #[test]
     fn nth_lets_the_ones_before_through_and_all_has_no_budget() {
-        let text = ruleset(&[rule(SegmentKind::Data, 3, Times::All)], 80);
+        let text = ruleset_for(
+            &[rule(SegmentKind::Data, 3, Times::All)],
+            80,
+            Side::Loopback,
+        );
         assert!(text.contains("set rule1_pass { typeof numgen inc mod 2147483647; size 2;"));
         assert!(text.contains("meta length > 100 add @rule1_pass"));
         assert!(text.contains("meta length > 100 counter drop"));
@@ -688,9 +690,10 @@ mod tests {
     fn a_queued_rule_goes_to_its_own_queue_with_a_budget_per_segment_acted_on() {
         let mut swap = rule(SegmentKind::Data, 2, Times::Count(1));
         swap.action = Action::Reorder;
-        let text = ruleset(
+        let text = ruleset_for(
             &[rule(SegmentKind::Syn, 1, Times::Count(1)), swap.clone()],
             1712,
+            Side::Loopback,
         );
         assert!(text.contains("set rule2_budget { typeof numgen inc mod 2147483647; size 2;"));
         assert!(

@@ -198,7 +198,6 @@ fn run(
             return Err(e);
         }
     };
-    let injector = Injector::open().map_err(|e| format!("cannot open a raw socket: {e}"))?;
     // Every selected segment waits on this thread: ahead of the programs
     // by a nice of -10 where allowed (root), as the capture thread is, so
     // a busy machine does not stretch a swap into a delay.
@@ -260,7 +259,13 @@ fn run(
                             if let Some(seq) = sequence_number(&packet) {
                                 landing.sent(seq);
                             }
-                            match injector.send(&packet) {
+                            // A loop sends one RST at most (the reset is
+                            // armed once), and most loops none: the raw
+                            // sockets are opened for it here.
+                            let sent = Injector::open()
+                                .map_err(|e| format!("cannot open a raw socket: {e}"))
+                                .and_then(|injector| injector.send(&packet));
+                            match sent {
                                 Ok(()) => {
                                     counts[rule] += 1;
                                     reset = ResetState::Sent(now);
